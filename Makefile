@@ -1,0 +1,38 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The test environment takes torch/torchvision from this machine's local wheels
+# (see requirements/test-constraints.txt); the package itself pins nothing.
+CONSTRAINTS := requirements/test-constraints.txt
+
+.PHONY: run test lint bench clean venv
+
+$(BIN)/rfield: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c $(CONSTRAINTS) -e ".[test]"
+	@touch $@
+
+venv: $(BIN)/rfield
+
+$(VENV)/.full: $(BIN)/rfield
+	$(BIN)/pip install -q -c $(CONSTRAINTS) -e ".[all,test]"
+	@touch $@
+
+run: $(BIN)/rfield
+	$(BIN)/rfield analyze example:seed2
+	$(BIN)/rfield analyze example:resnet18
+
+test: $(VENV)/.full
+	$(BIN)/ruff check src tests bench
+	$(BIN)/python -m pytest -q
+
+lint: $(BIN)/rfield
+	$(BIN)/ruff check src tests bench
+
+bench: $(VENV)/.full
+	$(BIN)/python bench/bench_engine.py
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,102 @@
+"""The one graph type: named nodes, each an op over earlier nodes.
+
+Every front-end (layer specs, PyTorch, ONNX) builds a :class:`Graph`; every
+analysis and report reads one. Nodes are kept in the order they were added,
+which is a topological order because an input must exist before it is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import RfieldError, ShapeError, SpecError
+from . import rules as R
+from .ops import Op, Size, check_int
+
+INPUT = "input"
+
+
+@dataclass
+class Node:
+    name: str
+    op: Op
+    inputs: tuple[str, ...]
+    module: str | None = None  # the user's module path, for grouping in reports
+    where: str | None = None  # where it was defined (file:line), for messages
+    size: Size = ()
+    rules: list[R.AxisRule] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return self.op.kind
+
+
+def check_input_size(size: object) -> Size:
+    if isinstance(size, int) and not isinstance(size, bool):
+        size = (size,)
+    if not isinstance(size, (list, tuple)) or not 1 <= len(size) <= 3:
+        raise SpecError(f"input size must be 1 to 3 whole numbers, got {size!r}")
+    return tuple(check_int(v, "input size", 1) for v in size)
+
+
+class Graph:
+    """Nodes over one input tensor. ``add`` checks names and binds sizes at once."""
+
+    def __init__(self, input_size) -> None:
+        self.input_size: Size = check_input_size(input_size)
+        self.nodes: dict[str, Node] = {}
+        self.unknown_ops: dict[str, int] = {}  # reported by front-ends, with counts
+
+    @property
+    def ndim(self) -> int:
+        return len(self.input_size)
+
+    def size_of(self, name: str) -> Size:
+        return self.input_size if name == INPUT else self.nodes[name].size
+
+    def add(self, name: str, op: Op, inputs=None, module: str | None = None,
+            where: str | None = None) -> Node:
+        """Append a node; ``inputs`` defaults to the last node (or the input)."""
+        label = f"{where}: " if where else ""
+        if not isinstance(name, str) or not name:
+            raise SpecError(f"{label}a layer name must be a non-empty string, got {name!r}")
+        label += f"layer '{name}'"
+        if name in self.nodes or name == INPUT:
+            raise SpecError(f"{label}: the name is used twice")
+        if inputs is None:
+            inputs = (next(reversed(self.nodes)) if self.nodes else INPUT,)
+        elif isinstance(inputs, str):
+            inputs = (inputs,)
+        inputs = tuple(inputs)
+        if not inputs:
+            raise SpecError(f"{label}: 'inputs' is empty")
+        for src in inputs:
+            if src != INPUT and src not in self.nodes:
+                raise SpecError(f"{label}: input '{src}' is not a layer defined before it")
+        if op.arity is not None and len(inputs) != op.arity:
+            raise SpecError(f"{label}: '{op.kind}' takes {op.arity} input(s), "
+                            f"got {len(inputs)}")
+        sizes = [self.size_of(src) for src in inputs]
+        try:
+            size, rules = op.bind(sizes)
+        except (ShapeError, SpecError) as exc:
+            raise type(exc)(f"{label} ({op.kind}): {exc}") from None
+        except RfieldError:
+            raise
+        node = Node(name, op, inputs, module, where, size, rules)
+        self.nodes[name] = node
+        return node
+
+    def last(self) -> str:
+        if not self.nodes:
+            raise SpecError("the network has no layers")
+        return next(reversed(self.nodes))
+
+    def consumers(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {INPUT: []}
+        for name in self.nodes:
+            out[name] = []
+        for node in self.nodes.values():
+            for src in node.inputs:
+                out[src].append(node.name)
+        return out

@@ -1,0 +1,201 @@
+"""Exact questions about units on the concrete input, answered with index masks.
+
+Every rule is separable per axis and a merge is a union, so for one axis a
+set of units of a node depends on a set of input indices that is found by
+walking the graph backwards with boolean masks (numpy, one array per node).
+The box is the hull of that set, and the coverage the share of the box it
+fills; both are exact on the given input, borders and padding included.
+Questions the other way (which units see an input region, which units read
+no padding) walk forwards the same way.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from ..errors import QueryError
+from . import rules as R
+from .graph import INPUT, Graph
+
+
+@dataclass(frozen=True)
+class Box:
+    """The input region a set of units depends on, per axis, inclusive.
+
+    ``coverage`` is the share of each axis's extent really read (below 1 when
+    dilation or stride leaves holes); ``clipped`` is True on axes where the
+    field reaches past the input into padding.
+    """
+
+    node: str
+    units: tuple[tuple[int, int], ...]
+    ranges: tuple[tuple[int, int], ...]
+    coverage: tuple[Fraction, ...]
+    clipped: tuple[bool, ...]
+
+    @property
+    def size(self) -> tuple[int, ...]:
+        return tuple(hi - lo + 1 for lo, hi in self.ranges)
+
+
+def resolve_node(graph: Graph, name: str | None) -> str:
+    if name is None:
+        return graph.last()
+    if name in graph.nodes:
+        return name
+    if name == INPUT:
+        raise QueryError("'input' is the network's input, not a layer")
+    near = difflib.get_close_matches(name, list(graph.nodes), n=3)
+    hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""
+    raise QueryError(f"no layer named {name!r}{hint}")
+
+
+def resolve_unit(graph: Graph, node: str, unit) -> tuple[int, ...]:
+    size = graph.nodes[node].size
+    if unit is None:
+        return tuple(n // 2 for n in size)
+    if isinstance(unit, int):
+        unit = (unit,) * len(size)
+    unit = tuple(unit)
+    if len(unit) != len(size):
+        raise QueryError(f"unit {list(unit)} has {len(unit)} indices; layer {node!r} has "
+                         f"{len(size)} axes")
+    for i, n in zip(unit, size):
+        if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < n:
+            raise QueryError(f"unit {list(unit)} is outside layer {node!r} of size {list(size)}")
+    return unit
+
+
+def _ancestors(graph: Graph, node: str) -> list[str]:
+    """The node and everything it reads, in graph order."""
+    keep = {node}
+    for name in reversed(list(graph.nodes)):
+        if name in keep:
+            keep.update(s for s in graph.nodes[name].inputs if s != INPUT)
+    return [n for n in graph.nodes if n in keep]
+
+
+def _backward(graph: Graph, node: str, axis: int, first: int, last: int):
+    """Input mask of units first..last of ``node`` on one axis, and whether padding is read."""
+    masks: dict[str, np.ndarray] = {}
+    n0 = graph.nodes[node].size[axis]
+    masks[node] = np.zeros(n0, dtype=bool)
+    masks[node][first:last + 1] = True
+    masks[INPUT] = np.zeros(graph.input_size[axis], dtype=bool)
+    padded = False
+    for name in reversed(_ancestors(graph, node)):
+        mask = masks.pop(name, None)
+        if mask is None or not mask.any():
+            continue
+        n = graph.nodes[name]
+        rule = n.rules[axis]
+        units = np.flatnonzero(mask)
+        for src in n.inputs:
+            target = masks.get(src)
+            if target is None:
+                target = masks[src] = np.zeros(rule.n_in, dtype=bool)
+            if rule.is_global:
+                target[:] = True
+                continue
+            for idx, present in rule.taps(units):
+                idx = idx[present]
+                inside = (idx >= 0) & (idx < rule.n_in)
+                padded = padded or not inside.all()
+                target[idx[inside]] = True
+    return masks[INPUT], padded
+
+
+def box(graph: Graph, node: str | None = None, unit=None, span=None) -> Box:
+    """The input box of one unit (default: the centre), or of ``span`` units from it."""
+    node = resolve_node(graph, node)
+    unit = resolve_unit(graph, node, unit)
+    size = graph.nodes[node].size
+    counts = (1,) * len(size) if span is None else tuple(span)
+    ranges, cover, clipped, units = [], [], [], []
+    for a, (i, c, n) in enumerate(zip(unit, counts, size)):
+        if c < 1 or i + c > n:
+            raise QueryError(f"a span of {c} units from unit {i} does not fit in layer "
+                             f"{node!r} of size {n} on axis {a}")
+        mask, padded = _backward(graph, node, a, i, i + c - 1)
+        hits = np.flatnonzero(mask)
+        if hits.size == 0:
+            ranges.append((0, -1))
+            cover.append(Fraction(0))
+        else:
+            ranges.append((int(hits[0]), int(hits[-1])))
+            cover.append(Fraction(int(hits.size), int(hits[-1] - hits[0] + 1)))
+        clipped.append(padded)
+        units.append((i, i + c - 1))
+    return Box(node, tuple(units), tuple(ranges), tuple(cover), tuple(clipped))
+
+
+def _forward(graph: Graph, node: str, axis: int, start: np.ndarray, combine: str) -> np.ndarray:
+    """Propagate a per-index flag from the input to ``node``.
+
+    ``combine="any"``: a unit is flagged when it reads any flagged index
+    (which units see a region). ``combine="all"``: when every read is flagged
+    and none is padding (which units read no padding).
+    """
+    flags = {INPUT: start}
+    for name in _ancestors(graph, node):
+        n = graph.nodes[name]
+        rule: R.AxisRule = n.rules[axis]
+        out = None
+        for src in n.inputs:
+            parent = flags[src]
+            if rule.is_global:
+                v = np.full(rule.n_out, parent.any() if combine == "any" else parent.all())
+            else:
+                units = np.arange(rule.n_out)
+                v = np.zeros(rule.n_out, bool) if combine == "any" else np.ones(rule.n_out, bool)
+                for idx, present in rule.taps(units):
+                    inside = (idx >= 0) & (idx < rule.n_in)
+                    hit = parent[np.clip(idx, 0, rule.n_in - 1)] & inside
+                    if combine == "any":
+                        v |= present & hit
+                    else:
+                        v &= ~present | hit
+            if out is None:
+                out = v
+            else:
+                out = out | v if combine == "any" else out & v
+        flags[name] = out
+    return flags[node]
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    idx = np.flatnonzero(flags)
+    if idx.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(idx) > 1)
+    starts = np.concatenate(([idx[0]], idx[breaks + 1]))
+    ends = np.concatenate((idx[breaks], [idx[-1]]))
+    return [(int(a), int(b)) for a, b in zip(starts, ends)]
+
+
+def units_seeing(graph: Graph, node: str | None, region) -> list[list[tuple[int, int]]]:
+    """Per axis, the runs of units of ``node`` whose field meets the input region.
+
+    ``region`` is one (first, last) pair per axis, inclusive.
+    """
+    node = resolve_node(graph, node)
+    out = []
+    for a, (lo, hi) in enumerate(region):
+        n = graph.input_size[a]
+        if not (0 <= lo <= hi < n):
+            raise QueryError(f"region {lo}..{hi} on axis {a} is not inside the input (0..{n - 1})")
+        start = np.zeros(n, bool)
+        start[lo:hi + 1] = True
+        out.append(_runs(_forward(graph, node, a, start, "any")))
+    return out
+
+
+def units_inside(graph: Graph, node: str | None = None) -> list[list[tuple[int, int]]]:
+    """Per axis, the runs of units of ``node`` whose field reads no padding at any layer."""
+    node = resolve_node(graph, node)
+    return [_runs(_forward(graph, node, a, np.ones(graph.input_size[a], bool), "all"))
+            for a in range(graph.ndim)]

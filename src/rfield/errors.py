@@ -1,0 +1,47 @@
+"""One error base class; specific errors also subclass the matching built-in.
+
+The library raises these; only the command line prints them and exits with 2.
+"""
+
+from __future__ import annotations
+
+
+class RfieldError(Exception):
+    """Base of every error rfield raises on purpose."""
+
+
+class SpecError(RfieldError, ValueError):
+    """A layer spec (file, string or Python list) is malformed."""
+
+
+class ShapeError(RfieldError, ValueError):
+    """Sizes do not fit: an output below 1, a merge of different sizes."""
+
+
+class TargetError(RfieldError, ValueError):
+    """The thing to analyse cannot be found or loaded."""
+
+
+class QueryError(RfieldError, ValueError):
+    """A query names a node or unit that does not exist."""
+
+
+class UnsupportedError(RfieldError, NotImplementedError):
+    """A model uses an operator rfield does not know (with --strict)."""
+
+
+class MissingExtraError(RfieldError, ImportError):
+    """An optional dependency is not installed; the message says what to install."""
+
+
+def require(module: str, extra: str):
+    """Import an optional dependency or say which extra installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"this needs {module.split('.')[0]}, which is not installed: "
+            f'pip install "rfield[{extra}]"'
+        ) from exc
