@@ -134,12 +134,12 @@ def layer_reads(layer, a, n):
             if mode == "constant":
                 return [], True
             if mode == "replicate":
-                return [min(max(i, 0), n - 1)], False
+                return [min(max(i, 0), n - 1)], True
             if mode == "circular":
-                return [i % n], False
+                return [i % n], True
             period = 2 * (n - 1)
             j = i % period if period else 0
-            return [j if j < n else period - j], False
+            return [j if j < n else period - j], True
         return n + b + e, reads
     if op == "pixelshuffle":
         r = _axis(layer["factor"], a)

@@ -149,15 +149,15 @@ class Analysis:
                 "position-dependent", node.name,
                 f"the field size depends on the unit's position ({spans} per axis)"))
         if f.coverage and all(c is not None for c in f.coverage):
-            share = prod(f.coverage)
             was_full = all(p is None or p.coverage is None or prod(c or 1 for c in p.coverage) == 1
                            for p in parents)
-            if share < 1 and was_full:
+            if prod(f.coverage) < 1 and was_full:
+                shares = " x ".join(f"{float(c):.0%}" for c in f.coverage)
                 box = " x ".join(str(r) for r in f.rf)
                 self.findings.append(Finding(
                     "holes", node.name,
-                    f"a unit depends on only {float(share):.0%} of its {box} box "
-                    "(dilation or stride leaves holes)"))
+                    f"a unit reads only {shares} of the positions its {box} field spans "
+                    "per axis (dilation or stride leaves holes)"))
         if maps[node.name] is not None and self._covers(node, maps[node.name]):
             if not any(maps[s] is not None and s != INPUT and
                        self._covers(self.graph.nodes[s], maps[s]) for s in node.inputs):
@@ -205,6 +205,12 @@ class Analysis:
         from .query import resolve_node
 
         return self.fields[resolve_node(self.graph, name)]
+
+    def last_spatial(self, name: str) -> str | None:
+        """The nearest non-global node up the first-input chain (what a global head pools)."""
+        while name in self.fields and self.fields[name].is_global:
+            name = self.fields[name].inputs[0]
+        return name if name in self.fields else None
 
     @property
     def warnings(self) -> list[str]:

@@ -101,6 +101,8 @@ def _backward(graph: Graph, node: str, axis: int, first: int, last: int):
             if rule.is_global:
                 target[:] = True
                 continue
+            edge = rule.border(units)
+            padded = padded or (edge is not None and bool(edge.any()))
             for idx, present in rule.taps(units):
                 idx = idx[present]
                 inside = (idx >= 0) & (idx < rule.n_in)
@@ -159,6 +161,9 @@ def _forward(graph: Graph, node: str, axis: int, start: np.ndarray, combine: str
                         v |= present & hit
                     else:
                         v &= ~present | hit
+                edge = rule.border(units)
+                if combine == "all" and edge is not None:
+                    v &= ~edge
             if out is None:
                 out = v
             else:

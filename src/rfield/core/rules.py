@@ -41,6 +41,10 @@ class AxisRule:
     def taps(self, o: np.ndarray) -> list[Tap]:
         raise NotImplementedError
 
+    def border(self, o: np.ndarray) -> np.ndarray | None:
+        """Units that read padding values copied from inside (reflect, replicate); else None."""
+        return None
+
     @property
     def jump(self) -> Fraction:
         """Input indices advanced per output index."""
@@ -118,6 +122,10 @@ class PadBorder(AxisRule):
                 m = np.mod(i, 2 * (n - 1))
                 i = np.where(m < n, m, 2 * (n - 1) - m)
         return [(i, _all(o))]
+
+    def border(self, o: np.ndarray) -> np.ndarray:
+        i = o - self.pad_before
+        return (i < 0) | (i >= self.n_in)
 
 
 @dataclass

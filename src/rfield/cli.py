@@ -1,0 +1,217 @@
+"""The ``rfield`` command. The library raises; only this module prints and exits.
+
+Exit codes: 0 fine, 1 a check failed (verify), 2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+
+from .errors import RfieldError
+
+TARGETS = """\
+TARGET is one of:
+  example:NAME         a built-in example (seed1, seed2, vgg16, resnet18, inception,
+                       aspp, unet, fpn, wavenet, video3d)
+  spec.json, spec.yaml a layer spec file: {"input": [224, 224], "layers": [...]}
+  "conv(7,s=2,p=3); maxpool(3,s=2,p=1); conv(3,p=1)*2"
+                       a one-line layer string (layers split by ';', name=op(...)
+                       names a layer, in=a+b reads other layers, *N repeats)
+  torchvision:NAME     a torchvision model, built with weights=None
+  timm:NAME            a timm model (pretrained=False)
+  file.py:factory, package.module:factory
+                       a callable returning a torch.nn.Module (--kwargs passes JSON)
+  model.onnx           an ONNX file (no weights are read)
+"""
+
+
+def _op_help() -> str:
+    from .spec.registry import OPS
+
+    lines, cur = ["ops in specs (parameters):"], ""
+    for name in sorted(OPS):
+        params = OPS[name][1]
+        item = f"{name}({', '.join(params)})" if params else name
+        if len(cur) + len(item) + 2 > 76:
+            lines.append("  " + cur.rstrip(", "))
+            cur = ""
+        cur += item + ", "
+    lines.append("  " + cur.rstrip(", "))
+    lines.append("  aliases: k=kernel s=stride p=padding d=dilation; padding may be a number,")
+    lines.append("  per axis, [[before, after], ...], 'same', 'valid' or 'causal'.")
+    return "\n".join(lines)
+
+
+def _ints(text: str, what: str) -> tuple[int, ...]:
+    parts = [p for p in re.split(r"[,x\s]+", text.strip()) if p]
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        raise RfieldError(f"{what} must be whole numbers like 224,224; got {text!r}") from None
+    if not values:
+        raise RfieldError(f"{what} is empty")
+    return values
+
+
+def _region(text: str) -> list[tuple[int, int]]:
+    out = []
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:(?:\.\.|:|-)\s*(\d+))?\s*", part)
+        if not m:
+            raise RfieldError(f"--seeing takes lo..hi per axis, like 10..20,30..40; got {text!r}")
+        lo = int(m[1])
+        out.append((lo, int(m[2]) if m[2] else lo))
+    return out
+
+
+def _add_target_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target", metavar="TARGET", help="what to analyse (see rfield --help)")
+    p.add_argument("--input", metavar="SIZE",
+                   help="spatial input size, e.g. 224,224 or 16000 (default: the spec's)")
+    p.add_argument("--channels", type=int, help="input channels of a model (default: read "
+                   "from its first layer)")
+    p.add_argument("--kwargs", metavar="JSON", help="arguments for a model factory, as JSON")
+    p.add_argument("--strict", action="store_true",
+                   help="fail on operators rfield does not know instead of warning")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rfield", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Exact receptive fields of convolutional networks.",
+        epilog=TARGETS + "\n" + _op_help())
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"rfield {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    an = sub.add_parser("analyze", help="per-layer receptive fields and the box of one unit",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog=TARGETS + "\n" + _op_help())
+    _add_target_options(an)
+    an.add_argument("--node", help="the layer to ask about (default: the last)")
+    an.add_argument("--unit", help="the unit, e.g. 28,28 (default: the centre)")
+    an.add_argument("--span", type=int, metavar="N",
+                    help="the field of N consecutive units from --unit on every axis")
+    an.add_argument("--seeing", metavar="LO..HI,...",
+                    help="which units of --node see this input region")
+    an.add_argument("--inside", action="store_true",
+                    help="which units of --node read no padding at any layer")
+    fmt = an.add_mutually_exclusive_group()
+    for name in ("json", "csv", "markdown"):
+        fmt.add_argument(f"--{name}", dest="format", action="store_const", const=name,
+                         help=f"print {name.upper() if name != 'markdown' else 'Markdown'}")
+    an.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    sub.add_parser("examples", help="list the built-in example networks")
+    return parser
+
+
+def _options(args) -> dict:
+    opts: dict = {}
+    if getattr(args, "channels", None) is not None:
+        opts["channels"] = args.channels
+    if getattr(args, "kwargs", None):
+        try:
+            opts["kwargs"] = json.loads(args.kwargs)
+        except json.JSONDecodeError as exc:
+            raise RfieldError(f"--kwargs is not valid JSON: {exc.msg}") from None
+        if not isinstance(opts["kwargs"], dict):
+            raise RfieldError("--kwargs must be a JSON object, like '{\"num_classes\": 10}'")
+    if getattr(args, "strict", False):
+        opts["strict"] = True
+    return opts
+
+
+def _write(text: str, path: str | None) -> None:
+    if path is None:
+        sys.stdout.write(text)
+        return
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise RfieldError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def cmd_analyze(args) -> int:
+    from .api import analyze
+    from .core.query import resolve_node
+    from .report import formats
+
+    size = _ints(args.input, "--input") if args.input else None
+    a = analyze(args.target, size, **_options(args))
+    node = resolve_node(a.graph, args.node)
+    unit = _ints(args.unit, "--unit") if args.unit else None
+    if args.span is not None:
+        from .core.query import resolve_unit
+
+        first = resolve_unit(a.graph, node, unit)
+        box = a.span(node, first, args.span)
+    else:
+        box = a.box(node, unit)
+    fmt = args.format or "table"
+    text = formats.RENDERERS[fmt](a, box)
+    extra = {}
+    if args.seeing:
+        extra["units_seeing"] = a.units_seeing(_region(args.seeing), node)
+    if args.inside:
+        extra["units_inside"] = a.units_inside(node)
+    if extra and fmt == "json":
+        data = json.loads(text)
+        for k, v in extra.items():
+            data[k] = [[list(r) for r in runs] for runs in v]
+        text = json.dumps(data, indent=2) + "\n"
+    elif extra:
+        lines = []
+        for k, v in extra.items():
+            what = "see the region" if k == "units_seeing" else "read no padding"
+            runs = " x ".join("[" + ", ".join(f"{a_}..{b_}" for a_, b_ in axis) + "]"
+                              if axis else "[none]" for axis in v)
+            lines.append(f"units of {node} that {what}: {runs}")
+        text += "\n".join(lines) + "\n"
+    _write(text, args.output)
+    return 0
+
+
+def cmd_examples(args) -> int:
+    from .spec.parse import example_names, example_path
+
+    for name in example_names():
+        desc = json.loads(example_path(name).read_text()).get("description", "")
+        sys.stdout.write(f"example:{name:<10} {desc}\n")
+    return 0
+
+
+COMMANDS = {"analyze": cmd_analyze, "examples": cmd_examples}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except RfieldError as exc:
+        sys.stderr.write(f"rfield: error: {exc}\n")
+        return 2
+    except RecursionError:
+        sys.stderr.write("rfield: error: the network is nested too deeply to read\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("rfield: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

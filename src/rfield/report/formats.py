@@ -1,0 +1,175 @@
+"""What users read: the text table, JSON, CSV and Markdown.
+
+Each renderer takes an :class:`Analysis` and the chosen unit's :class:`Box`
+and returns one string, so nothing is half-written when something fails.
+The JSON key names are a stable interface: other tools read them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from fractions import Fraction
+
+from ..core.analysis import Analysis, LayerField
+from ..core.query import Box
+
+
+def number(x: Fraction | int | None):
+    """Exact values for JSON: an int when whole, else a float."""
+    if x is None:
+        return None
+    x = Fraction(x)
+    return int(x) if x.denominator == 1 else float(x)
+
+
+def text_number(x: Fraction | int | None) -> str:
+    if x is None:
+        return "-"
+    x = Fraction(x)
+    return str(int(x)) if x.denominator == 1 else f"{float(x):.4g}"
+
+
+def percent(shares) -> str:
+    return " x ".join(f"{float(c):.0%}" for c in shares)
+
+
+def axes(values, sep: str = "x") -> str:
+    """Per-axis values as 19x19; '-' when missing."""
+    if values is None:
+        return "-"
+    return sep.join(text_number(v) for v in values)
+
+
+def _rf_text(f: LayerField) -> str:
+    if f.is_global:
+        return "global"
+    if f.position_dependent:
+        return "x".join(str(a) if a == b else f"{a}-{b}" for a, b in zip(f.rf_min, f.rf))
+    return axes(f.rf)
+
+
+def layer_dict(f: LayerField) -> dict:
+    listed = lambda v: None if v is None else [number(x) for x in v]
+    return {
+        "name": f.name, "op": f.kind, "inputs": list(f.inputs), "module": f.module,
+        "output_size": list(f.output_size), "rf": listed(f.rf), "rf_min": listed(f.rf_min),
+        "jump": listed(f.jump), "start": listed(f.start),
+        "effective_padding": listed(f.effective_padding), "global": f.is_global,
+        "local_rf": listed(f.local_rf), "coverage": listed(f.coverage),
+    }
+
+
+def result_dict(a: Analysis, box: Box) -> dict:
+    unit = [u[0] for u in box.units]
+    out = {
+        "input_size": list(a.graph.input_size),
+        "node": box.node,
+        "unit": unit,
+        "box": [list(r) for r in box.ranges],
+        "box_size": list(box.size),
+        "coverage": [number(c) for c in box.coverage],
+        "in_padding": list(box.clipped),
+        "layers": [layer_dict(f) for f in a.layers],
+        "warnings": a.warnings,
+    }
+    if any(u[1] != u[0] for u in box.units):
+        out["units"] = [list(u) for u in box.units]
+    return out
+
+
+def dumps(data: dict) -> str:
+    """JSON with one line per top-level key and per layer: readable and diff-friendly."""
+    lines = []
+    for key, value in data.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            inner = ",\n".join("    " + json.dumps(v) for v in value)
+            lines.append(f"  {json.dumps(key)}: [\n{inner}\n  ]")
+        else:
+            lines.append(f"  {json.dumps(key)}: {json.dumps(value)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def to_json(a: Analysis, box: Box) -> str:
+    return dumps(result_dict(a, box))
+
+
+CSV_COLUMNS = ("name", "op", "inputs", "output_size", "rf", "rf_min", "jump", "start",
+               "effective_padding", "global", "local_rf")
+
+
+def to_csv(a: Analysis, box: Box) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for f in a.layers:
+        w.writerow([f.name, f.kind, "+".join(f.inputs), axes(f.output_size), axes(f.rf),
+                    axes(f.rf_min), axes(f.jump), axes(f.start), axes(f.effective_padding),
+                    str(f.is_global).lower(), axes(f.local_rf)])
+    return buf.getvalue()
+
+
+def summary(a: Analysis, box: Box) -> str:
+    f = a.fields[box.node]
+    unit = ", ".join(str(u[0]) if u[0] == u[1] else f"{u[0]}..{u[1]}" for u in box.units)
+    seen = " x ".join(f"[{lo}..{hi}]" for lo, hi in box.ranges)
+    if f.is_global:
+        head = f"{box.node}: reads the whole input (global)"
+        if f.local_rf is not None:
+            head += f"; without the global paths, receptive field {axes(f.local_rf, ' x ')}"
+        last = a.last_spatial(box.node)
+        if last is not None and last != box.node:
+            g = a.fields[last]
+            head += (f"\nlast local layer {last}: receptive field {axes(g.rf, ' x ')}, "
+                     f"jump {axes(g.jump, ' x ')}")
+    else:
+        head = (f"{box.node}: receptive field {axes(f.rf, ' x ')}"
+                + (f" (down to {axes(f.rf_min, ' x ')})" if f.position_dependent else "")
+                + f", jump {axes(f.jump, ' x ')}, start {axes(f.start, ' x ')}")
+    cov = ""
+    if any(c < 1 for c in box.coverage):
+        cov = f", reading {percent(box.coverage)} of the positions it spans per axis"
+    pad = " (partly padding)" if any(box.clipped) else ""
+    return f"{head}\nunit ({unit}) sees input {seen}, {' x '.join(map(str, box.size))}{cov}{pad}"
+
+
+def _rows(a: Analysis):
+    head = ("layer", "op", "output", "rf", "jump", "start", "pad")
+    rows = [(f.name, f.kind, axes(f.output_size), _rf_text(f), axes(f.jump), axes(f.start),
+             axes(f.effective_padding)) for f in a.layers]
+    return head, rows
+
+
+def to_table(a: Analysis, box: Box, max_name: int = 24) -> str:
+    head, rows = _rows(a)
+    clip = lambda s: s if len(s) <= max_name else "…" + s[-(max_name - 1):]
+    rows = [(clip(r[0]),) + r[1:] for r in rows]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    line = lambda cells: "  ".join(c.ljust(w) if i < 2 else c.rjust(w)
+                                   for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+    out = [line(head), line(["-" * w for w in widths])]
+    out += [line(r) for r in rows]
+    out.append("")
+    out.append(f"input {axes(a.graph.input_size)}; " + summary(a, box))
+    for w in a.warnings:
+        out.append(f"warning: {w}")
+    return "\n".join(out) + "\n"
+
+
+def to_markdown(a: Analysis, box: Box) -> str:
+    head, rows = _rows(a)
+    esc = lambda s: s.replace("|", "\\|")
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join(
+        ["---", "---"] + ["---:"] * (len(head) - 2)) + "|"]
+    out += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
+    out.append("")
+    out.append(f"Input {axes(a.graph.input_size)}. "
+               + summary(a, box).replace("\n", ".\n").replace("unit (", "Unit ("))
+    if a.warnings:
+        out.append("")
+        out += [f"- **warning**: {esc(w)}" for w in a.warnings]
+    return "\n".join(out) + "\n"
+
+
+RENDERERS = {"table": to_table, "json": to_json, "csv": to_csv, "markdown": to_markdown}
