@@ -62,27 +62,59 @@ def _fmt(x: Fraction) -> str:
     return str(int(x)) if x.denominator == 1 else f"{float(x):g}"
 
 
-def _entry_center(m: M.AxisMap) -> Fraction | None:
-    e = m.at(0)
-    return None if e is None else Fraction(e[0] + e[1], 2)
+def _centre2(m: M.AxisMap) -> int | None:
+    """Twice the centre of unit 0 (an int: no Fractions on the hot path)."""
+    e = m.table[0]
+    return None if e is None else e[0] + e[1]
 
 
 def _field(name, node, maps, local, prints) -> LayerField:
     if maps is None:
         rf = rf_min = jump = start = pad = cov = None
     else:
-        sizes = [m.sizes() or [0] for m in maps]
-        rf = tuple(max(s) for s in sizes)
-        rf_min = tuple(min(s) for s in sizes)
+        rf = tuple(m.rf_max for m in maps)
+        rf_min = tuple(m.rf_min for m in maps)
         jump = tuple(m.jump for m in maps)
-        start = tuple(_entry_center(m) for m in maps)
-        pad = tuple(None if m.at(0) is None else -m.at(0)[0] for m in maps)
+        start = tuple(None if m.table[0] is None else Fraction(_centre2(m), 2) for m in maps)
+        pad = tuple(None if m.table[0] is None else -m.table[0][0] for m in maps)
         cov = tuple(M.coverage(p) for p in prints)
-    local_rf = None if local is None else tuple(max(m.sizes() or [0]) for m in local)
-    return LayerField(name, node.kind if node else "input", node.inputs if node else (),
-                      node.module if node else None,
-                      node.size if node else (), rf, rf_min, jump, start, pad,
-                      maps is None, local_rf, cov)
+    local_rf = None if local is None else tuple(m.rf_max for m in local)
+    return LayerField(name, node.kind, node.inputs, node.module, node.size, rf, rf_min, jump,
+                      start, pad, maps is None, local_rf, cov)
+
+
+class _Fields(dict):
+    """LayerFields built on first access: the pass itself handles only integers."""
+
+    def __init__(self, analysis: Analysis) -> None:
+        super().__init__()
+        self._a = analysis
+
+    def __missing__(self, name: str) -> LayerField:
+        a = self._a
+        if name not in a.graph.nodes:
+            raise KeyError(name)
+        f = _field(name, a.graph.nodes[name], a._maps[name], a._local[name], a._prints[name])
+        self[name] = f
+        return f
+
+    def __iter__(self):
+        return iter(self._a.graph.nodes)
+
+    def __len__(self) -> int:
+        return len(self._a.graph.nodes)
+
+    def __contains__(self, name) -> bool:
+        return name in self._a.graph.nodes
+
+    def values(self):
+        return [self[n] for n in self._a.graph.nodes]
+
+    def items(self):
+        return [(n, self[n]) for n in self._a.graph.nodes]
+
+    def keys(self):
+        return list(self._a.graph.nodes)
 
 
 class Analysis:
@@ -94,30 +126,46 @@ class Analysis:
         maps: dict[str, list[M.AxisMap] | None] = {INPUT: [M.IDENTITY] * nd}
         local: dict[str, list[M.AxisMap] | None] = {INPUT: [M.IDENTITY] * nd}
         prints: dict[str, list[M.Footprint]] = {INPUT: [((0, 0),)] * nd}
-        self.fields: dict[str, LayerField] = {}
+        self._maps, self._local, self._prints = maps, local, prints
+        self._covers: dict[str, bool] = {INPUT: False}
+        self._posdep: dict[str, bool] = {INPUT: False}
+        self._holes: dict[str, bool] = {INPUT: False}
+        self.fields: dict[str, LayerField] = _Fields(self)
         self.findings: list[Finding] = []
         for name, node in graph.nodes.items():
             ins = node.inputs
+            if len(ins) == 1 and all(r.is_identity for r in node.rules):
+                # pointwise: everything as its input, no new finding possible
+                src = ins[0]
+                maps[name], local[name], prints[name] = maps[src], local[src], prints[src]
+                if src == INPUT:
+                    self._check(node)
+                else:
+                    for flags in (self._covers, self._posdep, self._holes):
+                        flags[name] = flags[src]
+                continue
             if any(r.is_global for r in node.rules):
                 maps[name] = local[name] = None
                 prints[name] = [None] * nd
             else:
                 maps[name] = self._through(node, [maps[s] for s in ins])
-                local[name] = self._through(node, [local[s] for s in ins], skip_global=True)
+                if all(local[s] is maps[s] for s in ins):
+                    local[name] = maps[name]  # no global path upstream: the same maps
+                else:
+                    local[name] = self._through(node, [local[s] for s in ins],
+                                                skip_global=True)
                 if maps[name] is None:
                     prints[name] = [None] * nd
+                elif len(ins) == 1:
+                    src = ins[0]
+                    prints[name] = [M.footprint_through(node.rules[a], maps[src][a],
+                                                        prints[src][a]) for a in range(nd)]
                 else:
-                    prints[name] = [
-                        M.footprint_merge([maps[s][a] for s in ins],
-                                          [M.footprint_through(node.rules[a], maps[s][a],
-                                                               prints[s][a]) for s in ins])
-                        if len(ins) > 1 else
-                        M.footprint_through(node.rules[a], maps[ins[0]][a], prints[ins[0]][a])
-                        for a in range(nd)
-                    ]
-            self.fields[name] = _field(name, node, maps[name], local[name], prints[name])
-            self._check(node, maps, local)
-        self._maps = maps
+                    prints[name] = [M.footprint_merge(
+                        [maps[s][a] for s in ins],
+                        [M.footprint_through(node.rules[a], maps[s][a], prints[s][a])
+                         for s in ins]) for a in range(nd)]
+            self._check(node)
         self._report_unknown()
 
     @staticmethod
@@ -138,51 +186,57 @@ class Analysis:
 
     # ------------------------------------------------------------------ findings
 
-    def _check(self, node, maps, local) -> None:
-        f = self.fields[node.name]
-        parents = [self.fields.get(s) for s in node.inputs]
-        if len(node.inputs) > 1 and all(maps[s] is not None for s in node.inputs):
-            self._check_alignment(node, maps)
-        if f.position_dependent and not any(p and p.position_dependent for p in parents):
+    def _check(self, node) -> None:
+        name, ins = node.name, node.inputs
+        maps = self._maps[name]
+        if maps is None:
+            self._covers[name] = self._posdep[name] = self._holes[name] = False
+            return
+        if len(ins) > 1 and all(self._maps[s] is not None for s in ins):
+            self._check_alignment(node)
+        posdep = any(m.period > 1 and m.rf_max != m.rf_min for m in maps)
+        self._posdep[name] = posdep
+        if posdep and not any(self._posdep[s] for s in ins):
+            f = self.fields[name]
             spans = ", ".join(f"{a} to {b}" for a, b in zip(f.rf_min, f.rf))
             self.findings.append(Finding(
-                "position-dependent", node.name,
+                "position-dependent", name,
                 f"the field size depends on the unit's position ({spans} per axis)"))
-        if f.coverage and all(c is not None for c in f.coverage):
-            was_full = all(p is None or p.coverage is None or prod(c or 1 for c in p.coverage) == 1
-                           for p in parents)
-            if prod(f.coverage) < 1 and was_full:
-                shares = " x ".join(f"{float(c):.0%}" for c in f.coverage)
-                box = " x ".join(str(r) for r in f.rf)
-                self.findings.append(Finding(
-                    "holes", node.name,
-                    f"a unit reads only {shares} of the positions its {box} field spans "
-                    "per axis (dilation or stride leaves holes)"))
-        if maps[node.name] is not None and self._covers(node, maps[node.name]):
-            if not any(maps[s] is not None and s != INPUT and
-                       self._covers(self.graph.nodes[s], maps[s]) for s in node.inputs):
-                self.findings.append(Finding(
-                    "covers-input", node.name,
-                    "the field of the centre unit already covers the whole input: "
-                    "layers after it add no spatial context"))
+        prints = self._prints[name]
+        holes = any(p is not None and M.has_holes(p) for p in prints)
+        self._holes[name] = holes
+        if holes and not any(self._holes[s] for s in ins):
+            f = self.fields[name]
+            shares = " x ".join("?" if c is None else f"{float(c):.0%}" for c in f.coverage)
+            box = " x ".join(str(r) for r in f.rf)
+            self.findings.append(Finding(
+                "holes", name,
+                f"a unit reads only {shares} of the positions its {box} field spans "
+                "per axis (dilation or stride leaves holes)"))
+        covers = self._covers_input(node, maps)
+        self._covers[name] = covers
+        if covers and not any(self._covers[s] for s in ins):
+            self.findings.append(Finding(
+                "covers-input", name,
+                "the field of the centre unit already covers the whole input: "
+                "layers after it add no spatial context"))
 
-    def _covers(self, node, axis_maps) -> bool:
+    def _covers_input(self, node, axis_maps) -> bool:
         for m, n_out, n_in in zip(axis_maps, node.size, self.graph.input_size):
             e = m.at(n_out // 2)
             if e is None or e[0] > 0 or e[1] < n_in - 1:
                 return False
         return True
 
-    def _check_alignment(self, node, maps) -> None:
+    def _check_alignment(self, node) -> None:
         for a in range(self.graph.ndim):
-            axis = [maps[s][a] for s in node.inputs]
-            jumps = [m.jump for m in axis]
-            centres = [_entry_center(m) for m in axis]
-            if len(set(jumps)) > 1 or len(set(centres)) > 1:
+            axis = [self._maps[s][a] for s in node.inputs]
+            keys = {(m.jump_key, _centre2(m)) for m in axis}
+            if len(keys) > 1:
                 detail = "; ".join(
-                    f"{s}: jump {_fmt(j)}, centre of unit 0 at "
-                    f"{'-' if c is None else _fmt(c)}"
-                    for s, j, c in zip(node.inputs, jumps, centres))
+                    f"{s}: jump {_fmt(m.jump)}, centre of unit 0 at "
+                    f"{'-' if _centre2(m) is None else _fmt(Fraction(_centre2(m), 2))}"
+                    for s, m in zip(node.inputs, axis))
                 self.findings.append(Finding(
                     "misaligned", node.name,
                     f"inputs are misaligned on axis {a} ({detail}); the union is reported"))

@@ -10,29 +10,42 @@ Storing one period makes every layer O(period), exact, in integers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 from math import gcd, lcm
 
-from ..errors import RfieldError
 from . import rules as R
 
-#: Periods above this are not expanded (they would mean a pathological ratio).
-MAX_PERIOD = 1 << 16
+#: A period longer than this and than the layer itself is not expanded: the real
+#: units are tabulated instead (exact for them; beyond the border, approximate).
+MAX_PERIOD = 64
 #: A footprint with more holes than this is not tracked.
 MAX_INTERVALS = 4096
 
 Entry = tuple[int, int] | None  # (lo, hi) of one unit, or None: it reads nothing
 
 
-@dataclass(frozen=True)
 class AxisMap:
-    """lo/hi of units 0 .. period-1; other units follow by the shift."""
+    """lo/hi of units 0 .. period-1; other units follow by the shift.
 
-    period: int
-    shift: int
-    table: tuple[Entry, ...]
-    exact: bool = True  # False after merging inputs of different jumps (see merge)
+    A plain slotted class, not a dataclass: one is made per layer and axis,
+    and construction cost is most of the work on a long chain.
+    """
+
+    __slots__ = ("period", "shift", "table", "exact")
+
+    def __init__(self, period: int, shift: int, table: tuple[Entry, ...],
+                 exact: bool = True) -> None:
+        self.period, self.shift, self.table, self.exact = period, shift, table, exact
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, AxisMap) and self.period == other.period
+                and self.shift == other.shift and self.table == other.table)
+
+    def __hash__(self) -> int:
+        return hash((self.period, self.shift, self.table))
+
+    def __repr__(self) -> str:
+        return f"AxisMap(period={self.period}, shift={self.shift}, table={self.table})"
 
     def at(self, o: int) -> Entry:
         q, r = divmod(o, self.period)
@@ -45,8 +58,19 @@ class AxisMap:
     def jump(self) -> Fraction:
         return Fraction(self.shift, self.period)
 
-    def sizes(self) -> list[int]:
-        return [hi - lo + 1 for lo, hi in (e for e in self.table if e is not None)]
+    @property
+    def jump_key(self) -> tuple[int, int]:
+        """The jump as a reduced (shift, period) pair: cheap to compare."""
+        g = gcd(self.shift, self.period)
+        return self.shift // g, self.period // g
+
+    @property
+    def rf_max(self) -> int:
+        return max((e[1] - e[0] + 1 for e in self.table if e is not None), default=0)
+
+    @property
+    def rf_min(self) -> int:
+        return min((e[1] - e[0] + 1 for e in self.table if e is not None), default=0)
 
 
 IDENTITY = AxisMap(1, 1, ((0, 0),))
@@ -66,10 +90,11 @@ def compose(rule: R.AxisRule, parent: AxisMap) -> AxisMap:
     rp, rq = rule.period, rule.shift
     t = parent.period // gcd(rq, parent.period) if rq else 1
     period = rp * t
-    if period > MAX_PERIOD:
-        raise RfieldError(f"the field repeats only every {period} units; "
-                          "rfield does not expand periods that long")
     shift = (rq * t // parent.period) * parent.shift
+    exact = parent.exact
+    if period > MAX_PERIOD and period > rule.n_out:
+        shift = (shift * rule.n_out) // period
+        period, exact = rule.n_out, False
     table = []
     for o in range(period):
         entries = [e for e in (parent.at(r) for r in rule.reads(o)) if e is not None]
@@ -77,7 +102,7 @@ def compose(rule: R.AxisRule, parent: AxisMap) -> AxisMap:
             table.append((min(e[0] for e in entries), max(e[1] for e in entries)))
         else:
             table.append(None)
-    return AxisMap(period, shift, tuple(table), parent.exact)
+    return AxisMap(period, shift, tuple(table), exact)
 
 
 def merge(maps: list[AxisMap], n_out: int) -> AxisMap:
@@ -89,19 +114,23 @@ def merge(maps: list[AxisMap], n_out: int) -> AxisMap:
     """
     if len(maps) == 1:
         return maps[0]
-    jumps = {m.jump for m in maps}
     exact = all(m.exact for m in maps)
+    if all(m.period == 1 and m.table[0] is not None for m in maps):
+        if len({m.shift for m in maps}) == 1:
+            lo = min(m.table[0][0] for m in maps)
+            hi = max(m.table[0][1] for m in maps)
+            return AxisMap(1, maps[0].shift, ((lo, hi),), exact)
+    jumps = {m.jump_key for m in maps}
     if len(jumps) == 1:
         period = lcm(*(m.period for m in maps))
-        shift = maps[0].jump * period
-        exact_shift = int(shift)
+        exact_shift = int(maps[0].jump * period)
     else:
         period = n_out
-        exact_shift = int(max(jumps) * period)
+        exact_shift = int(max(m.jump for m in maps) * period)
         exact = False
-    if period > MAX_PERIOD:
-        raise RfieldError(f"the field repeats only every {period} units; "
-                          "rfield does not expand periods that long")
+    if period > MAX_PERIOD and period > n_out:
+        exact_shift = (exact_shift * n_out) // period
+        period, exact = n_out, False
     table = []
     for o in range(period):
         entries = [e for e in (m.at(o) for m in maps) if e is not None]
@@ -137,6 +166,11 @@ def footprint_through(rule: R.AxisRule, parent_map: AxisMap, parent: Footprint) 
     if parent_map.period != 1 or rule.period != 1 or rule.is_global:
         return None
     j = parent_map.shift
+    if len(parent) == 1 and isinstance(rule, R.Window):
+        (a, b), step = parent[0], rule.dilation * j
+        if step <= b - a + 1 or rule.kernel == 1:
+            first = -rule.pad_before * j
+            return ((a + first, b + first + (rule.kernel - 1) * step),)
     pieces = [(a + r * j, b + r * j) for r in rule.reads(0) for a, b in parent]
     return _union(pieces) if pieces else None
 
@@ -147,6 +181,10 @@ def footprint_merge(maps: list[AxisMap], prints: list[Footprint]) -> Footprint:
     if len({m.shift for m in maps}) != 1:
         return None
     return _union([iv for p in prints for iv in p])
+
+
+def has_holes(fp: Footprint) -> bool:
+    return fp is not None and len(fp) > 1
 
 
 def coverage(fp: Footprint) -> Fraction | None:
