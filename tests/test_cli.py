@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from reference import Reference
 
 from rfield.cli import main
 from rfield.spec.parse import EXAMPLES
+
+from reference import Reference
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("RFIELD_UPDATE_GOLDEN") == "1"
@@ -124,7 +125,8 @@ def spec(*layers, size=(32, 32)):
 
 
 BAD = [
-    ("bad.json", '{"input": [32, 32],\n "layers": [\n  {"op": "conv", "kernel": 3},\n  {"op": }\n]}',
+    ("bad.json",
+     '{"input": [32, 32],\n "layers": [\n  {"op": "conv", "kernel": 3},\n  {"op": }\n]}',
      ["bad.json:4", "malformed JSON"]),
     ("bad.yaml", "input: [32, 32]\nlayers:\n  - op: conv\n    kernel: [3\n  - op: relu\n",
      ["bad.yaml:", "malformed YAML"]),

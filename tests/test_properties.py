@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 
-from checks import compare
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import rfield
 from rfield.errors import ShapeError
+
+from checks import compare
 
 MAX_SIZE = 90
 PROFILE = settings(max_examples=int(os.environ.get("RFIELD_EXAMPLES", "120")), deadline=None,

@@ -4,11 +4,12 @@ import json
 from pathlib import Path
 
 import pytest
-from checks import compare
-from reference import Reference
 
 import rfield
 from rfield.spec.parse import EXAMPLES
+
+from checks import compare
+from reference import Reference
 
 # inputs small enough for the brute force, large enough for interior units
 SIZES = {"wavenet": [2400], "vgg16": [96, 96], "resnet18": [160, 160], "video3d": [12, 40, 40]}

@@ -7,9 +7,9 @@ DenseNet with quadratic edges costs time linear in nodes plus edges.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from fractions import Fraction
-from math import prod
 
 from . import maps as M
 from .graph import INPUT, Graph
@@ -121,10 +121,22 @@ class Analysis:
     """Fields of every node of a graph, with findings. Queries live in :mod:`query`."""
 
     def __init__(self, graph: Graph) -> None:
+        # The pass makes millions of small tuples and frees none of them: the cyclic
+        # garbage collector would only rescan them (a third of the time on long chains).
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self._run(graph)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _run(self, graph: Graph) -> None:
         self.graph = graph
+        self._last_input = tuple(n - 1 for n in graph.input_size)
         nd = graph.ndim
         maps: dict[str, list[M.AxisMap] | None] = {INPUT: [M.IDENTITY] * nd}
-        local: dict[str, list[M.AxisMap] | None] = {INPUT: [M.IDENTITY] * nd}
+        local: dict[str, list[M.AxisMap] | None] = {INPUT: maps[INPUT]}
         prints: dict[str, list[M.Footprint]] = {INPUT: [((0, 0),)] * nd}
         self._maps, self._local, self._prints = maps, local, prints
         self._covers: dict[str, bool] = {INPUT: False}
@@ -132,9 +144,20 @@ class Analysis:
         self._holes: dict[str, bool] = {INPUT: False}
         self.fields: dict[str, LayerField] = _Fields(self)
         self.findings: list[Finding] = []
+        compose, through = M.compose, M.footprint_through
         for name, node in graph.nodes.items():
             ins = node.inputs
-            if len(ins) == 1 and all(r.is_identity for r in node.rules):
+            if len(ins) == 1 and not node.global_ and maps[ins[0]] is not None \
+                    and not node.pointwise and local[ins[0]] is maps[ins[0]]:
+                # the common case, a window on one input with no global path upstream
+                src = ins[0]
+                pm, pp, rules = maps[src], prints[src], node.rules
+                m = [compose(rules[a], pm[a]) for a in range(nd)]
+                maps[name] = local[name] = m
+                prints[name] = [through(rules[a], pm[a], pp[a]) for a in range(nd)]
+                self._check(node)
+                continue
+            if len(ins) == 1 and node.pointwise:
                 # pointwise: everything as its input, no new finding possible
                 src = ins[0]
                 maps[name], local[name], prints[name] = maps[src], local[src], prints[src]
@@ -144,7 +167,7 @@ class Analysis:
                     for flags in (self._covers, self._posdep, self._holes):
                         flags[name] = flags[src]
                 continue
-            if any(r.is_global for r in node.rules):
+            if node.global_:
                 maps[name] = local[name] = None
                 prints[name] = [None] * nd
             else:
@@ -222,9 +245,9 @@ class Analysis:
                 "layers after it add no spatial context"))
 
     def _covers_input(self, node, axis_maps) -> bool:
-        for m, n_out, n_in in zip(axis_maps, node.size, self.graph.input_size):
+        for m, n_out, last in zip(axis_maps, node.size, self._last_input):
             e = m.at(n_out // 2)
-            if e is None or e[0] > 0 or e[1] < n_in - 1:
+            if e is None or e[0] > 0 or e[1] < last:
                 return False
         return True
 
@@ -273,7 +296,7 @@ class Analysis:
     # ------------------------------------------------------------------ queries
 
     def box(self, node: str | None = None, unit=None):
-        """The input box of one unit on the concrete input (default: centre unit of the last node)."""
+        """The input box of one unit on the given input (default: the last node's centre)."""
         from .query import box
 
         return box(self.graph, node, unit)

@@ -25,6 +25,12 @@ class Node:
     where: str | None = None  # where it was defined (file:line), for messages
     size: Size = ()
     rules: list[R.AxisRule] = field(default_factory=list)
+    pointwise: bool = False  # every axis reads index o at o
+    global_: bool = False  # some axis reads the whole input
+
+    def __post_init__(self) -> None:
+        self.pointwise = all(r.is_identity for r in self.rules)
+        self.global_ = any(r.is_global for r in self.rules)
 
     @property
     def kind(self) -> str:
@@ -57,10 +63,10 @@ class Graph:
     def add(self, name: str, op: Op, inputs=None, module: str | None = None,
             where: str | None = None) -> Node:
         """Append a node; ``inputs`` defaults to the last node (or the input)."""
-        label = f"{where}: " if where else ""
+        label = f"{where + ': ' if where else ''}layer '{name}'"
         if not isinstance(name, str) or not name:
-            raise SpecError(f"{label}a layer name must be a non-empty string, got {name!r}")
-        label += f"layer '{name}'"
+            raise SpecError(f"{where + ': ' if where else ''}a layer name must be a non-empty "
+                            f"string, got {name!r}")
         if name in self.nodes or name == INPUT:
             raise SpecError(f"{label}: the name is used twice")
         if inputs is None:

@@ -79,28 +79,65 @@ def _ancestors(graph: Graph, node: str) -> list[str]:
     return [n for n in graph.nodes if n in keep]
 
 
+def _as_mask(value, n: int) -> np.ndarray:
+    if isinstance(value, tuple):
+        mask = np.zeros(n, dtype=bool)
+        mask[value[0]:value[1] + 1] = True
+        return mask
+    return value
+
+
+def _union(old, new, n: int):
+    """Union of two index sets, each a run (lo, hi) or a boolean mask."""
+    if old is None:
+        return new
+    if isinstance(old, tuple) and isinstance(new, tuple) and \
+            new[0] <= old[1] + 1 and old[0] <= new[1] + 1:
+        return min(old[0], new[0]), max(old[1], new[1])
+    return _as_mask(old, n) | _as_mask(new, n)
+
+
+def _run_through(rule: R.AxisRule, run: tuple[int, int]):
+    """The parent run of a run of units, when it is one; else None (use masks)."""
+    if rule.is_identity:
+        return run, False
+    if rule.is_global:
+        return (0, rule.n_in - 1), False
+    if isinstance(rule, R.Window) and (rule.kernel == 1 or rule.dilation == 1) and (
+            run[0] == run[1] or rule.stride <= rule.kernel):
+        lo = run[0] * rule.stride - rule.pad_before
+        hi = run[1] * rule.stride - rule.pad_before + (rule.kernel - 1) * rule.dilation
+        padded = lo < 0 or hi >= rule.n_in
+        return (max(lo, 0), min(hi, rule.n_in - 1)), padded
+    return None
+
+
 def _backward(graph: Graph, node: str, axis: int, first: int, last: int):
-    """Input mask of units first..last of ``node`` on one axis, and whether padding is read."""
-    masks: dict[str, np.ndarray] = {}
-    n0 = graph.nodes[node].size[axis]
-    masks[node] = np.zeros(n0, dtype=bool)
-    masks[node][first:last + 1] = True
-    masks[INPUT] = np.zeros(graph.input_size[axis], dtype=bool)
+    """Input indices read by units first..last of ``node`` on one axis, and whether
+    padding is read. Sets are runs (lo, hi) while they stay contiguous, masks after."""
+    sets: dict[str, object] = {node: (first, last)}
     padded = False
     for name in reversed(_ancestors(graph, node)):
-        mask = masks.pop(name, None)
-        if mask is None or not mask.any():
+        current = sets.pop(name, None)
+        if current is None:
             continue
         n = graph.nodes[name]
         rule = n.rules[axis]
-        units = np.flatnonzero(mask)
-        for src in n.inputs:
-            target = masks.get(src)
-            if target is None:
-                target = masks[src] = np.zeros(rule.n_in, dtype=bool)
-            if rule.is_global:
-                target[:] = True
-                continue
+        parent = _run_through(rule, current) if isinstance(current, tuple) else None
+        if parent is not None:
+            run, pad = parent
+            padded = padded or pad
+            for src in n.inputs:
+                if run[0] <= run[1]:
+                    sets[src] = _union(sets.get(src), run, rule.n_in)
+            continue
+        units = np.flatnonzero(_as_mask(current, rule.n_out))
+        if units.size == 0:
+            continue
+        target = np.zeros(rule.n_in, dtype=bool)
+        if rule.is_global:
+            target[:] = True
+        else:
             edge = rule.border(units)
             padded = padded or (edge is not None and bool(edge.any()))
             for idx, present in rule.taps(units):
@@ -108,7 +145,9 @@ def _backward(graph: Graph, node: str, axis: int, first: int, last: int):
                 inside = (idx >= 0) & (idx < rule.n_in)
                 padded = padded or not inside.all()
                 target[idx[inside]] = True
-    return masks[INPUT], padded
+        for src in n.inputs:
+            sets[src] = _union(sets.get(src), target, rule.n_in)
+    return _as_mask(sets.get(INPUT, (0, -1)), graph.input_size[axis]), padded
 
 
 def box(graph: Graph, node: str | None = None, unit=None, span=None) -> Box:

@@ -203,7 +203,9 @@ class Resample(AxisRule):
             base = floor(src)
             if src == base:
                 return [base]
-            return [base, base + 1] if self.kind == "linear" else [base - 1, base, base + 1, base + 2]
+            if self.kind == "linear":
+                return [base, base + 1]
+            return [base - 1, base, base + 1, base + 2]
         return [self._nearest(src)]
 
     def _source_arrays(self, o: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -262,9 +262,9 @@ def parse_compact(text: str) -> list[dict]:
             if kind in ("add", "mul", "concat", "sub", "max", "min", "mean", "sum"):
                 layer["inputs"] = positional
             elif main is None or len(positional) > 1:
-                raise SpecError(f"{where}: {kind} takes "
-                                f"{'no positional argument' if main is None else 'one positional argument (' + main + ')'}; "
-                                "name the others, e.g. s=2")
+                takes = ("no positional argument" if main is None
+                         else f"one positional argument ({main})")
+                raise SpecError(f"{where}: {kind} takes {takes}; name the others, e.g. s=2")
             else:
                 layer[main] = _value(positional[0], where)
         times = int(m["times"] or 1)
