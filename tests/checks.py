@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import rfield
 
 from reference import Reference
@@ -31,7 +33,7 @@ def compare(layers, input_size, units=None, check_inside=True):
                 continue
             interior = ref.interior(f.name, axis)
             amap = a._maps[f.name][axis]
-            sizes = []
+            sizes, offsets = [], {}
             for o in interior:
                 if ref.box(f.name, axis, o) is None:  # reads nothing (a sparse transposed conv)
                     assert amap.at(o) is None, (f.name, axis, o)
@@ -39,12 +41,13 @@ def compare(layers, input_size, units=None, check_inside=True):
                 lo, hi = ref.box(f.name, axis, o)
                 assert amap.at(o) == (lo, hi), (f.name, axis, o)
                 sizes.append(hi - lo + 1)
-                if amap.exact and o % amap.period == 0:
-                    assert (lo + hi) / 2 - o * f.jump[axis] == f.start[axis], (f.name, axis, o)
+                offsets[o % amap.period] = Fraction(lo + hi, 2) - o * f.jump[axis]
                 checked += 1
             phases = {o % amap.period for o in interior if ref.box(f.name, axis, o)}
             live = {r for r, e in enumerate(amap.table) if e is not None}
             if amap.exact and phases >= live:
+                if offsets:  # start: the mean offset of centres from o * jump, over a period
+                    assert sum(offsets.values()) / len(offsets) == f.start[axis], f.name
                 assert max(sizes, default=0) == f.rf[axis], f.name
                 assert min(sizes, default=0) == f.rf_min[axis], f.name
                 if amap.period == 1 and f.coverage[axis] is not None:

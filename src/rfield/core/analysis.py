@@ -62,10 +62,9 @@ def _fmt(x: Fraction) -> str:
     return str(int(x)) if x.denominator == 1 else f"{float(x):g}"
 
 
-def _centre2(m: M.AxisMap) -> int | None:
-    """Twice the centre of unit 0 (an int: no Fractions on the hot path)."""
-    e = m.table[0]
-    return None if e is None else e[0] + e[1]
+def _start(m: M.AxisMap) -> Fraction | None:
+    s2 = m.start2
+    return None if s2 is None else s2 / 2
 
 
 def _field(name, node, maps, local, prints) -> LayerField:
@@ -75,7 +74,7 @@ def _field(name, node, maps, local, prints) -> LayerField:
         rf = tuple(m.rf_max for m in maps)
         rf_min = tuple(m.rf_min for m in maps)
         jump = tuple(m.jump for m in maps)
-        start = tuple(None if m.table[0] is None else Fraction(_centre2(m), 2) for m in maps)
+        start = tuple(_start(m) for m in maps)
         pad = tuple(None if m.table[0] is None else -m.table[0][0] for m in maps)
         cov = tuple(M.coverage(p) for p in prints)
     local_rf = None if local is None else tuple(m.rf_max for m in local)
@@ -252,13 +251,13 @@ class Analysis:
         return True
 
     def _check_alignment(self, node) -> None:
+        """Inputs of a merge must agree on jump and start, or their units see shifted fields."""
         for a in range(self.graph.ndim):
             axis = [self._maps[s][a] for s in node.inputs]
-            keys = {(m.jump_key, _centre2(m)) for m in axis}
-            if len(keys) > 1:
+            if len({(m.jump_key, m.start2) for m in axis}) > 1:
                 detail = "; ".join(
-                    f"{s}: jump {_fmt(m.jump)}, centre of unit 0 at "
-                    f"{'-' if _centre2(m) is None else _fmt(Fraction(_centre2(m), 2))}"
+                    f"{s}: jump {_fmt(m.jump)}, start "
+                    f"{'-' if m.start2 is None else _fmt(m.start2 / 2)}"
                     for s, m in zip(node.inputs, axis))
                 self.findings.append(Finding(
                     "misaligned", node.name,
