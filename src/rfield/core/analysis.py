@@ -171,7 +171,7 @@ class Analysis:
                 prints[name] = [None] * nd
             else:
                 maps[name] = self._through(node, [maps[s] for s in ins])
-                if all(local[s] is maps[s] for s in ins):
+                if maps[name] is not None and all(local[s] is maps[s] for s in ins):
                     local[name] = maps[name]  # no global path upstream: the same maps
                 else:
                     local[name] = self._through(node, [local[s] for s in ins],
@@ -268,8 +268,9 @@ class Analysis:
         for op, count in sorted(self.graph.unknown_ops.items()):
             self.findings.append(Finding(
                 "unknown-op", None,
-                f"{count} x unknown operator {op}: treated as {'global'}; "
-                "its field may be wrong (see --strict)"))
+                f"{count} x operator {op} is not known to rfield: taken to read the whole "
+                "input there (--strict makes this an error; 'rfield verify' measures the "
+                "real field)"))
 
     # ------------------------------------------------------------------ access
 
@@ -283,10 +284,12 @@ class Analysis:
         return self.fields[resolve_node(self.graph, name)]
 
     def last_spatial(self, name: str) -> str | None:
-        """The nearest non-global node up the first-input chain (what a global head pools)."""
-        while name in self.fields and self.fields[name].is_global:
-            name = self.fields[name].inputs[0]
-        return name if name in self.fields else None
+        """The nearest node up the first-input chain that still has positions (size > 1):
+        the feature map a classifier head pools."""
+        nodes = self.graph.nodes
+        while name in nodes and all(n == 1 for n in nodes[name].size):
+            name = nodes[name].inputs[0]
+        return name if name in nodes else None
 
     @property
     def warnings(self) -> list[str]:

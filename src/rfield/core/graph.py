@@ -52,6 +52,7 @@ class Graph:
         self.input_size: Size = check_input_size(input_size)
         self.nodes: dict[str, Node] = {}
         self.unknown_ops: dict[str, int] = {}  # reported by front-ends, with counts
+        self.aliases: dict[str, str] = {}  # module path -> the node that makes its output
 
     @property
     def ndim(self) -> int:

@@ -47,9 +47,11 @@ def resolve_node(graph: Graph, name: str | None) -> str:
         return graph.last()
     if name in graph.nodes:
         return name
+    if name in graph.aliases:
+        return graph.aliases[name]
     if name == INPUT:
         raise QueryError("'input' is the network's input, not a layer")
-    near = difflib.get_close_matches(name, list(graph.nodes), n=3)
+    near = difflib.get_close_matches(name, list(graph.aliases) + list(graph.nodes), n=3)
     hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""
     raise QueryError(f"no layer named {name!r}{hint}")
 

@@ -121,8 +121,12 @@ def summary(a: Analysis, box: Box) -> str:
         last = a.last_spatial(box.node)
         if last is not None and last != box.node:
             g = a.fields[last]
-            head += (f"\nlast local layer {last}: receptive field {axes(g.rf, ' x ')}, "
-                     f"jump {axes(g.jump, ' x ')}")
+            if g.is_global:
+                head += (f"\nlast spatial layer {last}: global; without the global paths, "
+                         f"receptive field {axes(g.local_rf, ' x ')}")
+            else:
+                head += (f"\nlast spatial layer {last}: receptive field {axes(g.rf, ' x ')}, "
+                         f"jump {axes(g.jump, ' x ')}")
     else:
         head = (f"{box.node}: receptive field {axes(f.rf, ' x ')}"
                 + (f" (down to {axes(f.rf_min, ' x ')})" if f.position_dependent else "")
@@ -135,9 +139,17 @@ def summary(a: Analysis, box: Box) -> str:
 
 
 def _rows(a: Analysis):
-    head = ("layer", "op", "output", "rf", "jump", "start", "pad")
-    rows = [(f.name, f.kind, axes(f.output_size), _rf_text(f), axes(f.jump), axes(f.start),
-             axes(f.effective_padding)) for f in a.layers]
+    """Table rows; a 'local' column (the field without global paths) where it differs."""
+    layers = a.layers
+    local = any(f.is_global and f.local_rf is not None for f in layers)
+    head = ("layer", "op", "output", "rf") + (("local",) if local else ()) + (
+        "jump", "start", "pad")
+    rows = []
+    for f in layers:
+        row = (f.name, f.kind, axes(f.output_size), _rf_text(f))
+        if local:
+            row += (axes(f.local_rf) if f.is_global else "",)
+        rows.append(row + (axes(f.jump), axes(f.start), axes(f.effective_padding)))
     return head, rows
 
 

@@ -1,0 +1,160 @@
+"""Receptive fields measured by back-propagation through the real network.
+
+This shares no code with the analysis: it asks the network itself. A copy of
+the model gets positive weights, loses its nonlinearities (activations, norms
+and gates become identities), has max pooling replaced by average pooling and
+runs in float64 on an input of ones. Every path from an input pixel to a unit
+then carries a positive product, so the input gradient of one unit is
+non-zero exactly on the pixels the unit depends on (an interpolation weight
+of exactly 0 stays 0, as in the analysis).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from ..errors import RfieldError, require
+
+# functional calls that become the identity in the measurement copy
+IDENTITY_FUNCS = {
+    "relu", "relu_", "relu6", "hardtanh", "hardtanh_", "leaky_relu", "leaky_relu_", "gelu",
+    "silu", "silu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "hardswish", "hardswish_",
+    "hardsigmoid", "hardsigmoid_", "mish", "elu", "elu_", "selu", "celu", "softplus", "prelu",
+    "batch_norm", "instance_norm", "group_norm", "layer_norm", "local_response_norm",
+    "dropout", "dropout2d", "dropout1d", "dropout3d", "clamp", "clamp_", "clip",
+    "clamp_min", "clamp_max",
+}
+MAX_TO_AVG = {
+    "max_pool1d": "avg_pool1d", "max_pool2d": "avg_pool2d", "max_pool3d": "avg_pool3d",
+    "adaptive_max_pool1d": "adaptive_avg_pool1d", "adaptive_max_pool2d": "adaptive_avg_pool2d",
+    "adaptive_max_pool3d": "adaptive_avg_pool3d",
+}
+
+
+@dataclass(frozen=True)
+class Measured:
+    """The input box (per axis, inclusive) whose gradient is non-zero for one unit."""
+
+    node: str
+    unit: tuple[int, ...]
+    box: tuple[tuple[int, int], ...]
+    output_size: tuple[int, ...]
+
+
+def positive_copy(model, seed: int = 0):
+    """A float64 copy with every parameter in [0.5, 1] and norms' statistics neutral."""
+    torch = require("torch", "torch")
+    m = copy.deepcopy(model)
+    if any(p.device.type == "meta" for p in list(m.parameters()) + list(m.buffers())):
+        m = m.to_empty(device="cpu")
+    m = m.double().eval()
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.copy_(0.5 + 0.5 * torch.rand(p.shape, generator=gen, dtype=torch.float64))
+        for name, b in m.named_buffers():
+            if not b.is_floating_point():
+                continue
+            b.fill_(1.0 if "var" in name else 0.0)
+    return m
+
+
+def _mode(torch):
+    from torch.overrides import TorchFunctionMode
+    F = torch.nn.functional
+
+    class Linearise(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            name = getattr(func, "__name__", "")
+            if name in IDENTITY_FUNCS:
+                return args[0] if args else kwargs["input"]
+            if name in MAX_TO_AVG:
+                return _avg(F, name, args, kwargs)
+            if name in ("softmax", "log_softmax"):
+                return args[0]
+            return func(*args, **kwargs)
+
+    return Linearise
+
+
+def _avg(F, name, args, kwargs):
+    a = dict(zip(["input", "kernel_size", "stride", "padding", "dilation", "ceil_mode",
+                  "return_indices"], args))
+    a.update(kwargs)
+    target = getattr(F, MAX_TO_AVG[name])
+    if name.startswith("adaptive"):
+        out = target(a["input"], a.get("kernel_size", kwargs.get("output_size")))
+        return (out, None) if a.get("return_indices") else out
+    dil = a.get("dilation", 1)
+    if dil not in (1, (1, 1), (1,), (1, 1, 1), [1, 1]):
+        raise RfieldError("the measurement cannot replace a dilated max pool")
+    out = target(a["input"], a["kernel_size"], a.get("stride") or a["kernel_size"],
+                 a.get("padding", 0), ceil_mode=bool(a.get("ceil_mode", False)),
+                 count_include_pad=False)
+    return (out, None) if a.get("return_indices") else out
+
+
+def _first_tensor(torch, out):
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, dict):
+        out = list(out.values())
+    if isinstance(out, (list, tuple)):
+        for o in out:
+            t = _first_tensor(torch, o)
+            if t is not None:
+                return t
+    return None
+
+
+def measure(model, input_shape, modules: list[str] | None = None, units=None,
+            seed: int = 0) -> dict[str, list[Measured]]:
+    """Boxes of units of the outputs of ``modules`` ("" is the model's own output).
+
+    ``units`` maps a module to a list of unit indices (spatial); the default is
+    the centre unit. Returns, per module, one Measured per unit.
+    """
+    torch = require("torch", "torch")
+    m = positive_copy(model, seed)
+    modules = [""] if modules is None else list(modules)
+    wanted = set(modules)
+    outputs: dict[str, object] = {}
+    hooks = []
+    for name, sub in m.named_modules():
+        if name in wanted and name:
+            hooks.append(sub.register_forward_hook(
+                lambda mod, i, o, name=name: outputs.setdefault(name, _first_tensor(torch, o))))
+    missing = wanted - {n for n, _ in m.named_modules()} - {""}
+    if missing:
+        raise RfieldError(f"no module named {', '.join(sorted(missing))}")
+    x = torch.ones(input_shape, dtype=torch.float64, requires_grad=True)
+    try:
+        with _mode(torch)():
+            final = m(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    outputs[""] = _first_tensor(torch, final)
+    result: dict[str, list[Measured]] = {}
+    nd = len(input_shape) - 2
+    for name in modules:
+        y = outputs.get(name)
+        if y is None or y.dim() != nd + 2:
+            raise RfieldError(f"module {name or 'output'} has no spatial output to measure")
+        size = tuple(y.shape[2:])
+        picks = (units or {}).get(name) or [tuple(n // 2 for n in size)]
+        result[name] = []
+        for unit in picks:
+            x.grad = None
+            y[(0, slice(None)) + tuple(unit)].sum().backward(retain_graph=True)
+            hit = x.grad[0].abs().sum(0) > 0
+            box = []
+            for axis in range(nd):
+                other = tuple(a for a in range(nd) if a != axis)
+                line = hit.any(dim=other) if other else hit
+                idx = torch.nonzero(line).flatten()
+                box.append((int(idx[0]), int(idx[-1])) if len(idx) else (0, -1))
+            result[name].append(Measured(name, tuple(unit), tuple(box), size))
+    return result

@@ -1,0 +1,124 @@
+"""Model targets for the command line: torchvision:NAME, timm:NAME, file.py:factory,
+package.module:factory. Each builds an nn.Module (no weights are downloaded) and
+hands it to the capture."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+
+from ..core.graph import Graph
+from ..errors import RfieldError, TargetError, require
+
+
+def _error_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def build_torchvision(name: str, kwargs: dict):
+    torch = require("torch", "torch")
+    tv = require("torchvision", "vision")
+    available = tv.models.list_models()
+    if name not in available:
+        near = difflib.get_close_matches(name, available, n=3)
+        hint = f"; did you mean {', '.join(near)}?" if near else ""
+        raise TargetError(f"torchvision has no model {name!r}{hint}")
+    builder = tv.models.get_model_builder(name)
+    params = inspect.signature(builder).parameters
+    args = {"weights": None}
+    if "weights_backbone" in params:
+        args["weights_backbone"] = None  # never download a backbone
+    if name in ("inception_v3", "googlenet"):
+        args["init_weights"] = False  # scipy-free, faster; weights are irrelevant here
+    args.update(kwargs)
+    try:
+        with torch.device("meta"):
+            return builder(**args)
+    except Exception:
+        try:
+            return builder(**args)
+        except Exception as exc:
+            raise TargetError(f"torchvision:{name} could not be built: {_error_line(exc)}") \
+                from None
+
+
+def build_timm(name: str, kwargs: dict):
+    timm = require("timm", "all")
+    try:
+        return timm.create_model(name, pretrained=False, **kwargs)
+    except RuntimeError as exc:
+        raise TargetError(f"timm:{name} could not be built: {_error_line(exc)}") from None
+    except Exception as exc:
+        raise TargetError(f"timm:{name} could not be built: {_error_line(exc)}") from None
+
+
+def _load_factory(spec: str):
+    path, _, attr = spec.rpartition(":")
+    if not attr.isidentifier():
+        raise TargetError(f"{spec}: expected file.py:factory or package.module:factory")
+    if path.endswith(".py") or os.sep in path:
+        if not os.path.isfile(path):
+            raise TargetError(f"{path}: no such file")
+        name = "rfield_user_" + os.path.splitext(os.path.basename(path))[0]
+        mod_spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(mod_spec)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+        try:
+            mod_spec.loader.exec_module(module)
+        except Exception as exc:
+            raise TargetError(f"{path} does not import: {_error_line(exc)}") from None
+        finally:
+            sys.path.pop(0)
+    else:
+        try:
+            module = importlib.import_module(path)
+        except Exception as exc:
+            raise TargetError(f"{path} does not import: {_error_line(exc)}") from None
+    factory = getattr(module, attr, None)
+    if factory is None:
+        raise TargetError(f"{path} has no {attr!r}")
+    return factory
+
+
+def build_target(target: str, kwargs: dict | None = None):
+    """The nn.Module named by a target string, and a name prefix for its nodes."""
+    torch = require("torch", "torch")
+    kwargs = dict(kwargs or {})
+    kind, _, rest = target.partition(":")
+    if kind == "torchvision":
+        model = build_torchvision(rest, kwargs)
+    elif kind == "timm":
+        model = build_timm(rest, kwargs)
+    else:
+        factory = _load_factory(target)
+        try:
+            model = factory(**kwargs) if callable(factory) else factory
+        except Exception as exc:
+            raise TargetError(f"{target} raised {_error_line(exc)}") from None
+    if not isinstance(model, torch.nn.Module):
+        raise TargetError(f"{target} gave a {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def detection_backbone(model):
+    """Detection models resize and post-process; their field is their backbone's."""
+    if type(model).__module__.startswith("torchvision.models.detection") and \
+            hasattr(model, "backbone"):
+        return model.backbone, "backbone"
+    return model, ""
+
+
+def load_torch_target(target: str, input_size=None, kwargs: dict | None = None,
+                      channels: int | None = None, strict: bool = False) -> Graph:
+    from .torch_capture import graph_from_module
+
+    model = build_target(target, kwargs)
+    model, prefix = detection_backbone(model)
+    if input_size is None:
+        raise RfieldError("a model needs an input size: give --input, e.g. --input 224,224")
+    return graph_from_module(model, input_size, channels=channels, strict=strict, prefix=prefix)
