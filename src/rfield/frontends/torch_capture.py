@@ -605,7 +605,7 @@ class TorchFrontend:
             pos = index.index(Ellipsis)
             fill = x.dim() - (len([i for i in index if i is not None]) - 1)
             index = index[:pos] + (slice(None),) * fill + index[pos + 1:]
-        new_layout, starts, stops, steps, d = [], [], {}, {}, 0
+        new_layout, starts, d = [], [], 0
         for item in index:
             if item is None:
                 new_layout.append(None)
