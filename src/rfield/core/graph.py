@@ -53,6 +53,7 @@ class Graph:
         self.nodes: dict[str, Node] = {}
         self.unknown_ops: dict[str, int] = {}  # reported by front-ends, with counts
         self.aliases: dict[str, str] = {}  # module path -> the node that makes its output
+        self.input_channels: int | None = None  # set by model front-ends
 
     @property
     def ndim(self) -> int:

@@ -43,7 +43,11 @@ class Measured:
 
 
 def positive_copy(model, seed: int = 0):
-    """A float64 copy with every parameter in [0.5, 1] and norms' statistics neutral."""
+    """A float64 copy with positive parameters and neutral norm statistics.
+
+    Weights are drawn from [0.5, 1] / fan-in, so activations stay near 1 however
+    deep the network: plain positive weights overflow float64 within ~100 layers.
+    """
     torch = require("torch", "torch")
     m = copy.deepcopy(model)
     if any(p.device.type == "meta" for p in list(m.parameters()) + list(m.buffers())):
@@ -52,7 +56,9 @@ def positive_copy(model, seed: int = 0):
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in m.parameters():
-            p.copy_(0.5 + 0.5 * torch.rand(p.shape, generator=gen, dtype=torch.float64))
+            fan_in = max(1, p[0].numel()) if p.dim() >= 2 else 1
+            p.copy_((0.5 + 0.5 * torch.rand(p.shape, generator=gen, dtype=torch.float64))
+                    / fan_in)
         for name, b in m.named_buffers():
             if not b.is_floating_point():
                 continue
@@ -122,10 +128,15 @@ def measure(model, input_shape, modules: list[str] | None = None, units=None,
     wanted = set(modules)
     outputs: dict[str, object] = {}
     hooks = []
+    def keep(name):
+        def hook(_mod, _inp, out) -> None:  # returns None: a value would replace the output
+            if name not in outputs:  # a module called twice: its first output
+                outputs[name] = _first_tensor(torch, out)
+        return hook
+
     for name, sub in m.named_modules():
         if name in wanted and name:
-            hooks.append(sub.register_forward_hook(
-                lambda mod, i, o, name=name: outputs.setdefault(name, _first_tensor(torch, o))))
+            hooks.append(sub.register_forward_hook(keep(name)))
     missing = wanted - {n for n, _ in m.named_modules()} - {""}
     if missing:
         raise RfieldError(f"no module named {', '.join(sorted(missing))}")
@@ -149,6 +160,8 @@ def measure(model, input_shape, modules: list[str] | None = None, units=None,
         for unit in picks:
             x.grad = None
             y[(0, slice(None)) + tuple(unit)].sum().backward(retain_graph=True)
+            if not torch.isfinite(x.grad).all():
+                raise RfieldError(f"the measurement overflowed at {name or 'the output'}")
             hit = x.grad[0].abs().sum(0) > 0
             box = []
             for axis in range(nd):

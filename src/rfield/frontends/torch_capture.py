@@ -879,16 +879,20 @@ class Broadcast(O.Op):
 
 # --------------------------------------------------------------------------- entry point
 
-def input_channels(model) -> int | None:
+def channel_candidates(model) -> list[int]:
+    """Input channel counts to try, most likely first: the in_channels of the first
+    convolution, then of the others, then 3 and 1."""
     torch = require("torch", "torch")
-    for m in model.modules():
-        if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d,
-                          torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d,
-                          torch.nn.ConvTranspose3d)):
-            return int(m.in_channels)
-        if isinstance(m, torch.nn.Linear):
-            return None
-    return None
+    convs = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.ConvTranspose1d,
+             torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d)
+    found = [int(m.in_channels) for m in model.modules() if isinstance(m, convs)]
+    return list(dict.fromkeys(found + [3, 1]))
+
+
+def input_channels(model) -> int | None:
+    """The in_channels of the first convolution in registration order."""
+    found = channel_candidates(model)
+    return found[0] if found else None
 
 
 def graph_from_module(model, input_size=None, channels: int | None = None,
@@ -908,17 +912,21 @@ def graph_from_module(model, input_size=None, channels: int | None = None,
     if isinstance(input_size, int):
         input_size = (input_size,)
     size = tuple(int(v) for v in input_size)
-    ch = channels if channels is not None else input_channels(model)
+    candidates = [channels] if channels is not None else channel_candidates(model)
     spatial = size
-    if channels is None and ch is not None and len(size) >= 2 and size[0] == ch and \
+    if channels is None and len(size) >= 2 and size[0] in candidates and \
             _conv_ndim(model) == len(size) - 1:
         spatial = size[1:]  # (C, H, W), as torch shapes go
-    if ch is None:
-        raise TargetError("cannot read the input channel count from the model: "
-                          "give --channels")
+        candidates = [size[0]]
     if not 1 <= len(spatial) <= 3 or min(spatial) < 1:
         raise TargetError(f"input size must be 1 to 3 positive numbers, got {list(spatial)}")
-    return _capture(torch, model, (1, ch, *spatial), strict, prefix)
+    first_error = None
+    for ch in candidates:  # capture on meta is cheap: try the likely channel counts
+        try:
+            return _capture(torch, model, (1, ch, *spatial), strict, prefix)
+        except TargetError as exc:
+            first_error = first_error or exc
+    raise first_error
 
 
 def _conv_ndim(model) -> int | None:
@@ -945,6 +953,7 @@ def _capture(torch, model, shape, strict, prefix: str = "") -> Graph:
 
     names = {m: ".".join(p for p in (prefix, n) if p) for n, m in model.named_modules()}
     cap.leaves = {names[m] for m in model.modules() if not any(True for _ in m.children())}
+    kinds = {names[m]: type(m).__name__ for m in model.modules()}
     hooks = []
 
     def pre(mod, _inp):
@@ -959,9 +968,8 @@ def _capture(torch, model, shape, strict, prefix: str = "") -> Graph:
             first = next(iter(out.values()), None)
         if path and isinstance(first, torch.Tensor) and cap.is_tracked(first):
             node = cap.lookup(first)[0]
-            if node != INPUT:
+            if node != INPUT:  # a module called twice names its first output
                 cap.module_outputs.setdefault(path, node)
-                cap.module_outputs[path] = node
 
     for m in model.modules():
         if m is model and not prefix:
@@ -975,7 +983,8 @@ def _capture(torch, model, shape, strict, prefix: str = "") -> Graph:
     except RfieldError:
         raise
     except Exception as exc:  # the user's model failed: say where, no traceback
-        where = cap.module_stack[-1] if cap.module_stack else "the model's forward"
+        where = (f"module {cap.module_stack[-1]!r}, {kinds.get(cap.module_stack[-1], '')}"
+                 if cap.module_stack else "the model's forward")
         raise TargetError(
             f"the model could not be run on an input of shape {list(shape)}: "
             f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
@@ -990,6 +999,7 @@ def _capture(torch, model, shape, strict, prefix: str = "") -> Graph:
     if not g.nodes:
         raise TargetError("the model did no operation rfield could see on its input")
     g.unknown_ops = dict(cap.unknown)
+    g.input_channels = shape[1]
     g.aliases = dict(cap.module_outputs)
     return g
 

@@ -1,0 +1,249 @@
+"""The PyTorch front-end against back-propagation through the real modules."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+
+import pytest
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+F = torch.nn.functional
+
+import rfield  # noqa: E402
+from rfield.cli import main  # noqa: E402
+from rfield.errors import TargetError, UnsupportedError  # noqa: E402
+from torch_checks import check_model  # noqa: E402
+
+
+class Functional(nn.Module):
+    """Functional calls, in-place ops, merges, views, interpolation, control flow."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(8, 3, 3, 5))
+        self.branch = nn.Conv2d(8, 8, 3, padding=2, dilation=2)
+        self.same = nn.Conv2d(8, 8, (5, 3), padding="same")
+        self.dw = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.grouped = nn.Conv2d(8, 8, 3, padding=1, groups=2, padding_mode="reflect")
+        self.lin = nn.Linear(8, 8)
+        self.up = nn.ConvTranspose2d(8, 8, 4, stride=2, padding=1)
+
+    def forward(self, x):
+        y = F.conv2d(x, self.w, padding=(1, 2))
+        y = F.relu(y, inplace=True)
+        y = F.max_pool2d(y, 3, stride=2, padding=1, ceil_mode=True)
+        z = self.branch(y)
+        z.add_(y)
+        y = torch.cat([z, y * 2], dim=1)[:, :8]
+        if y.shape[-1] > 4:  # Python control flow on shapes
+            for _ in range(2):
+                y = self.same(y)
+        b, c, h, w = y.shape
+        y = y.view(b, 2, c // 2, h, w).transpose(1, 2).reshape(b, c, h, w)  # channel shuffle
+        y = self.lin(y.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # NHWC linear
+        y = self.dw(y) + self.grouped(y)
+        y = F.interpolate(y, scale_factor=2, mode="bilinear", align_corners=False)
+        y = self.up(F.avg_pool2d(y, 2))
+        return F.pixel_shuffle(y[:, :, 1:-1, ::2], 2)
+
+
+def test_functional_calls_views_and_control_flow():
+    a, checked = check_model(Functional(), (40, 36), modules=["", "branch", "same", "up"],
+                             channels=3)
+    assert checked >= 8
+    assert not a.graph.unknown_ops
+
+
+class Audio(nn.Module):
+    """A WaveNet-style causal dilated Conv1d stack."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv1d(4, 4, 2, dilation=d) for d in (1, 2, 4, 8))
+        self.stem = nn.Conv1d(1, 4, 3, stride=2)
+
+    def forward(self, x):
+        x = self.stem(x)
+        for conv in self.convs:
+            x = x + conv(F.pad(x, (conv.dilation[0], 0)))
+        return x
+
+
+def test_conv1d_causal_stack():
+    a, _ = check_model(Audio(), (200,), modules=["", "convs.3", "stem"])
+    f = a.field()
+    assert f.rf == (3 + 2 * (1 + 2 + 4 + 8),) and f.jump == (2,)
+
+
+def test_conv3d_video():
+    m = nn.Sequential(nn.Conv3d(3, 4, (3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3)),
+                      nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)),
+                      nn.Conv3d(4, 4, 3, padding=1, dilation=(1, 2, 2)))
+    check_model(m, (6, 30, 30), modules=["", "0", "1"])
+
+
+class SE(nn.Module):
+    def __init__(self, gate: bool = True):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 8, 3, stride=2, padding=1)
+        self.fc = nn.Conv2d(8, 8, 1)
+        self.gate = gate
+
+    def forward(self, x):
+        x = self.conv2(F.relu(self.conv1(x)))
+        if self.gate:
+            x = x * torch.sigmoid(self.fc(F.adaptive_avg_pool2d(x, 1)))
+        return F.relu(x)
+
+
+def test_global_gate_reports_whole_input_and_local_rf():
+    a, _ = check_model(SE(), (20, 20), modules=[""])
+    f = a.field()
+    assert f.is_global and f.rf is None
+    plain = rfield.analyze(SE(gate=False), (20, 20)).field()
+    assert f.local_rf == plain.rf == (5, 5)
+    # the local field is the measured field of the same network without the gate
+    _, checked = check_model(SE(gate=False), (20, 20), modules=[""])
+    assert checked
+
+
+def test_global_gate_in_table_and_json(capsys, tmp_path):
+    path = tmp_path / "se.py"
+    path.write_text(textwrap.dedent("""
+        import torch
+        from torch import nn
+        import torch.nn.functional as F
+
+        class SE(nn.Module):
+            def __init__(self, width=8):
+                super().__init__()
+                self.conv = nn.Conv2d(3, width, 3, padding=1)
+                self.fc = nn.Conv2d(width, width, 1)
+
+            def forward(self, x):
+                x = self.conv(x)
+                return x * torch.sigmoid(self.fc(F.adaptive_avg_pool2d(x, 1)))
+
+        def build(width=8):
+            return SE(width)
+    """))
+    assert main(["analyze", f"{path}:build", "--input", "16,16", "--kwargs",
+                 '{"width": 4}']) == 0
+    out = capsys.readouterr().out
+    assert "local" in out.splitlines()[0] and "global" in out
+    assert main(["analyze", f"{path}:build", "--input", "16,16", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    last = data["layers"][-1]
+    assert last["global"] is True and last["rf"] is None and last["local_rf"] == [3, 3]
+
+
+class Rolls(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(torch.flip(self.conv(x), dims=[-1]))
+
+
+def test_unknown_operator_is_reported_and_never_identity(capsys):
+    a = rfield.analyze(Rolls(), (12, 12))
+    assert a.graph.unknown_ops == {"flip": 1}
+    assert any("flip" in w and "not known" in w for w in a.warnings)
+    assert a.field().is_global  # taken to read everything, never as identity
+    with pytest.raises(UnsupportedError, match="flip"):
+        rfield.analyze(Rolls(), (12, 12), strict=True)
+
+
+def test_module_names_are_nodes():
+    tv = pytest.importorskip("torchvision")
+    a = rfield.analyze(tv.models.resnet18(), (3, 64, 64))
+    for name in ("layer4", "layer3.1", "layer2.0.conv1", "layer1.0.bn2", "conv1"):
+        assert a.field(name).rf is not None
+    assert a.field("layer4").rf == (435, 435)
+    assert a.field("layer4").jump == (32, 32)
+
+
+def test_channels_from_first_layer_and_override():
+    m = nn.Sequential(nn.Conv2d(5, 4, 3), nn.ReLU())
+    assert rfield.analyze(m, (9, 9)).field().output_size == (7, 7)
+    assert rfield.analyze(m, (5, 9, 9)).field().output_size == (7, 7)
+    with pytest.raises(TargetError, match="could not be run"):
+        rfield.analyze(m, (9, 9), channels=3)
+    stem_last = nn.Sequential()
+    stem_last.add_module("later", nn.Conv2d(4, 4, 3))
+    stem_last.add_module("stem", nn.Conv2d(2, 4, 3))
+    stem_last.forward = lambda x: stem_last.later(stem_last.stem(x))
+    assert rfield.analyze(stem_last, (9, 9)).graph.input_channels == 2
+
+
+# --------------------------------------------------------------------------- CLI
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_torchvision_target_json(capsys):
+    pytest.importorskip("torchvision")
+    code, out, err = run(capsys, "analyze", "torchvision:resnet18", "--input", "64,64",
+                         "--node", "layer3", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["node"] == "layer3.1.relu_1" and data["box"] == [[0, 63], [0, 63]]
+
+
+def test_package_module_factory(capsys, tmp_path, monkeypatch):
+    (tmp_path / "mynets.py").write_text(
+        "from torch import nn\n"
+        "def tiny(k=3):\n    return nn.Sequential(nn.Conv2d(3, 3, k), nn.Conv2d(3, 3, k))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, out, err = run(capsys, "analyze", "mynets:tiny", "--input", "16,16", "--kwargs",
+                         '{"k": 5}', "--json")
+    assert code == 0, err
+    assert json.loads(out)["layers"][-1]["rf"] == [9, 9]
+
+
+BAD_FACTORIES = {
+    "raises.py": ("def build():\n    raise ValueError('no such width')\n",
+                  ["raised ValueError: no such width"]),
+    "noimport.py": ("import not_a_module_anywhere\n", ["does not import", "ModuleNotFound"]),
+    "notmodule.py": ("def build():\n    return 42\n", ["gave a int, not a torch.nn.Module"]),
+    "small.py": ("from torch import nn\ndef build():\n"
+                 "    return nn.Sequential(nn.Conv2d(3, 3, 3), nn.MaxPool2d(2), nn.Conv2d(3, 3, 5))\n",
+                 ["could not be run", "Conv2d", "2"]),
+}
+
+
+@pytest.mark.parametrize("fname", sorted(BAD_FACTORIES))
+def test_bad_model_targets(capsys, tmp_path, fname):
+    text, needles = BAD_FACTORIES[fname]
+    path = tmp_path / fname
+    path.write_text(text)
+    code, out, err = run(capsys, "analyze", f"{path}:build", "--input", "8,8")
+    assert code == 2 and out == "" and "Traceback" not in err
+    for needle in needles:
+        assert needle in err, (needle, err)
+
+
+def test_missing_factory_and_unknown_torchvision_name(capsys, tmp_path):
+    path = tmp_path / "nets.py"
+    path.write_text("x = 1\n")
+    code, _, err = run(capsys, "analyze", f"{path}:build", "--input", "8,8")
+    assert code == 2 and "has no 'build'" in err
+    pytest.importorskip("torchvision")
+    code, _, err = run(capsys, "analyze", "torchvision:resnet19", "--input", "8,8")
+    assert code == 2 and "did you mean" in err
+
+
+def test_torch_is_imported_lazily():
+    import subprocess
+
+    code = "import sys, rfield; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    assert out.strip() == "False"
