@@ -215,7 +215,8 @@ BAD_FACTORIES = {
     "noimport.py": ("import not_a_module_anywhere\n", ["does not import", "ModuleNotFound"]),
     "notmodule.py": ("def build():\n    return 42\n", ["gave a int, not a torch.nn.Module"]),
     "small.py": ("from torch import nn\ndef build():\n"
-                 "    return nn.Sequential(nn.Conv2d(3, 3, 3), nn.MaxPool2d(2), nn.Conv2d(3, 3, 5))\n",
+                 "    return nn.Sequential(nn.Conv2d(3, 3, 3), nn.MaxPool2d(2),\n"
+                 "                         nn.Conv2d(3, 3, 5))\n",
                  ["could not be run", "Conv2d", "2"]),
 }
 

@@ -19,12 +19,16 @@ from ..errors import RfieldError, require
 # functional calls that become the identity in the measurement copy
 IDENTITY_FUNCS = {
     "relu", "relu_", "relu6", "hardtanh", "hardtanh_", "leaky_relu", "leaky_relu_", "gelu",
-    "silu", "silu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "hardswish", "hardswish_",
-    "hardsigmoid", "hardsigmoid_", "mish", "elu", "elu_", "selu", "celu", "softplus", "prelu",
+    "silu", "silu_", "hardswish", "hardswish_", "mish", "elu", "elu_", "selu", "celu",
+    "softplus", "prelu",
     "batch_norm", "instance_norm", "group_norm", "layer_norm", "local_response_norm",
     "dropout", "dropout2d", "dropout1d", "dropout3d", "clamp", "clamp_", "clip",
     "clamp_min", "clamp_max",
 }
+# gates (x * sigmoid(...)) become a bounded, strictly increasing x / (1 + |x|): as an
+# identity a gate squares the magnitude at every block and overflows float64; as a
+# real sigmoid its derivative underflows to exactly 0 for large inputs
+GATE_FUNCS = {"sigmoid", "sigmoid_", "hardsigmoid", "hardsigmoid_", "tanh", "tanh_"}
 MAX_TO_AVG = {
     "max_pool1d": "avg_pool1d", "max_pool2d": "avg_pool2d", "max_pool3d": "avg_pool3d",
     "adaptive_max_pool1d": "adaptive_avg_pool1d", "adaptive_max_pool2d": "adaptive_avg_pool2d",
@@ -76,6 +80,9 @@ def _mode(torch):
             name = getattr(func, "__name__", "")
             if name in IDENTITY_FUNCS:
                 return args[0] if args else kwargs["input"]
+            if name in GATE_FUNCS:
+                x = args[0] if args else kwargs["input"]
+                return x / (1 + x.abs())
             if name in MAX_TO_AVG:
                 return _avg(F, name, args, kwargs)
             if name in ("softmax", "log_softmax"):

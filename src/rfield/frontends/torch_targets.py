@@ -20,7 +20,10 @@ def _error_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def build_torchvision(name: str, kwargs: dict):
+def build_torchvision(name: str, kwargs: dict, meta: bool = True):
+    """Build with weights=None. On the meta device (``meta``) nothing is allocated or
+    initialised: right for the analysis, not for running the model (buffers that
+    init computes, such as position indices, are left empty)."""
     torch = require("torch", "torch")
     tv = require("torchvision", "vision")
     available = tv.models.list_models()
@@ -37,6 +40,8 @@ def build_torchvision(name: str, kwargs: dict):
         args["init_weights"] = False  # scipy-free, faster; weights are irrelevant here
     args.update(kwargs)
     try:
+        if not meta:
+            raise RuntimeError
         with torch.device("meta"):
             return builder(**args)
     except Exception:
@@ -85,13 +90,13 @@ def _load_factory(spec: str):
     return factory
 
 
-def build_target(target: str, kwargs: dict | None = None):
-    """The nn.Module named by a target string, and a name prefix for its nodes."""
+def build_target(target: str, kwargs: dict | None = None, meta: bool = True):
+    """The nn.Module named by a target string (see build_torchvision for ``meta``)."""
     torch = require("torch", "torch")
     kwargs = dict(kwargs or {})
     kind, _, rest = target.partition(":")
     if kind == "torchvision":
-        model = build_torchvision(rest, kwargs)
+        model = build_torchvision(rest, kwargs, meta)
     elif kind == "timm":
         model = build_timm(rest, kwargs)
     else:

@@ -1,0 +1,58 @@
+"""torchvision's registry against back-propagation: every classification model, the
+segmentation models and the detection backbones with FPN.
+
+Boxes of the centre, first and last unit of each stage output and of the final
+spatial map must equal the measured ones. A few small models run in every test
+run; the whole registry is the slow sweep (pytest -m slow, run by CI).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+tv = pytest.importorskip("torchvision")
+
+from torch_checks import check_model, input_size  # noqa: E402
+
+from rfield.frontends.torch_targets import build_target, detection_backbone  # noqa: E402
+
+# not classification/segmentation/detection image models, or needing other inputs
+SKIP = ("raft_", "quantized", "ssd", "ssdlite", "keypointrcnn", "mvit", "s3d", "r3d", "mc3",
+        "r2plus1d", "swin3d")
+FAST = ["resnet18", "mobilenet_v3_small", "googlenet", "squeezenet1_1", "shufflenet_v2_x0_5",
+        "lraspp_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_fpn", "regnet_x_400mf"]
+
+
+def zoo() -> list[str]:
+    names = tv.models.list_models(module=tv.models) + tv.models.list_models(
+        module=tv.models.segmentation)
+    names += [n for n in tv.models.list_models(module=tv.models.detection) if "fpn" in n]
+    return sorted(n for n in dict.fromkeys(names) if not n.startswith(SKIP))
+
+
+def check(name: str) -> int:
+    model, prefix = detection_backbone(build_target(f"torchvision:{name}", meta=False))
+    size = (64, 64) if prefix else input_size(name)
+    a, checked = check_model(model, size)
+    assert checked >= 3
+    return checked
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_fast_subset(name):
+    check(name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in zoo() if n not in FAST])
+def test_whole_registry(name):
+    check(name)
+
+
+def test_zoo_covers_every_family():
+    names = zoo()
+    for family in ("resnet50", "vgg16", "densenet121", "efficientnet_b0", "convnext_tiny",
+                   "vit_b_16", "swin_t", "inception_v3", "fcn_resnet50", "deeplabv3_resnet50",
+                   "lraspp_mobilenet_v3_large", "fasterrcnn_resnet50_fpn"):
+        assert family in names
