@@ -15,6 +15,7 @@ F = torch.nn.functional
 import rfield  # noqa: E402
 from rfield.cli import main  # noqa: E402
 from rfield.errors import TargetError, UnsupportedError  # noqa: E402
+
 from torch_checks import check_model  # noqa: E402
 
 

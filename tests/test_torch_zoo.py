@@ -13,9 +13,9 @@ import pytest
 torch = pytest.importorskip("torch")
 tv = pytest.importorskip("torchvision")
 
-from torch_checks import check_model, input_size  # noqa: E402
-
 from rfield.frontends.torch_targets import build_target, detection_backbone  # noqa: E402
+
+from torch_checks import check_model, input_size  # noqa: E402
 
 # not classification/segmentation/detection image models, or needing other inputs
 SKIP = ("raft_", "quantized", "ssd", "ssdlite", "keypointrcnn", "mvit", "s3d", "r3d", "mc3",
