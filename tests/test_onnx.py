@@ -1,0 +1,245 @@
+"""The ONNX front-end: exported models against the PyTorch front-end, hand-built graphs
+against ONNX's own reference evaluator, and untrusted files."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx.reference import ReferenceEvaluator  # noqa: E402
+
+import rfield  # noqa: E402
+from rfield.cli import main  # noqa: E402
+
+
+def model_1d(nodes, n, inits=(), opset=18, out_len=None):
+    g = helper.make_graph(nodes, "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, n])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          initializer=list(inits))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def weight(name, shape):
+    return numpy_helper.from_array(np.ones(shape, dtype=np.float32), name)
+
+
+def oracle_boxes(model, n):
+    """Per output unit, the box of input indices it depends on, by running the model on
+    one-hot inputs (ONNX's reference evaluator; all weights positive, no bias)."""
+    sess = ReferenceEvaluator(model)
+    base = sess.run(None, {"x": np.zeros((1, 1, n), np.float32)})[0][0].sum(0)
+    deps = None
+    for i in range(n):
+        x = np.zeros((1, 1, n), np.float32)
+        x[0, 0, i] = 1
+        y = sess.run(None, {"x": x})[0][0].sum(0)
+        hit = np.abs(y - base) > 1e-6
+        if deps is None:
+            deps = [[] for _ in range(len(hit))]
+        for o in np.flatnonzero(hit):
+            deps[o].append(i)
+    return [(min(d), max(d)) if d else (0, -1) for d in deps]
+
+
+def assert_matches_oracle(model, n, path):
+    onnx.save(model, path)
+    a = rfield.analyze(str(path))
+    want = oracle_boxes(model, n)
+    node = a.graph.last()
+    assert a.graph.nodes[node].size == (len(want),)
+    for o, box in enumerate(want):
+        assert a.box(node, (o,)).ranges == (box,), (o, a.box(node, (o,)).ranges, box)
+    return a
+
+
+@pytest.mark.parametrize("n", [9, 10])
+@pytest.mark.parametrize("auto", ["SAME_UPPER", "SAME_LOWER", "VALID", "NOTSET"])
+@pytest.mark.parametrize("k,s", [(4, 1), (3, 2), (4, 2)])
+def test_conv_auto_pad(tmp_path, n, auto, k, s):
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[k], strides=[s],
+                            auto_pad=auto, **({"pads": [1, 2]} if auto == "NOTSET" else {}))
+    assert_matches_oracle(model_1d([conv], n, [weight("w", [1, 1, k])]), n, tmp_path / "m.onnx")
+
+
+@pytest.mark.parametrize("n", [7, 8])
+@pytest.mark.parametrize("auto", ["SAME_UPPER", "SAME_LOWER", "NOTSET"])
+def test_conv_transpose_output_shape(tmp_path, n, auto):
+    t = helper.make_node("ConvTranspose", ["x", "w"], ["y"], kernel_shape=[3], strides=[2],
+                         output_shape=[2 * n + 1], auto_pad=auto)
+    assert_matches_oracle(model_1d([t], n, [weight("w", [1, 1, 3])]), n, tmp_path / "t.onnx")
+
+
+RESIZE = [("nearest", ctm, nm) for ctm in ("half_pixel", "asymmetric", "align_corners",
+                                           "pytorch_half_pixel")
+          for nm in ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")]
+RESIZE += [(mode, ctm, "floor") for mode in ("linear", "cubic")
+           for ctm in ("half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel")]
+
+
+@pytest.mark.parametrize("mode,ctm,nearest", RESIZE)
+@pytest.mark.parametrize("scale", [2.0, 3.0, 0.5])
+def test_resize_modes(tmp_path, mode, ctm, nearest, scale):
+    n = 8
+    scales = numpy_helper.from_array(np.array([1, 1, scale], np.float32), "scales")
+    r = helper.make_node("Resize", ["x", "", "scales"], ["y"], mode=mode,
+                         coordinate_transformation_mode=ctm, nearest_mode=nearest)
+    assert_matches_oracle(model_1d([r], n, [scales]), n, tmp_path / "r.onnx")
+
+
+def test_resize_to_sizes_then_conv(tmp_path):
+    n = 6
+    sizes = numpy_helper.from_array(np.array([1, 1, 15], np.int64), "sizes")
+    r = helper.make_node("Resize", ["x", "", "", "sizes"], ["u"], mode="linear")
+    c = helper.make_node("Conv", ["u", "w"], ["y"], kernel_shape=[3], pads=[1, 1])
+    assert_matches_oracle(model_1d([r, c], n, [sizes, weight("w", [1, 1, 3])]), n,
+                          tmp_path / "rs.onnx")
+
+
+def test_misaligned_merge_is_flagged(tmp_path):
+    n = 12
+    a = helper.make_node("Conv", ["x", "w"], ["a"], kernel_shape=[2], auto_pad="SAME_UPPER")
+    b = helper.make_node("Conv", ["x", "w"], ["b"], kernel_shape=[2], auto_pad="SAME_LOWER")
+    add = helper.make_node("Add", ["a", "b"], ["y"], name="merge")
+    an = assert_matches_oracle(model_1d([a, b, add], n, [weight("w", [1, 1, 2])]), n,
+                               tmp_path / "mis.onnx")
+    assert any(f.kind == "misaligned" and f.node == "merge" for f in an.findings)
+
+
+def test_pad_slice_pool_depth_to_space(tmp_path):
+    n = 16
+    pads = numpy_helper.from_array(np.array([0, 0, 2, 0, 0, 1], np.int64), "pads")
+    starts = numpy_helper.from_array(np.array([1], np.int64), "st")
+    ends = numpy_helper.from_array(np.array([100], np.int64), "en")
+    axes = numpy_helper.from_array(np.array([2], np.int64), "ax")
+    steps = numpy_helper.from_array(np.array([2], np.int64), "sp")
+    nodes = [helper.make_node("Pad", ["x", "pads"], ["p"], mode="reflect"),
+             helper.make_node("Slice", ["p", "st", "en", "ax", "sp"], ["s"]),
+             helper.make_node("MaxPool", ["s"], ["m"], kernel_shape=[3], strides=[2],
+                              pads=[1, 1], ceil_mode=1),
+             helper.make_node("Relu", ["m"], ["y"])]
+    assert_matches_oracle(model_1d(nodes, n, [pads, starts, ends, axes, steps]), n,
+                          tmp_path / "p.onnx")
+
+
+# --------------------------------------------------------------------------- exported models
+
+def export(model, path, size):
+    torch = pytest.importorskip("torch")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model.eval(), torch.zeros(1, 3, *size), str(path), dynamo=False,
+                          opset_version=17)
+
+
+def onnx_scope(module: str) -> str:
+    parts = module.split(".")
+    return "/" + "/".join(".".join(parts[:i + 1]) for i in range(len(parts))) + "/"
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "googlenet",
+                                  "squeezenet1_1", "lraspp_mobilenet_v3_large"])
+def test_exported_models_match_the_torch_front_end(tmp_path, name):
+    tv = pytest.importorskip("torchvision")
+    from torch_checks import stage_modules
+
+    model = tv.models.get_model(name, weights=None, **(
+        {"weights_backbone": None} if "lraspp" in name else {}))
+    size = (64, 64)
+    path = tmp_path / f"{name}.onnx"
+    export(model, path, size)
+    t = rfield.analyze(model, size)
+    o = rfield.analyze(str(path))
+    compared = 0
+    onnx_nodes = list(o.graph.nodes)
+    for module in stage_modules(t):
+        scope = onnx_scope(module)
+        here = [n for n in onnx_nodes if n.startswith(scope)]
+        if not here:
+            continue
+        tf, of = t.field(module), o.fields[here[-1]]
+        assert (tf.rf, tf.jump, tf.start, tf.is_global) == (of.rf, of.jump, of.start,
+                                                           of.is_global), module
+        assert t.box(module).ranges == o.box(here[-1]).ranges, module
+        compared += 1
+    assert compared >= 2
+    last_t, last_o = t.field(t.last_spatial(t.graph.last())), o.field(
+        o.last_spatial(o.graph.last()))
+    assert (last_t.rf, last_t.local_rf) == (last_o.rf, last_o.local_rf)
+
+
+# --------------------------------------------------------------------------- untrusted files
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def good_model():
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[3], name="c")
+    return model_1d([conv], 10, [weight("w", [1, 1, 3])])
+
+
+def test_truncated_and_garbage_files(capsys, tmp_path):
+    data = good_model().SerializeToString()
+    for name, blob in (("trunc.onnx", data[: len(data) // 2]), ("garbage.onnx", b"\xff" * 99)):
+        p = tmp_path / name
+        p.write_bytes(blob)
+        code, out, err = run(capsys, "analyze", str(p))
+        assert code == 2 and out == "" and "not a valid ONNX file" in err, err
+
+
+def test_cycle_missing_input_and_absurd_dimension(capsys, tmp_path):
+    cyc = model_1d([helper.make_node("Relu", ["b"], ["a"], name="r1"),
+                    helper.make_node("Add", ["x", "a"], ["b"], name="r2"),
+                    helper.make_node("Relu", ["b"], ["y"], name="r3")], 8)
+    miss = model_1d([helper.make_node("Add", ["x", "ghost"], ["y"], name="add")], 8)
+    for name, model, needle in (("cyc.onnx", cyc, "cycle"), ("miss.onnx", miss, "'ghost'")):
+        p = tmp_path / name
+        onnx.save(model, p)
+        code, out, err = run(capsys, "analyze", str(p))
+        assert code == 2 and out == "" and needle in err, err
+    p = tmp_path / "ok.onnx"
+    onnx.save(good_model(), p)
+    code, out, err = run(capsys, "analyze", str(p), "--input", "99999999999")
+    assert code == 2 and "absurd" in err
+
+
+def test_external_data_is_never_read(tmp_path):
+    m = good_model()
+    w = m.graph.initializer[0]
+    w.ClearField("raw_data")
+    w.ClearField("float_data")
+    w.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", "../../../etc/passwd"), ("offset", "0"), ("length", "12")):
+        entry = w.external_data.add()
+        entry.key, entry.value = k, v
+    p = tmp_path / "ext.onnx"
+    p.write_bytes(m.SerializeToString())
+    a = rfield.analyze(str(p))
+    assert a.field().rf == (3,)
+
+
+def test_onnx_node_and_tensor_names(capsys, tmp_path):
+    p = tmp_path / "ok.onnx"
+    onnx.save(good_model(), p)
+    for node in ("c", "y"):
+        code, out, err = run(capsys, "analyze", str(p), "--node", node, "--json")
+        assert code == 0, err
+
+
+def test_unknown_operator_reported(tmp_path):
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[3], name="c"),
+             helper.make_node("CumSum", ["c", "axis"], ["y"], name="cs")]
+    axis = numpy_helper.from_array(np.array(2, np.int64), "axis")
+    p = tmp_path / "u.onnx"
+    onnx.save(model_1d(nodes, 10, [weight("w", [1, 1, 3]), axis]), p)
+    a = rfield.analyze(str(p))
+    assert a.graph.unknown_ops == {"CumSum": 1} and a.field().is_global
+    with pytest.raises(rfield.UnsupportedError):
+        rfield.analyze(str(p), strict=True)
