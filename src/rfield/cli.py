@@ -105,6 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
         fmt.add_argument(f"--{name}", dest="format", action="store_const", const=name,
                          help=f"print {name.upper() if name != 'markdown' else 'Markdown'}")
     an.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    ve = sub.add_parser("verify", help="check the analysis against back-propagation",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description="Measure the field of chosen layers by back-propagation "
+                        "through the real network (positive weights, no nonlinearities, max "
+                        "pooling as average pooling, float64) and compare it with the "
+                        "analysis. Exit code 1 when they differ.", epilog=TARGETS)
+    _add_target_options(ve)
+    ve.add_argument("--node", action="append",
+                    help="a layer to check (repeatable; default: each stage output and the "
+                    "last spatial layer)")
     sub.add_parser("examples", help="list the built-in example networks")
     return parser
 
@@ -189,7 +199,16 @@ def cmd_examples(args) -> int:
     return 0
 
 
-COMMANDS = {"analyze": cmd_analyze, "examples": cmd_examples}
+def cmd_verify(args) -> int:
+    from .empirical.verify import render, verify
+
+    size = _ints(args.input, "--input") if args.input else None
+    checks = verify(args.target, size, args.node, **_options(args))
+    sys.stdout.write(render(checks))
+    return 0 if all(c.ok for c in checks) else 1
+
+
+COMMANDS = {"analyze": cmd_analyze, "verify": cmd_verify, "examples": cmd_examples}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -188,10 +188,15 @@ class TorchFrontend:
                 "'rfield verify', which measures the field by back-propagation")
         self.cap.unknown[what] += 1
         inputs = sorted({self.cap.lookup(t)[0] for t in tracked})
-        node = self.cap.add(what.strip("_"), O.GlobalMix(), [inputs[0]]) if len(inputs) == 1 \
+        node = self.cap.add(what.strip("_"), O.GlobalPool(), [inputs[0]]) if len(inputs) == 1 \
             else self._global_merge(what, inputs)
         for o in outs:
-            self.cap.track(o, node, self._layout_like(o, tracked[0]))
+            layout = self._layout_like(o, tracked[0])
+            size = self.cap.sizes_of(o, layout)
+            if size is not None:  # global, on the grid the output really has
+                self.cap.track(o, self.cap.add("broadcast", Broadcast(size), [node]), layout)
+            else:
+                self.cap.track(o, node, layout)
 
     def _global_merge(self, what: str, inputs: list[str]) -> str:
         nodes = [self.cap.add(what.strip("_") + "_in", O.GlobalPool(), [i]) for i in inputs]

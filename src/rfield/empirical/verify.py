@@ -1,0 +1,185 @@
+"""``rfield verify``: the analysis against back-propagation through the real network.
+
+At each chosen node, the boxes of the centre unit and its neighbour are
+measured twice: on the given input (borders and padding included) and on an
+input large enough that the field touches no border (the theoretical field:
+rf and jump). Any difference is a failed check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..api import load_graph
+from ..core.analysis import Analysis
+from ..core.graph import Graph
+from ..errors import QueryError, RfieldError, require
+from .gradient import measure
+
+#: the large input is not grown past this many positions per axis
+MAX_SIDE = {1: 65536, 2: 1024, 3: 96}
+
+
+@dataclass(frozen=True)
+class AxisCheck:
+    node: str
+    axis: int
+    rf: tuple[int | None, int | None]  # analysed, measured (None: not measured)
+    jump: tuple[object, object]
+    box: tuple[tuple[int, int], tuple[int, int]]  # on the given input
+    ok: bool
+
+
+def default_nodes(a: Analysis, limit: int = 6) -> list[str]:
+    """Stage outputs (the last node at each jump) and the last spatial map."""
+    g = a.graph
+    candidates = [n for n, node in g.nodes.items() if all(s > 1 for s in node.size)]
+    if g.aliases:  # models: module outputs only, as they can be hooked
+        named = set(g.aliases.values())
+        candidates = [n for n in candidates if n in named]
+    by_jump: dict = {}
+    for n in candidates:
+        f = a.fields[n]
+        by_jump[f.jump if f.jump is not None else ("global", g.nodes[n].size)] = n
+    picks = list(dict.fromkeys(by_jump.values()))
+    if candidates and candidates[-1] not in picks:
+        picks.append(candidates[-1])
+    return picks[-limit:]
+
+
+def _module_of(graph: Graph, node: str) -> str | None:
+    names = [m for m, n in graph.aliases.items() if n == node]
+    return min(names, key=len) if names else None
+
+
+class Target:
+    """What is verified: a torch model (module paths) or a spec (built in torch)."""
+
+    def __init__(self, target, input_size, options: dict) -> None:
+        if isinstance(target, str) and target.lower().endswith(".onnx"):
+            raise RfieldError("verify runs a PyTorch model or a layer spec; an ONNX file has "
+                              "no runnable weights here (verify the model it came from)")
+        self.target, self.options = target, options
+        self.graph = load_graph(target, input_size, **options)
+        self.is_spec = not self.graph.aliases and self.graph.input_channels is None
+        self.model = None
+        if not self.is_spec:
+            self.model = _torch_model(target, options)
+
+    def analysis(self, size) -> Analysis:
+        return Analysis(self.graph if size is None else load_graph(
+            self.target, size, **self.options))
+
+    def runnable(self, graph: Graph):
+        """The torch module to measure, its input channels and node -> module path."""
+        if self.is_spec:
+            from .spec_to_torch import build
+
+            net, paths = build(graph)
+            return net, 1, paths
+        paths = {n: _module_of(graph, n) for n in graph.nodes}
+        return self.model, graph.input_channels, paths
+
+
+def _torch_model(target, options):
+    torch = require("torch", "torch")
+    if isinstance(target, torch.nn.Module):
+        return target
+    from ..frontends.torch_targets import build_target, detection_backbone
+
+    model, _ = detection_backbone(build_target(target, options.get("kwargs"), meta=False))
+    return model
+
+
+def _measure_at(t: Target, a: Analysis, nodes: list[str]) -> dict[str, list]:
+    net, channels, paths = t.runnable(a.graph)
+    modules, units = [], {}
+    for n in nodes:
+        path = paths.get(n)
+        if path is None:
+            raise QueryError(f"layer {n!r} is not the output of a module, so it cannot be "
+                             "measured; name a module with --node")
+        size = a.graph.nodes[n].size
+        centre = tuple(s // 2 for s in size)
+        # the neighbour one period away: after upsampling, one step is not one jump
+        maps = a._maps.get(n) or a._local.get(n)
+        period = max((m.period for m in maps), default=1) if maps else 1
+        nxt = tuple(min(c + period, s - 1) for c, s in zip(centre, size))
+        modules.append(path)
+        units[path] = [centre, nxt]
+    got = measure(net, (1, channels) + tuple(a.graph.input_size), modules, units)
+    return {n: got[paths[n]] for n in nodes}
+
+
+def verify(target, input_size=None, nodes=None, **options) -> list[AxisCheck]:
+    """Checks per node and axis; ``ok`` is False where analysis and measurement differ."""
+    t = Target(target, input_size, options)
+    a = t.analysis(None)
+    if nodes:
+        from ..core.query import resolve_node
+
+        nodes = [resolve_node(a.graph, n) for n in nodes]
+    else:
+        nodes = default_nodes(a)
+    if not nodes:
+        raise RfieldError("the network has no spatial layer to verify")
+    here = _measure_at(t, a, nodes)
+    # a large enough input: the centre unit's field touches no border
+    need = [a.graph.input_size[ax] for ax in range(a.graph.ndim)]
+    for n in nodes:
+        f = a.fields[n]
+        rf = f.local_rf if f.is_global else f.rf
+        jump = f.jump or (1,) * a.graph.ndim
+        for ax in range(a.graph.ndim):
+            if rf is not None:
+                need[ax] = max(need[ax], int(rf[ax] + 4 * jump[ax] + 8))
+    cap = MAX_SIDE[a.graph.ndim]
+    big_size = tuple(min(v, cap) for v in need)
+    big = t.analysis(big_size) if big_size != tuple(a.graph.input_size) else a
+    far = _measure_at(t, big, nodes)
+    checks = []
+    for n in nodes:
+        f, fb = a.fields[n], big.fields[n]
+        for ax in range(a.graph.ndim):
+            m_here = here[n][0]
+            box_a = a.box(n, m_here.unit).ranges[ax]
+            box_m = m_here.box[ax]
+            m0, m1 = far[n]
+            b0 = big.box(n, m0.unit).ranges[ax]
+            b1 = big.box(n, m1.unit).ranges[ax]
+            clipped = m0.box[ax][0] == 0 or m0.box[ax][1] == big_size[ax] - 1
+            rf_m = None if clipped else m0.box[ax][1] - m0.box[ax][0] + 1
+            step = m1.unit[ax] - m0.unit[ax]
+            jump_m = None if clipped or step == 0 else (m1.box[ax][0] - m0.box[ax][0]) / step
+            rf_a = b0[1] - b0[0] + 1
+            ok = (box_a == box_m and b0 == m0.box[ax] and b1 == m1.box[ax])
+            jump_a = fb.jump[ax] if fb.jump is not None else None
+            checks.append(AxisCheck(n, ax, (None if clipped else rf_a, rf_m),
+                                    (jump_a, jump_m), (box_a, box_m), ok))
+    return checks
+
+
+def render(checks: list[AxisCheck]) -> str:
+    """A table with a verdict line."""
+    from ..report.formats import text_number
+
+    head = ("layer", "axis", "rf", "measured", "jump", "measured", "box", "measured", "")
+    rows = []
+    for c in checks:
+        rows.append((c.node, str(c.axis), text_number(c.rf[0]), text_number(c.rf[1]),
+                     text_number(c.jump[0]), text_number(c.jump[1]),
+                     f"{c.box[0][0]}..{c.box[0][1]}", f"{c.box[1][0]}..{c.box[1][1]}",
+                     "ok" if c.ok else "DIFFERS"))
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    fmt = lambda cells: "  ".join(v.ljust(w) if i == 0 else v.rjust(w)
+                                  for i, (v, w) in enumerate(zip(cells, widths))).rstrip()
+    lines = [fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
+    bad = sorted({c.node for c in checks if not c.ok})
+    lines.append("")
+    if bad:
+        lines.append(f"verify: the analysis differs from back-propagation at {', '.join(bad)}")
+    else:
+        lines.append(f"verify: the analysis equals back-propagation at all {len(checks)} "
+                     "checks (boxes on the given input and on an input large enough "
+                     "for the whole field)")
+    return "\n".join(lines) + "\n"

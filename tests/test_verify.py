@@ -1,0 +1,67 @@
+"""rfield verify: analysis against back-propagation, on specs and on torch models."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+from rfield.cli import main  # noqa: E402
+from rfield.empirical.verify import verify  # noqa: E402
+
+
+@pytest.mark.parametrize("target,size", [
+    ("example:seed2", None), ("example:unet", None), ("example:fpn", None),
+    ("example:inception", None), ("example:aspp", None), ("example:wavenet", "600"),
+    ("example:video3d", "8,24,24"),
+    ("conv(3,p=1); up=upsample(3,mode=linear,align_corners=true); crop([[1,2]]); "
+     "pad([[2,1]],mode=reflect); adaptivepool(7); pixelshuffle(2); slice(1,step=2)", "19"),
+])
+def test_specs_verify(capsys, target, size):
+    argv = ["verify", target] + (["--input", size] if size else [])
+    code = main(argv)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "analysis equals back-propagation" in out
+
+
+class Narrowing(nn.Module):
+    """Crops with torch.narrow, which rfield does not know: the analysis must say so and
+    verify must catch the difference."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+        self.b = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.b(torch.narrow(self.a(x), 3, 2, 10))
+
+
+def test_verify_catches_a_network_built_to_fool_it(capsys, tmp_path):
+    path = tmp_path / "fool.py"
+    path.write_text("import torch\nfrom torch import nn\n" + _source(Narrowing) +
+                    "\ndef build():\n    return Narrowing()\n")
+    code = main(["verify", f"{path}:build", "--input", "16,16", "--node", "b"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "DIFFERS" in out and "differs from back-propagation at b" in out
+
+
+def _source(cls) -> str:
+    import inspect
+
+    return inspect.getsource(cls)
+
+
+def test_verify_torch_model_defaults_to_stages():
+    tv = pytest.importorskip("torchvision")
+    checks = verify(tv.models.squeezenet1_1(), (3, 48, 48))
+    assert checks and all(c.ok for c in checks)
+    assert len({c.node for c in checks}) >= 2
+
+
+def test_verify_refuses_onnx(capsys, tmp_path):
+    code = main(["verify", str(tmp_path / "m.onnx")])
+    assert code == 2 and "ONNX" in capsys.readouterr().err
