@@ -42,8 +42,10 @@ from rfield.core import Analysis  # noqa: E402
 from rfield.empirical.gradient import measure  # noqa: E402
 from rfield.frontends.torch_capture import graph_from_module  # noqa: E402
 
-MODELS = ["resnet18", "resnet50", "vgg16", "mobilenet_v2", "densenet121", "googlenet",
-          "efficientnet_b0"]
+# the final feature map of each model: the module its classifier head pools
+MODELS = {"resnet18": "layer4", "resnet50": "layer4", "vgg16": "features",
+          "mobilenet_v2": "features", "densenet121": "features", "googlenet": "inception5b",
+          "efficientnet_b0": "features"}
 
 
 def timed(fn, repeat=3):
@@ -58,26 +60,19 @@ def timed(fn, repeat=3):
     return statistics.median(times), out
 
 
-def module_for(a, node):
-    names = [m for m, n in a.graph.aliases.items() if n == node]
-    return min(names, key=len) if names else None
-
-
-def truth(model, a):
-    """Measured rf of the centre unit of the last spatial map, on a large enough input."""
-    node = a.last_spatial(a.graph.last())
-    f = a.fields[node]
+def truth(model, a, module):
+    """Measured rf of the centre unit of the final feature map, on a large enough input."""
+    f = a.field(module)
     rf = max(f.local_rf if f.is_global else f.rf)
-    module = module_for(a, node)
     side = ((rf + 64) // 32 + 1) * 32
     got = measure(model, (1, 3, side, side), [module])[module][0]
     (lo, hi), _ = got.box
     if lo == 0 or hi == side - 1:
         return None, module, side
-    return hi - lo + 1, module, side
+    return hi - lo + 1, side
 
 
-def run_torchscan(model):
+def run_torchscan(model, module):
     import torchscan
 
     info = torchscan.crawl_module(model, (3, 224, 224))
@@ -87,7 +82,7 @@ def run_torchscan(model):
     return int(max(lay["rf"] for lay in layers[:cut]))
 
 
-def run_rfa(model):
+def run_rfa(model, module):
     import rfa_toolbox
 
     out = rfa_toolbox.create_graph_from_pytorch_model(model, input_res=(1, 3, 224, 224))
@@ -105,7 +100,7 @@ def run_rfa(model):
     return int(best)
 
 
-def run_rf_calc(model):
+def run_rf_calc(model, module):
     import io
     from contextlib import redirect_stdout
 
@@ -137,9 +132,8 @@ def run_receptivefield(model, module, side):
     return int(params[0].rf.size.w)
 
 
-def run_rfield(model):
-    a = rfield.analyze(model, (224, 224))
-    f = a.fields[a.last_spatial(a.graph.last())]
+def run_rfield(model, module):
+    f = rfield.analyze(model, (224, 224)).field(module)
     return max(f.local_rf if f.is_global else f.rf)
 
 
@@ -161,21 +155,23 @@ def main() -> None:
              "| model | measured rf | rfield | torchscan 0.1.2 | rfa-toolbox 1.7.0 | rf-calc 0.0.7 "
              "| receptivefield 0.5.0 |", "|---|---:|---|---|---|---|---|"]
     capture_vs_analysis = []
-    for name in MODELS:
+    for name, module in MODELS.items():
         model = torchvision.models.get_model(name, weights=None).eval()
         a = rfield.analyze(model, (224, 224))
-        want, module, side = truth(model, a)
+        want, side = truth(model, a, module)
         cells = []
         for fn in (run_rfield, run_torchscan, run_rfa, run_rf_calc):
-            t, got = timed(lambda fn=fn: fn(model))
+            t, got = timed(lambda fn=fn, m=model, mod=module: fn(m, mod))
             cells.append(got if t is None else
                          f"{got} {'right' if got == want else 'WRONG'}, {t:.3f} s")
-        t, got = timed(lambda: run_receptivefield(model, module, side), repeat=1)
+        t, got = timed(lambda m=model, mod=module, s=side: run_receptivefield(m, mod, s),
+                       repeat=1)
         cells.append(got if t is None else
                      f"{got} {'right' if got == want else 'WRONG'}, {t:.3f} s (at {side})")
-        lines.append(f"| {name} | {want} | " + " | ".join(str(c) for c in cells) + " |")
-        t_cap, g = timed(lambda: graph_from_module(model, (224, 224)))
-        t_an, _ = timed(lambda: Analysis(g))
+        lines.append(f"| {name} ({module}) | {want} | " + " | ".join(str(c) for c in cells)
+                     + " |")
+        t_cap, g = timed(lambda m=model: graph_from_module(m, (224, 224)))
+        t_an, _ = timed(lambda g=g: Analysis(g))
         capture_vs_analysis.append(f"| {name} | {t_cap:.3f} | {t_an:.4f} |")
         print(lines[-1], flush=True)
     lines += ["", "Capture against analysis (seconds, median of 3):", "",
