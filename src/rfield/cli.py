@@ -105,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
         fmt.add_argument(f"--{name}", dest="format", action="store_const", const=name,
                          help=f"print {name.upper() if name != 'markdown' else 'Markdown'}")
     an.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    an.add_argument("--plot", metavar="FILE.png",
+                    help="draw rf and jump growth per layer (and, with --boxes, fields over "
+                    "an image)")
+    an.add_argument("--boxes", metavar="FILE.png",
+                    help="draw the fields of the chosen unit and the corners over an image")
     ve = sub.add_parser("verify", help="check the analysis against back-propagation",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
                         description="Measure the field of chosen layers by back-propagation "
@@ -115,6 +120,20 @@ def build_parser() -> argparse.ArgumentParser:
     ve.add_argument("--node", action="append",
                     help="a layer to check (repeatable; default: each stage output and the "
                     "last spatial layer)")
+    er = sub.add_parser("erf", help="the effective receptive field (Luo et al., 2016)",
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=TARGETS)
+    _add_target_options(er)
+    er.add_argument("--node", help="the layer (default: the last spatial layer)")
+    er.add_argument("--samples", type=int, default=16,
+                    help="Gaussian-noise inputs to average over (default 16)")
+    er.add_argument("--images", metavar="DIR", help="average over the images in DIR instead")
+    er.add_argument("--weights", metavar="FILE",
+                    help="a state_dict file (loaded with torch.load(weights_only=True))")
+    er.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    er.add_argument("--seed", type=int, default=0)
+    er.add_argument("--plot", metavar="FILE.png", help="draw the heat map with the "
+                    "theoretical field over it")
+    er.add_argument("--json", action="store_true", help="print the figures as JSON")
     sub.add_parser("examples", help="list the built-in example networks")
     return parser
 
@@ -187,6 +206,56 @@ def cmd_analyze(args) -> int:
             lines.append(f"units of {node} that {what}: {runs}")
         text += "\n".join(lines) + "\n"
     _write(text, args.output)
+    if args.plot:
+        from .report.plots import plot_growth
+
+        plot_growth(a, args.plot)
+    if args.boxes:
+        from .report.plots import plot_boxes
+
+        plot_boxes(a, node, args.boxes, units=[tuple(u[0] for u in box.units)] + [
+            (0,) * a.graph.ndim, tuple(n - 1 for n in a.graph.nodes[node].size)])
+    return 0
+
+
+def cmd_erf(args) -> int:
+    from .empirical.erf import effective_rf
+    from .empirical.verify import Target, default_nodes
+    from .report.formats import number
+
+    if args.samples < 1:
+        raise RfieldError("--samples must be at least 1")
+    size = _ints(args.input, "--input") if args.input else None
+    t = Target(args.target, size, _options(args))
+    a = t.analysis(None)
+    from .core.query import resolve_node
+
+    node = resolve_node(a.graph, args.node) if args.node else (
+        default_nodes(a, limit=1) or [a.graph.last()])[-1]
+    net, channels, paths = t.runnable(a.graph)
+    module = paths.get(node)
+    if module is None:
+        raise RfieldError(f"layer {node!r} is not the output of a module; name a module "
+                          "with --node")
+    f = a.fields[node]
+    e = effective_rf(net, (1, channels) + tuple(a.graph.input_size), module,
+                     samples=args.samples, images=args.images, weights=args.weights,
+                     device=args.device, seed=args.seed, progress=sys.stderr.isatty(),
+                     rf=f.local_rf if f.is_global else f.rf, node=node)
+    box = a.box(node).ranges
+    if args.json:
+        data = {"node": node, "samples": e.samples, "input_size": list(a.graph.input_size),
+                "area_ratio": {f"{int(k * 100)}": v for k, v in e.area_ratio.items()},
+                "std": list(e.std), "rf": None if e.rf is None else list(e.rf),
+                "box": [list(r) for r in box], "global": f.is_global,
+                "jump": None if f.jump is None else [number(j) for j in f.jump]}
+        sys.stdout.write(json.dumps(data) + "\n")
+    else:
+        sys.stdout.write(e.summary())
+    if args.plot:
+        from .report.plots import plot_erf
+
+        plot_erf(e, args.plot, box)
     return 0
 
 
@@ -208,7 +277,8 @@ def cmd_verify(args) -> int:
     return 0 if all(c.ok for c in checks) else 1
 
 
-COMMANDS = {"analyze": cmd_analyze, "verify": cmd_verify, "examples": cmd_examples}
+COMMANDS = {"analyze": cmd_analyze, "verify": cmd_verify, "erf": cmd_erf,
+            "examples": cmd_examples}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,170 @@
+"""The effective receptive field (Luo et al., NeurIPS 2016).
+
+The gradient of the centre unit of a layer (summed over channels) with
+respect to the input, in absolute value, averaged over N inputs: Gaussian
+noise by default or the images of a folder. The figures are RepLKNet's
+high-contribution area ratios (the smallest centred square holding t of the
+total, over the input area) and the spread (standard deviation) per axis.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import RfieldError, TargetError, require
+
+THRESHOLDS = (0.2, 0.3, 0.5, 0.99)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+@dataclass
+class ERF:
+    node: str
+    heat: np.ndarray  # mean |gradient| per input position, summed over channels
+    area_ratio: dict[float, float]  # t -> area of the smallest centred square / input area
+    std: tuple[float, ...]  # spread per axis, in input positions
+    rf: tuple[int, ...] | None  # theoretical field at the node
+    samples: int
+    extra: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        ratios = ", ".join(f"{int(t * 100)}%: {r:.3f}" for t, r in self.area_ratio.items())
+        std = " x ".join(f"{s:.1f}" for s in self.std)
+        rf = "global" if self.rf is None else " x ".join(str(v) for v in self.rf)
+        return (f"{self.node}: effective receptive field over {self.samples} inputs\n"
+                f"  high-contribution area ratio (t: share of the input area) {ratios}\n"
+                f"  spread (std per axis) {std} positions; theoretical field {rf}\n")
+
+
+def area_ratios(heat: np.ndarray, thresholds=THRESHOLDS) -> dict[float, float]:
+    """Smallest centred square (cube, segment) holding share t of the total, over the area."""
+    total = float(heat.sum())
+    if total <= 0:
+        return {t: 0.0 for t in thresholds}
+    centre = [s // 2 for s in heat.shape]
+    reach = max(max(c, s - 1 - c) for c, s in zip(centre, heat.shape))
+    sums = []
+    for r in range(reach + 1):
+        sl = tuple(slice(max(c - r, 0), c + r + 1) for c in centre)
+        sums.append(float(heat[sl].sum()))
+    out = {}
+    for t in thresholds:
+        r = next((i for i, v in enumerate(sums) if v >= t * total - 1e-12), reach)
+        side = [min(c + r, s - 1) - max(c - r, 0) + 1 for c, s in zip(centre, heat.shape)]
+        out[t] = float(np.prod(side) / heat.size)
+    return out
+
+
+def spread(heat: np.ndarray) -> tuple[float, ...]:
+    total = heat.sum()
+    if total <= 0:
+        return (0.0,) * heat.ndim
+    out = []
+    for axis in range(heat.ndim):
+        marginal = heat.sum(axis=tuple(a for a in range(heat.ndim) if a != axis))
+        pos = np.arange(len(marginal))
+        mean = (marginal * pos).sum() / total
+        out.append(float(np.sqrt((marginal * (pos - mean) ** 2).sum() / total)))
+    return tuple(out)
+
+
+def load_images(folder: str, shape, torch):
+    """Images of a folder as float tensors of the input shape (resized, 0..1 scaled)."""
+    p = Path(folder)
+    if not p.is_dir():
+        raise TargetError(f"{folder}: not a folder of images")
+    files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise TargetError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    try:
+        from PIL import Image
+    except ImportError:
+        raise RfieldError('reading images needs Pillow: pip install "rfield[plot]"') from None
+    F = torch.nn.functional
+    out = []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                arr = np.asarray(im.convert("RGB" if shape[1] == 3 else "L"), dtype=np.float32)
+        except Exception:
+            raise TargetError(f"{f}: cannot be read as an image") from None
+        t = torch.from_numpy(arr / 255.0)
+        t = t.permute(2, 0, 1) if t.dim() == 3 else t[None]
+        t = F.interpolate(t[None], size=tuple(shape[2:]), mode="bilinear", align_corners=False)
+        out.append(t)
+    return out
+
+
+def load_state(model, path: str, torch) -> None:
+    """Weights from a state_dict file, never unpickling anything but tensors."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise TargetError(f"{path}: no such file") from None
+    except Exception as exc:
+        raise TargetError(f"{path}: not a state_dict that can be loaded safely "
+                          f"(weights_only=True refused it: {str(exc).splitlines()[0][:160]})"
+                          ) from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(
+            state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise TargetError(f"{path}: holds a {type(state).__name__}, not a state_dict")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        raise TargetError(f"{path} does not match the model: {' '.join(lines[1:3])[:300]}") \
+            from None
+
+
+def effective_rf(model, input_shape, module: str = "", samples: int = 16,
+                 images: str | None = None, weights: str | None = None,
+                 device: str = "cpu", seed: int = 0, progress: bool = False,
+                 rf=None, node: str | None = None) -> ERF:
+    torch = require("torch", "torch")
+    if weights:
+        load_state(model, weights, torch)
+    model = model.to(device).eval()
+    gen = torch.Generator().manual_seed(seed)
+    inputs = load_images(images, input_shape, torch) if images else None
+    n = len(inputs) if inputs is not None else samples
+    target = dict(model.named_modules()).get(module) if module else None
+    if module and target is None:
+        raise RfieldError(f"no module named {module!r}")
+    grabbed = {}
+
+    def hook(_m, _i, out) -> None:
+        grabbed.setdefault("out", out if isinstance(out, torch.Tensor) else out[0])
+
+    handle = target.register_forward_hook(hook) if target is not None else None
+    heat = torch.zeros(input_shape[2:], dtype=torch.float64)
+    try:
+        for k in range(n):
+            x = inputs[k] if inputs is not None else torch.randn(input_shape, generator=gen)
+            x = x.to(device).requires_grad_(True)
+            grabbed.clear()
+            out = model(x)
+            y = grabbed.get("out", out)
+            if isinstance(y, dict):
+                y = next(iter(y.values()))
+            if not isinstance(y, torch.Tensor) or y.dim() != len(input_shape):
+                raise RfieldError(f"{module or 'the output'} has no spatial map")
+            centre = tuple(s // 2 for s in y.shape[2:])
+            y[(0, slice(None)) + centre].sum().backward()
+            heat += x.grad[0].abs().sum(0).double().cpu()
+            if progress:
+                done = int(30 * (k + 1) / n)
+                sys.stderr.write(f"\rerf [{'#' * done}{'.' * (30 - done)}] {k + 1}/{n}")
+                sys.stderr.flush()
+    finally:
+        if handle is not None:
+            handle.remove()
+        if progress:
+            sys.stderr.write("\n")
+    h = (heat / n).numpy()
+    return ERF(node or module or "output", h, area_ratios(h), spread(h), rf, n)
