@@ -21,7 +21,7 @@ def _plt():
 def growth_data(a: Analysis) -> dict:
     """Per layer: rf (largest axis; local rf on global layers) and jump, and the layers
     where the jump changes (stage boundaries)."""
-    names, rf, jump, stages, prev = [], [], [], [], None
+    names, rf, jump, stages, prev = [], [], [], [], 1.0  # the input has jump 1
     for f in a.layers:
         size = f.local_rf if f.is_global else f.rf
         if size is None:
