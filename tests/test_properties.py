@@ -146,3 +146,22 @@ def test_random_2d_chains_with_different_axes(params, h, w):
               for i, (k, s, d, p) in enumerate(params)]
     named = build(layers, [h, w])
     compare(named, [h, w])
+
+
+@PROFILE
+@given(graph())
+def test_bound_arrays_equal_boxes(g):
+    """The forward bound arrays (used by the HTML report) equal the per-unit boxes."""
+    from rfield.core.query import bound_arrays
+
+    from reference import Reference
+
+    layers, n = g
+    a = rfield.analyze({"input": [n], "layers": layers})
+    ref = Reference(layers, [n])
+    arrays = bound_arrays(a.graph, 0)
+    for name, (lo, hi) in arrays.items():
+        for o in range(len(lo)):
+            want = ref.box(name, 0, o)
+            got = (int(lo[o]), int(hi[o])) if lo[o] <= hi[o] else None
+            assert got == want, (name, o)

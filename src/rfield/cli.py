@@ -134,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     er.add_argument("--plot", metavar="FILE.png", help="draw the heat map with the "
                     "theoretical field over it")
     er.add_argument("--json", action="store_true", help="print the figures as JSON")
+    rp = sub.add_parser("report", help="one self-contained HTML report",
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=TARGETS)
+    _add_target_options(rp)
+    rp.add_argument("-o", "--output", metavar="FILE.html", required=True)
+    rp.add_argument("--image", metavar="FILE.png", help="draw fields over this PNG "
+                    "(default: a built-in checkerboard)")
     sub.add_parser("examples", help="list the built-in example networks")
     return parser
 
@@ -259,6 +265,25 @@ def cmd_erf(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from .api import analyze
+    from .report.html import render
+
+    size = _ints(args.input, "--input") if args.input else None
+    a = analyze(args.target, size, **_options(args))
+    image = None
+    if args.image:
+        try:
+            with open(args.image, "rb") as fh:
+                image = fh.read()
+        except OSError as exc:
+            raise RfieldError(f"{args.image}: cannot be read ({exc.strerror})") from None
+        if not image.startswith(b"\x89PNG"):
+            raise RfieldError(f"{args.image}: not a PNG image")
+    _write(render(a, str(args.target), image), args.output)
+    return 0
+
+
 def cmd_examples(args) -> int:
     from .spec.parse import example_names, example_path
 
@@ -278,7 +303,7 @@ def cmd_verify(args) -> int:
 
 
 COMMANDS = {"analyze": cmd_analyze, "verify": cmd_verify, "erf": cmd_erf,
-            "examples": cmd_examples}
+            "report": cmd_report, "examples": cmd_examples}
 
 
 def main(argv: list[str] | None = None) -> int:

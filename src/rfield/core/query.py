@@ -245,3 +245,34 @@ def units_inside(graph: Graph, node: str | None = None) -> list[list[tuple[int, 
     node = resolve_node(graph, node)
     return [_runs(_forward(graph, node, a, np.ones(graph.input_size[a], bool), "all"))
             for a in range(graph.ndim)]
+
+
+def bound_arrays(graph: Graph, axis: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """For every node, the first and last input index each unit depends on (one axis).
+
+    Forward, exact: the hull of a union of sets is the min of their mins and the
+    max of their maxes. A unit that depends on nothing has lo > hi.
+    """
+    n0 = graph.input_size[axis]
+    empty_lo, empty_hi = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+    out = {INPUT: (np.arange(n0), np.arange(n0))}
+    for name, node in graph.nodes.items():
+        rule: R.AxisRule = node.rules[axis]
+        lo = np.full(rule.n_out, empty_lo, dtype=np.int64)
+        hi = np.full(rule.n_out, empty_hi, dtype=np.int64)
+        for src in node.inputs:
+            plo, phi = out[src]
+            if rule.is_global:
+                live = plo <= phi
+                if live.any():
+                    lo = np.minimum(lo, plo[live].min())
+                    hi = np.maximum(hi, phi[live].max())
+                continue
+            for idx, present in rule.taps(np.arange(rule.n_out)):
+                ok = present & (idx >= 0) & (idx < rule.n_in)
+                j = np.clip(idx, 0, rule.n_in - 1)
+                lo = np.where(ok, np.minimum(lo, plo[j]), lo)
+                hi = np.where(ok, np.maximum(hi, phi[j]), hi)
+        out[name] = (lo, hi)
+    del out[INPUT]
+    return out

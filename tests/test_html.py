@@ -1,0 +1,97 @@
+"""The HTML report: self-contained, and right in a real browser after a click."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+import pytest
+
+import rfield
+from rfield.cli import main
+from rfield.report.html import render
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_report_is_self_contained(tmp_path, capsys):
+    out = tmp_path / "r.html"
+    assert main(["report", "example:fpn", "-o", str(out)]) == 0
+    text = out.read_text()
+    # no fetch of anything: the only URL is the SVG namespace
+    urls = set(re.findall(r"https?://[^\s\"'<>]+", text))
+    assert urls <= {"http://www.w3.org/2000/svg"}, urls
+    assert "<script src" not in text and "<link" not in text
+    assert "misaligned" in text  # the warnings are in the page
+
+
+def test_report_rejects_a_non_png_image(tmp_path, capsys):
+    bad = tmp_path / "x.png"
+    bad.write_text("not a png")
+    code = main(["report", "example:seed1", "-o", str(tmp_path / "r.html"), "--image",
+                 str(bad)])
+    assert code == 2 and "not a PNG" in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists()  # nothing half-written
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM:
+        if os.environ.get("CI"):
+            pytest.fail("CI must have Debian's chromium (.ci/run installs it)")
+        pytest.skip("chromium is not installed")
+    sync = pytest.importorskip("playwright.sync_api")
+    with sync.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()
+
+
+@pytest.mark.parametrize("target,node", [("example:unet", "dec2"), ("example:resnet18",
+                                                                      "layer3.0.conv1")])
+def test_click_shows_the_exact_field(browser, tmp_path, target, node):
+    a = rfield.analyze(target)
+    path = tmp_path / "r.html"
+    path.write_text(render(a, target))
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(path.as_uri())
+    # the default view: the last spatial layer's centre unit
+    first = page.text_content("#readout")
+    default = a.last_spatial(a.graph.last())
+    box = a.box(default)
+    assert f"of {default} sees input" in first
+    assert " x ".join(f"{lo}..{hi}" for lo, hi in box.ranges) in first
+    # choose a layer by clicking its row, then a unit by clicking the grid
+    page.click(f'tr[data-layer="{node}"]')
+    size = a.graph.nodes[node].size
+    grid = page.locator("#grid")
+    bb = grid.bounding_box()
+    r, c = 1, size[1] - 2
+    grid.click(position={"x": (c + 0.5) * bb["width"] / size[1],
+                         "y": (r + 0.5) * bb["height"] / size[0]})
+    text = page.text_content("#readout")
+    want = a.box(node, (r, c))
+    assert text.startswith(f"unit ({r}, {c}) of {node} sees input ")
+    assert " x ".join(f"{lo}..{hi}" for lo, hi in want.ranges) in text
+    page.close()
+
+
+def test_screenshot_for_the_readme(browser, tmp_path):
+    """Keeps docs/report.png in step with the page (written only when asked)."""
+    if os.environ.get("RFIELD_UPDATE_SCREENSHOT") != "1":
+        pytest.skip("set RFIELD_UPDATE_SCREENSHOT=1 to rewrite docs/report.png")
+    a = rfield.analyze("example:unet")
+    path = tmp_path / "r.html"
+    path.write_text(render(a, "example:unet"))
+    page = browser.new_page(viewport={"width": 1100, "height": 760})
+    page.goto(path.as_uri())
+    page.click('tr[data-layer="dec2"]')
+    page.locator("#grid").click(position={"x": 40, "y": 60})
+    page.evaluate("window.scrollTo(0, 0)")
+    target = os.path.join(os.path.dirname(__file__), "..", "docs", "report.png")
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    page.screenshot(path=target)
+    page.close()
