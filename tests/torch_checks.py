@@ -51,13 +51,19 @@ def check_model(model, size, modules=None, units_per_axis=("centre", 0, -1), cha
             picks.append(tuple(s // 2 if u == "centre" else (s - 1 if u == -1 else u)
                                for s in out))
         units[m] = list(dict.fromkeys(picks))
-    measured = measure(model, shape, modules, units)
+    measured = measure(model, shape, modules, units, layouts=a.graph.alias_layouts)
     checked = 0
     for m in modules:
         n = a.graph.aliases[m] if m else a.graph.last()
         for got in measured[m]:
             assert got.output_size == a.graph.nodes[n].size, (m, got.output_size)
             box = a.box(n, got.unit)
-            assert box.ranges == got.box, (m, n, got.unit, box.ranges, got.box)
+            if a.graph.unknown_ops:
+                # operators rfield reported it cannot follow: the field is taken to be
+                # larger (never smaller) than the truth
+                assert all(lo <= glo and ghi <= hi for (lo, hi), (glo, ghi) in
+                           zip(box.ranges, got.box)), (m, n, got.unit, box.ranges, got.box)
+            else:
+                assert box.ranges == got.box, (m, n, got.unit, box.ranges, got.box)
             checked += 1
     return a, checked

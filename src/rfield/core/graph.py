@@ -54,6 +54,8 @@ class Graph:
         self.unknown_ops: dict[str, int] = {}  # reported by front-ends, with counts
         self.aliases: dict[str, str] = {}  # module path -> the node that makes its output
         self.input_channels: int | None = None  # set by model front-ends
+        # module path -> which tensor dim holds which input axis (None: batch, channels)
+        self.alias_layouts: dict[str, tuple] = {}
 
     @property
     def ndim(self) -> int:

@@ -28,7 +28,9 @@ IDENTITY_FUNCS = {
 # gates (x * sigmoid(...)) become a bounded, strictly increasing x / (1 + |x|): as an
 # identity a gate squares the magnitude at every block and overflows float64; as a
 # real sigmoid its derivative underflows to exactly 0 for large inputs
-GATE_FUNCS = {"sigmoid", "sigmoid_", "hardsigmoid", "hardsigmoid_", "tanh", "tanh_"}
+# (attention's softmax too: as an identity, q @ k^T squares the magnitude per block)
+GATE_FUNCS = {"sigmoid", "sigmoid_", "hardsigmoid", "hardsigmoid_", "tanh", "tanh_",
+              "softmax", "log_softmax"}
 MAX_TO_AVG = {
     "max_pool1d": "avg_pool1d", "max_pool2d": "avg_pool2d", "max_pool3d": "avg_pool3d",
     "adaptive_max_pool1d": "adaptive_avg_pool1d", "adaptive_max_pool2d": "adaptive_avg_pool2d",
@@ -85,8 +87,6 @@ def _mode(torch):
                 return x / (1 + x.abs())
             if name in MAX_TO_AVG:
                 return _avg(F, name, args, kwargs)
-            if name in ("softmax", "log_softmax"):
-                return args[0]
             return func(*args, **kwargs)
 
     return Linearise
@@ -123,11 +123,13 @@ def _first_tensor(torch, out):
 
 
 def measure(model, input_shape, modules: list[str] | None = None, units=None,
-            seed: int = 0) -> dict[str, list[Measured]]:
+            seed: int = 0, layouts: dict | None = None) -> dict[str, list[Measured]]:
     """Boxes of units of the outputs of ``modules`` ("" is the model's own output).
 
     ``units`` maps a module to a list of unit indices (spatial); the default is
-    the centre unit. Returns, per module, one Measured per unit.
+    the centre unit. ``layouts`` maps a module to the input axis each dim of its
+    output holds (None for batch and channels; default N, C, spatial...), for
+    models that permute to channels-last. Returns one Measured per unit.
     """
     torch = require("torch", "torch")
     m = positive_copy(model, seed)
@@ -159,14 +161,22 @@ def measure(model, input_shape, modules: list[str] | None = None, units=None,
     nd = len(input_shape) - 2
     for name in modules:
         y = outputs.get(name)
-        if y is None or y.dim() != nd + 2:
+        layout = (layouts or {}).get(name) or (None, None) + tuple(range(nd))
+        if y is None or y.dim() != len(layout) or sorted(
+                a for a in layout if a is not None) != list(range(nd)):
             raise RfieldError(f"module {name or 'output'} has no spatial output to measure")
-        size = tuple(y.shape[2:])
+        dims = {a: d for d, a in enumerate(layout) if a is not None}
+        size = tuple(int(y.shape[dims[a]]) for a in range(nd))
+        batch = layout.index(None)
         picks = (units or {}).get(name) or [tuple(n // 2 for n in size)]
         result[name] = []
         for unit in picks:
             x.grad = None
-            y[(0, slice(None)) + tuple(unit)].sum().backward(retain_graph=True)
+            index = [slice(None)] * y.dim()
+            index[batch] = 0
+            for a, d in dims.items():
+                index[d] = unit[a]
+            y[tuple(index)].sum().backward(retain_graph=True)
             if not torch.isfinite(x.grad).all():
                 raise RfieldError(f"the measurement overflowed at {name or 'the output'}")
             hit = x.grad[0].abs().sum(0) > 0

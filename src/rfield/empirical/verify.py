@@ -107,7 +107,9 @@ def _measure_at(t: Target, a: Analysis, nodes: list[str]) -> dict[str, list]:
         nxt = tuple(min(c + period, s - 1) for c, s in zip(centre, size))
         modules.append(path)
         units[path] = [centre, nxt]
-    got = measure(net, (1, channels) + tuple(a.graph.input_size), modules, units)
+    layouts = {paths[n]: a.graph.alias_layouts.get(paths[n]) for n in nodes}
+    got = measure(net, (1, channels) + tuple(a.graph.input_size), modules, units,
+                  layouts={k: v for k, v in layouts.items() if v})
     return {n: got[paths[n]] for n in nodes}
 
 

@@ -60,6 +60,7 @@ class Capture:
         self.meta: dict[int, tuple[Any, str, Layout]] = {}  # id -> (tensor, node, layout)
         self.module_stack: list[str] = []
         self.module_outputs: dict[str, str] = {}
+        self.module_layouts: dict[str, Layout] = {}
         self.counts: Counter = Counter()
         self.unknown: Counter = Counter()
         self.leaves: set[str] = set()  # module paths without children
@@ -578,9 +579,11 @@ class TorchFrontend:
         if all(in_shape[d] == 1 for d in spatial.values()):
             self.cap.track(out, node, (None,) * out.dim())  # nothing spatial left to lose
             return
-        new = self.cap.add("reshape", O.GlobalPool(), [node]) if len(spatial) == self.cap.nd \
-            else node
-        self.cap.track(out, new, (None,) * out.dim())
+        if len(spatial) == self.cap.nd:
+            # positions merged or split (tokens, window partitions): rfield cannot follow
+            # them, so the result reads everything, and the user is told
+            raise _Unknown("view that merges or splits spatial dims")
+        self.cap.track(out, node, (None,) * out.dim())
 
     def op_view(self, args, kwargs, out):
         self._reshape(args[0], out)
@@ -914,9 +917,11 @@ def _capture(torch, model, shape, strict, prefix: str = "") -> Graph:
         if isinstance(out, dict):
             first = next(iter(out.values()), None)
         if path and isinstance(first, torch.Tensor) and cap.is_tracked(first):
-            node = cap.lookup(first)[0]
-            if node != INPUT:  # a module called twice names its first output
-                cap.module_outputs.setdefault(path, node)
+            node, layout = cap.lookup(first)
+            if node != INPUT and path not in cap.module_outputs:
+                # a module called twice names its first output
+                cap.module_outputs[path] = node
+                cap.module_layouts[path] = tuple(layout)
 
     for m in model.modules():
         if m is model and not prefix:
@@ -948,6 +953,7 @@ def _capture(torch, model, shape, strict, prefix: str = "") -> Graph:
     g.unknown_ops = dict(cap.unknown)
     g.input_channels = shape[1]
     g.aliases = dict(cap.module_outputs)
+    g.alias_layouts = dict(cap.module_layouts)
     return g
 
 
@@ -961,6 +967,7 @@ def _run(torch, model, shape, cap, Mode) -> None:
         cap.counts.clear()
         cap.unknown.clear()
         cap.module_outputs.clear()
+        cap.module_layouts.clear()
         cap.module_stack.clear()
         x = torch.zeros(shape, device=device)
         cap.track(x, INPUT, (None, None) + tuple(range(len(shape) - 2)))
