@@ -35,7 +35,8 @@ def stage_modules(a, limit: int = 6) -> list[str]:
     return picks[-limit:]
 
 
-def check_model(model, size, modules=None, units_per_axis=("centre", 0, -1), channels=None):
+def check_model(model, size, modules=None, units_per_axis=("centre", 0, -1), channels=None,
+                copy_model=True):
     """Assert analysed boxes equal measured ones at the chosen module outputs."""
     a = rfield.analyze(model, size, channels=channels)
     channels = channels or a.graph.input_channels
@@ -51,7 +52,8 @@ def check_model(model, size, modules=None, units_per_axis=("centre", 0, -1), cha
             picks.append(tuple(s // 2 if u == "centre" else (s - 1 if u == -1 else u)
                                for s in out))
         units[m] = list(dict.fromkeys(picks))
-    measured = measure(model, shape, modules, units, layouts=a.graph.alias_layouts)
+    measured = measure(model, shape, modules, units, layouts=a.graph.alias_layouts,
+                       copy_model=copy_model)
     checked = 0
     for m in modules:
         n = a.graph.aliases[m] if m else a.graph.last()

@@ -48,14 +48,14 @@ class Measured:
     output_size: tuple[int, ...]
 
 
-def positive_copy(model, seed: int = 0):
+def positive_copy(model, seed: int = 0, copy_model: bool = True):
     """A float64 copy with positive parameters and neutral norm statistics.
 
     Weights are drawn from [0.5, 1] / fan-in, so activations stay near 1 however
     deep the network: plain positive weights overflow float64 within ~100 layers.
     """
     torch = require("torch", "torch")
-    m = copy.deepcopy(model)
+    m = copy.deepcopy(model) if copy_model else model
     if any(p.device.type == "meta" for p in list(m.parameters()) + list(m.buffers())):
         m = m.to_empty(device="cpu")
     m = m.double().eval()
@@ -123,16 +123,18 @@ def _first_tensor(torch, out):
 
 
 def measure(model, input_shape, modules: list[str] | None = None, units=None,
-            seed: int = 0, layouts: dict | None = None) -> dict[str, list[Measured]]:
+            seed: int = 0, layouts: dict | None = None,
+            copy_model: bool = True) -> dict[str, list[Measured]]:
     """Boxes of units of the outputs of ``modules`` ("" is the model's own output).
 
     ``units`` maps a module to a list of unit indices (spatial); the default is
-    the centre unit. ``layouts`` maps a module to the input axis each dim of its
+    the centre unit. ``copy_model=False`` changes ``model`` itself (for a model
+    built only to be measured: big models are costly to copy). ``layouts`` maps a module to the input axis each dim of its
     output holds (None for batch and channels; default N, C, spatial...), for
     models that permute to channels-last. Returns one Measured per unit.
     """
     torch = require("torch", "torch")
-    m = positive_copy(model, seed)
+    m = positive_copy(model, seed, copy_model)
     modules = [""] if modules is None else list(modules)
     wanted = set(modules)
     outputs: dict[str, object] = {}

@@ -20,6 +20,30 @@ def _error_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
+class _NoInit:
+    """Builds without random initialisation: the weights are overwritten anyway (the
+    measurement sets them), and initialising a 600M-parameter model takes a minute.
+    Buffers computed in __init__ (position indices) are still computed."""
+
+    NAMES = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
+             "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_",
+             "kaiming_normal_", "orthogonal_", "sparse_")
+
+    def __enter__(self):
+        import torch
+
+        self.saved = {n: getattr(torch.nn.init, n) for n in self.NAMES
+                      if hasattr(torch.nn.init, n)}
+        for n in self.saved:
+            setattr(torch.nn.init, n, lambda t, *a, **k: t)
+
+    def __exit__(self, *exc):
+        import torch
+
+        for n, f in self.saved.items():
+            setattr(torch.nn.init, n, f)
+
+
 def build_torchvision(name: str, kwargs: dict, meta: bool = True):
     """Build with weights=None. On the meta device (``meta``) nothing is allocated or
     initialised: right for the analysis, not for running the model (buffers that
@@ -46,7 +70,8 @@ def build_torchvision(name: str, kwargs: dict, meta: bool = True):
             return builder(**args)
     except Exception:
         try:
-            return builder(**args)
+            with _NoInit():
+                return builder(**args)
         except Exception as exc:
             raise TargetError(f"torchvision:{name} could not be built: {_error_line(exc)}") \
                 from None
