@@ -129,9 +129,10 @@ def measure(model, input_shape, modules: list[str] | None = None, units=None,
 
     ``units`` maps a module to a list of unit indices (spatial); the default is
     the centre unit. ``copy_model=False`` changes ``model`` itself (for a model
-    built only to be measured: big models are costly to copy). ``layouts`` maps a module to the input axis each dim of its
-    output holds (None for batch and channels; default N, C, spatial...), for
-    models that permute to channels-last. Returns one Measured per unit.
+    built only to be measured: big models are costly to copy). ``layouts`` maps
+    a module to the input axis each dim of its output holds (None for batch and
+    channels; default N, C, spatial...), for models that permute to channels-last.
+    Returns one Measured per unit.
     """
     torch = require("torch", "torch")
     m = positive_copy(model, seed, copy_model)
