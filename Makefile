@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # (see requirements/test-constraints.txt); the package itself pins nothing.
 CONSTRAINTS := requirements/test-constraints.txt
 
-.PHONY: run test lint bench clean venv
+.PHONY: run test test-slow lint bench clean venv
 
 $(BIN)/rfield: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,11 +28,17 @@ test: $(VENV)/.full
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest -q
 
+# every model of torchvision's registry against back-propagation (CI runs it too)
+test-slow: $(VENV)/.full
+	$(BIN)/python -m pytest -q -m slow tests/test_torch_zoo.py
+
 lint: $(BIN)/rfield
 	$(BIN)/ruff check src tests bench
 
 bench: $(VENV)/.full
 	$(BIN)/python bench/bench_engine.py
+	$(BIN)/python bench/bench_onnx.py
+	$(BIN)/python bench/bench_empirical.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .hypothesis
