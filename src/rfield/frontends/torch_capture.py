@@ -897,7 +897,9 @@ def _capture(torch, model, shape, strict, prefix: str = "") -> Graph:
     class Mode(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
-            out = func(*args, **kwargs)
+            out = _meta_shortcut(torch, func, args, kwargs)
+            if out is None:
+                out = func(*args, **kwargs)
             fe.handle(func, args, kwargs, out)
             return out
 
@@ -955,6 +957,44 @@ def _capture(torch, model, shape, strict, prefix: str = "") -> Graph:
     g.aliases = dict(cap.module_outputs)
     g.alias_layouts = dict(cap.module_layouts)
     return g
+
+
+# Elementwise ops whose output has their first input's shape. On meta tensors PyTorch
+# computes their shapes in Python (reference decompositions): slower than a real CPU
+# forward for small models. The capture needs only the shape, so it makes it directly.
+_SAME_SHAPE = {
+    "relu", "relu_", "relu6", "hardtanh", "hardtanh_", "leaky_relu", "leaky_relu_", "gelu",
+    "silu", "sigmoid", "sigmoid_", "tanh", "tanh_", "hardswish", "hardsigmoid", "mish",
+    "elu", "selu", "batch_norm", "layer_norm", "group_norm", "instance_norm", "dropout",
+    "clone", "contiguous", "clamp", "clamp_",
+}
+_BROADCAST = {"add", "__add__", "__radd__", "sub", "__sub__", "__rsub__", "mul", "__mul__",
+              "__rmul__", "div", "__truediv__", "__rtruediv__"}
+_IN_PLACE = {"add_", "__iadd__", "sub_", "__isub__", "mul_", "__imul__", "div_",
+             "__itruediv__"}
+
+
+def _meta_shortcut(torch, func, args, kwargs):
+    """The result of an elementwise op on meta tensors, by shape alone (else None)."""
+    name = getattr(func, "__name__", "")
+    x = args[0] if args else kwargs.get("input")
+    if not isinstance(x, torch.Tensor) or x.device.type != "meta":
+        return None
+    if name in _SAME_SHAPE:
+        inplace = name.endswith("_") or kwargs.get("inplace") or (
+            name in ("relu", "hardtanh", "leaky_relu", "silu", "hardswish", "elu", "selu",
+                     "relu6", "dropout") and len(args) > 1 and args[-1] is True)
+        return x if inplace else torch.empty_like(x)
+    if name in _BROADCAST or name in _IN_PLACE:
+        others = [a for a in args[1:2] if isinstance(a, torch.Tensor)]
+        if any(o.device.type != "meta" or o.dtype != x.dtype for o in others) or \
+                (len(args) > 1 and not isinstance(args[1], (torch.Tensor, int, float))):
+            return None
+        if name in _IN_PLACE:
+            return x
+        shape = torch.broadcast_shapes(x.shape, *(o.shape for o in others))
+        return torch.empty(shape, dtype=x.dtype, device="meta")
+    return None
 
 
 def _run(torch, model, shape, cap, Mode) -> None:
