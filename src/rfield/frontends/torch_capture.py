@@ -713,17 +713,12 @@ class TorchFrontend:
         node, layout = self.cap.lookup(x)
         if self.cap.is_tracked(w):
             raise _Unknown("linear with an input-dependent weight")
-        if layout[-1] is not None and x.shape[-1] > 1:
-            new = self.cap.add("linear", O.GlobalMix() if self._keeps_axes(layout, out)
-                               else O.GlobalPool(), [node])
-            self.cap.track(out, new, (None,) * out.dim() if not self._keeps_axes(
-                layout, out) else layout[:-1] + (None,))
+        if layout[-1] is not None and x.shape[-1] > 1:  # mixes positions: global
+            new = self.cap.add("linear", O.GlobalPool(), [node])
+            self.cap.track(out, new, (None,) * out.dim())
             return
-        new = self.cap.add("linear", O.Pointwise("linear"), [node])
+        new = self.cap.add("linear", O.Pointwise("linear"), [node])  # over channels
         self.cap.track(out, new, layout)
-
-    def _keeps_axes(self, layout, out) -> bool:
-        return False
 
     def _matmul(self, args, kwargs, out, kind):
         x, y = args[0], args[1]
@@ -783,23 +778,12 @@ class TorchFrontend:
     def op_dropout(self, args, kwargs, out):
         self.pointwise("dropout", args[0], [out])
 
-    def op_setitem(self, args, kwargs, out):  # pragma: no cover - handled in handle()
-        pass
-
     def setitem(self, args) -> None:
-        """x[idx] = y: the result reads both (an in-place merge)."""
+        """x[idx] = y writes input-dependent values at positions rfield does not follow."""
         target, value = args[0], args[2]
-        if not self.cap.is_tracked(value):
-            return
-        if not self.cap.is_tracked(target):
-            self.unknown("__setitem__ of input-dependent values into a new tensor",
-                         [value], [target])
-            return
-        t_node, t_layout = self.cap.lookup(target)
-        v_node, _ = self.cap.lookup(value)
-        if self.cap.graph.nodes[t_node].size if t_node != INPUT else None:
-            pass
-        self.unknown("__setitem__", [target, value], [target])
+        if self.cap.is_tracked(value):
+            tracked = [t for t in (target, value) if self.cap.is_tracked(t)]
+            self.unknown("__setitem__", tracked, [target])
 
 
 def _bind(names, args, kwargs) -> dict:
