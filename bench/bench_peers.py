@@ -42,10 +42,13 @@ from rfield.core import Analysis  # noqa: E402
 from rfield.empirical.gradient import measure  # noqa: E402
 from rfield.frontends.torch_capture import graph_from_module  # noqa: E402
 
-# the final feature map of each model: the module its classifier head pools
-MODELS = {"resnet18": "layer4", "resnet50": "layer4", "vgg16": "features",
-          "mobilenet_v2": "features", "densenet121": "features", "googlenet": "inception5b",
-          "efficientnet_b0": "features"}
+# the final feature map of each model: the module its classifier head pools. Models
+# whose field can be measured on an input of at most ~1000 pixels (a DenseNet-121's
+# field is 2071 wide; an EfficientNet's squeeze-and-excitation gates make it global)
+MODELS = {"alexnet": "features", "vgg16": "features", "resnet18": "layer4",
+          "resnet50": "layer4", "resnext50_32x4d": "layer4", "googlenet": "inception5b",
+          "squeezenet1_1": "features", "mobilenet_v2": "features",
+          "shufflenet_v2_x1_0": "conv5", "mnasnet1_0": "layers"}
 
 
 def timed(fn, repeat=3):
