@@ -249,3 +249,16 @@ def test_torch_is_imported_lazily():
     code = "import sys, rfield; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     assert out.strip() == "False"
+
+
+def test_depth_groups_rows_by_module(capsys):
+    pytest.importorskip("torchvision")
+    assert main(["analyze", "torchvision:resnet18", "--input", "64,64", "--depth", "1"]) == 0
+    out = capsys.readouterr().out
+    names = [line.split()[0] for line in out.split("\n\n")[0].splitlines()[2:]]
+    assert names == ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3",
+                     "layer4", "avgpool", "fc"]
+    assert "Sequential" in out
+    row = next(line for line in out.splitlines() if line.startswith("layer4 "))
+    a = rfield.analyze("torchvision:resnet18", (64, 64))
+    assert "x".join(map(str, a.field("layer4").rf)) in row

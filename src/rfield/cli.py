@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the field of N consecutive units from --unit on every axis")
     an.add_argument("--seeing", metavar="LO..HI,...",
                     help="which units of --node see this input region")
+    an.add_argument("--depth", type=int, metavar="N",
+                    help="models: one row per module output down to depth N (layer4 is "
+                    "depth 1), like torchinfo")
     an.add_argument("--inside", action="store_true",
                     help="which units of --node read no padding at any layer")
     fmt = an.add_mutually_exclusive_group()
@@ -192,7 +195,12 @@ def cmd_analyze(args) -> int:
     else:
         box = a.box(node, unit)
     fmt = args.format or "table"
-    text = formats.RENDERERS[fmt](a, box)
+    if args.depth is not None and args.depth < 1:
+        raise RfieldError("--depth must be at least 1")
+    if fmt in ("table", "markdown"):
+        text = formats.RENDERERS[fmt](a, box, depth=args.depth)
+    else:
+        text = formats.RENDERERS[fmt](a, box)
     extra = {}
     if args.seeing:
         extra["units_seeing"] = a.units_seeing(_region(args.seeing), node)

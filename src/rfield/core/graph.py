@@ -56,6 +56,7 @@ class Graph:
         self.input_channels: int | None = None  # set by model front-ends
         # module path -> which tensor dim holds which input axis (None: batch, channels)
         self.alias_layouts: dict[str, tuple] = {}
+        self.module_types: dict[str, str] = {}  # module path -> its class name
 
     @property
     def ndim(self) -> int:

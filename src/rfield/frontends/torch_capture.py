@@ -940,6 +940,7 @@ def _capture(torch, model, shape, strict, prefix: str = "") -> Graph:
     g.input_channels = shape[1]
     g.aliases = dict(cap.module_outputs)
     g.alias_layouts = dict(cap.module_layouts)
+    g.module_types = {p: kinds[p] for p in g.aliases if p in kinds}
     return g
 
 

@@ -138,23 +138,42 @@ def summary(a: Analysis, box: Box) -> str:
     return f"{head}\nunit ({unit}) sees input {seen}, {' x '.join(map(str, box.size))}{cov}{pad}"
 
 
-def _rows(a: Analysis):
+def grouped(a: Analysis, depth: int | None) -> list[tuple[str, LayerField]]:
+    """(label, field) rows: every node, or with ``depth`` only the outputs of modules
+    at most that deep (``layer4`` is depth 1, ``layer4.0.conv1`` depth 3), in order."""
+    if depth is None or not a.graph.aliases:
+        return [(f.name, f) for f in a.layers]
+    order = {n: i for i, n in enumerate(a.graph.nodes)}
+    rows = [(order[n], m.count(".") + 1, m, n) for m, n in a.graph.aliases.items()
+            if m.count(".") + 1 <= depth]
+    rows.sort(key=lambda r: (r[0], -r[1]))  # a node that ends several modules: the outer
+    seen, out = set(), []
+    for _, _, module, node in rows:
+        if node not in seen:
+            seen.add(node)
+            out.append((module, a.fields[node]))
+    return out
+
+
+def _rows(a: Analysis, depth: int | None = None):
     """Table rows; a 'local' column (the field without global paths) where it differs."""
-    layers = a.layers
+    pairs = grouped(a, depth)
+    layers = [f for _, f in pairs]
     local = any(f.is_global and f.local_rf is not None for f in layers)
     head = ("layer", "op", "output", "rf") + (("local",) if local else ()) + (
         "jump", "start", "pad")
     rows = []
-    for f in layers:
-        row = (f.name, f.kind, axes(f.output_size), _rf_text(f))
+    types = a.graph.module_types if depth is not None else {}
+    for label, f in pairs:
+        row = (label, types.get(label, f.kind), axes(f.output_size), _rf_text(f))
         if local:
             row += (axes(f.local_rf) if f.is_global else "",)
         rows.append(row + (axes(f.jump), axes(f.start), axes(f.effective_padding)))
     return head, rows
 
 
-def to_table(a: Analysis, box: Box, max_name: int = 24) -> str:
-    head, rows = _rows(a)
+def to_table(a: Analysis, box: Box, max_name: int = 24, depth: int | None = None) -> str:
+    head, rows = _rows(a, depth)
     clip = lambda s: s if len(s) <= max_name else "…" + s[-(max_name - 1):]
     rows = [(clip(r[0]),) + r[1:] for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
@@ -169,8 +188,8 @@ def to_table(a: Analysis, box: Box, max_name: int = 24) -> str:
     return "\n".join(out) + "\n"
 
 
-def to_markdown(a: Analysis, box: Box) -> str:
-    head, rows = _rows(a)
+def to_markdown(a: Analysis, box: Box, depth: int | None = None) -> str:
+    head, rows = _rows(a, depth)
     esc = lambda s: s.replace("|", "\\|")
     out = ["| " + " | ".join(head) + " |", "|" + "|".join(
         ["---", "---"] + ["---:"] * (len(head) - 2)) + "|"]
