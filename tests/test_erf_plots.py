@@ -151,3 +151,20 @@ def test_pickle_refused_by_weights_only(capsys, tmp_path, model_file):
     code, out, err = run(capsys, "erf", model_file, "--input", "16,16", "--weights", str(p))
     assert code == 2 and "weights_only=True refused it" in err
     assert "this must never run" not in out
+
+
+def test_boxes_over_a_picture_and_a_bad_picture(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    Image = pytest.importorskip("PIL.Image")
+    pic = tmp_path / "p.png"
+    Image.fromarray((np.random.rand(40, 50, 3) * 255).astype("uint8")).save(pic)
+    out = tmp_path / "b.png"
+    assert main(["analyze", "example:seed2", "--boxes", str(out), "--image", str(pic)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    bad = tmp_path / "bad.png"
+    bad.write_text("no")
+    code = main(["analyze", "example:seed2", "--boxes", str(tmp_path / "c.png"), "--image",
+                 str(bad)])
+    o, err = capsys.readouterr()
+    assert code == 2 and o == "" and "cannot be read as an image" in err

@@ -262,3 +262,13 @@ def test_depth_groups_rows_by_module(capsys):
     row = next(line for line in out.splitlines() if line.startswith("layer4 "))
     a = rfield.analyze("torchvision:resnet18", (64, 64))
     assert "x".join(map(str, a.field("layer4").rf)) in row
+
+
+@pytest.mark.parametrize("name", ["convnext_atto", "resnet18", "efficientnet_b0"])
+def test_timm_targets_against_the_measurement(name):
+    pytest.importorskip("timm")
+    from rfield.frontends.torch_targets import build_target
+
+    model = build_target(f"timm:{name}")
+    a, checked = check_model(model, (64, 64))
+    assert checked >= 3 and not a.graph.unknown_ops

@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "an image)")
     an.add_argument("--boxes", metavar="FILE.png",
                     help="draw the fields of the chosen unit and the corners over an image")
+    an.add_argument("--image", metavar="PICTURE.png",
+                    help="the image for --boxes (default: a built-in checkerboard)")
     ve = sub.add_parser("verify", help="check the analysis against back-propagation",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
                         description="Measure the field of chosen layers by back-propagation "
@@ -219,16 +221,19 @@ def cmd_analyze(args) -> int:
                               if axis else "[none]" for axis in v)
             lines.append(f"units of {node} that {what}: {runs}")
         text += "\n".join(lines) + "\n"
-    _write(text, args.output)
+    # pictures first: if one fails, nothing has been printed
     if args.plot:
         from .report.plots import plot_growth
 
         plot_growth(a, args.plot)
     if args.boxes:
-        from .report.plots import plot_boxes
+        from .report.plots import load_picture, plot_boxes
 
-        plot_boxes(a, node, args.boxes, units=[tuple(u[0] for u in box.units)] + [
-            (0,) * a.graph.ndim, tuple(n - 1 for n in a.graph.nodes[node].size)])
+        picture = load_picture(args.image, a.graph.input_size) if args.image else None
+        corners = [(0,) * a.graph.ndim, tuple(n - 1 for n in a.graph.nodes[node].size)]
+        plot_boxes(a, node, args.boxes, image=picture,
+                   units=[tuple(u[0] for u in box.units)] + corners)
+    _write(text, args.output)
     return 0
 
 

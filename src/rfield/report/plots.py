@@ -71,6 +71,21 @@ def demo_image(shape) -> np.ndarray:
     return np.clip(board + 0.3 * xx / max(w - 1, 1), 0, 1)
 
 
+def load_picture(path: str, size) -> np.ndarray:
+    """A PNG/JPEG as an array in [0, 1], resampled (nearest) to the input size."""
+    plt = _plt()
+    try:
+        img = plt.imread(path)
+    except (OSError, ValueError, SyntaxError):
+        raise RfieldError(f"{path}: cannot be read as an image") from None
+    if img.dtype.kind in "ui":
+        img = img / 255.0
+    h, w = size
+    rows = (np.arange(h) * img.shape[0] // h).clip(0, img.shape[0] - 1)
+    cols = (np.arange(w) * img.shape[1] // w).clip(0, img.shape[1] - 1)
+    return img[rows][:, cols]
+
+
 def boxes_data(a: Analysis, node: str, units) -> list[dict]:
     out = []
     for u in units:
