@@ -36,6 +36,7 @@ def check(name: str) -> int:
     size = (64, 64) if prefix else input_size(name)
     a, checked = check_model(model, size, copy_model=False)
     assert checked >= 3
+    assert a.graph.captured_on == "meta"  # no silent fallback to a real forward pass
     return checked
 
 

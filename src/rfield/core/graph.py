@@ -57,6 +57,7 @@ class Graph:
         # module path -> which tensor dim holds which input axis (None: batch, channels)
         self.alias_layouts: dict[str, tuple] = {}
         self.module_types: dict[str, str] = {}  # module path -> its class name
+        self.captured_on: str | None = None  # torch: "meta", or "cpu" when meta failed
 
     @property
     def ndim(self) -> int:

@@ -951,7 +951,7 @@ _SAME_SHAPE = {
     "relu", "relu_", "relu6", "hardtanh", "hardtanh_", "leaky_relu", "leaky_relu_", "gelu",
     "silu", "sigmoid", "sigmoid_", "tanh", "tanh_", "hardswish", "hardsigmoid", "mish",
     "elu", "selu", "batch_norm", "layer_norm", "group_norm", "instance_norm", "dropout",
-    "clone", "contiguous", "clamp", "clamp_",
+    "clamp", "clamp_",
 }
 _BROADCAST = {"add", "__add__", "__radd__", "sub", "__sub__", "__rsub__", "mul", "__mul__",
               "__rmul__", "div", "__truediv__", "__rtruediv__"}
@@ -965,6 +965,8 @@ def _meta_shortcut(torch, func, args, kwargs):
     x = args[0] if args else kwargs.get("input")
     if not isinstance(x, torch.Tensor) or x.device.type != "meta":
         return None
+    if name in ("contiguous", "clone"):  # a fresh dense tensor, whatever x's strides
+        return torch.empty(x.shape, dtype=x.dtype, device="meta")
     if name in _SAME_SHAPE:
         inplace = name.endswith("_") or kwargs.get("inplace") or (
             name in ("relu", "hardtanh", "leaky_relu", "silu", "hardswish", "elu", "selu",
@@ -1010,9 +1012,11 @@ def _run(torch, model, shape, cap, Mode) -> None:
         any(True for _ in model.parameters())
     try:
         go("meta")
+        cap.graph.captured_on = "meta"
     except (RfieldError, RecursionError):
         raise
     except Exception:
         if on_meta:
             raise
         go("cpu")
+        cap.graph.captured_on = "cpu"
