@@ -376,35 +376,38 @@ class Pad(Op):
         return out, rules
 
 
-class PixelShuffle(Op):
-    """Channels to space: output o reads input o // factor."""
-
-    kind = "pixelshuffle"
+class _Factor(Op):
+    """An op with one integer factor per axis."""
 
     def __init__(self, factor):
         _check_per_axis_shape(factor, "factor", 1)
         self.factor = factor
 
+    def factors(self, n_in: Size) -> tuple[int, ...]:
+        return per_axis(self.factor, len(n_in), "factor", 1)
+
+
+class PixelShuffle(_Factor):
+    """Channels to space: output o reads input o // factor."""
+
+    kind = "pixelshuffle"
+
     def bind(self, sizes):
         (n_in,) = sizes
-        f = per_axis(self.factor, len(n_in), "factor", 1)
+        f = self.factors(n_in)
         out = tuple(n * r for n, r in zip(n_in, f))
         return out, [R.Resample(n, m, Fraction(1, r), Fraction(0), "floor")
                      for n, m, r in zip(n_in, out, f)]
 
 
-class PixelUnshuffle(Op):
+class PixelUnshuffle(_Factor):
     """Space to channels: output o reads input [o*factor, o*factor + factor)."""
 
     kind = "pixelunshuffle"
 
-    def __init__(self, factor):
-        _check_per_axis_shape(factor, "factor", 1)
-        self.factor = factor
-
     def bind(self, sizes):
         (n_in,) = sizes
-        f = per_axis(self.factor, len(n_in), "factor", 1)
+        f = self.factors(n_in)
         for n, r in zip(n_in, f):
             if n % r:
                 raise ShapeError(f"input size {list(n_in)} is not divisible by factor {r}")
