@@ -231,3 +231,28 @@ def test_importing_rfield_imports_no_framework():
             "print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     assert out.strip() == "[]"
+
+
+def test_yaml_spec_equals_json(capsys, tmp_path):
+    y = tmp_path / "net.yaml"
+    y.write_text("input: [64, 64]\nlayers:\n"
+                 "  - {name: conv1, op: conv, kernel: 7, stride: 2}\n"
+                 "  - {name: conv2, op: conv, kernel: 3, stride: 2}\n"
+                 "  - name: conv3\n    op: conv\n    kernel: 3\n")
+    assert main(["analyze", str(y), "--json"]) == 0
+    from_yaml = json.loads(capsys.readouterr().out)
+    assert main(["analyze", "example:seed2", "--json"]) == 0
+    from_json = json.loads(capsys.readouterr().out)
+    assert from_yaml["layers"] == from_json["layers"] and from_yaml["box"] == from_json["box"]
+
+
+def test_python_api_with_op_objects_and_dicts():
+    import rfield
+    from rfield import layers as L
+
+    a = rfield.analyze([L.Conv(7, 2), ("second", L.Conv(3, 2)), {"op": "conv", "kernel": 3}],
+                       input_size=(64, 64))
+    b = rfield.analyze("example:seed2")
+    assert [f.rf for f in a.layers] == [f.rf for f in b.layers]
+    assert [f.name for f in a.layers] == ["conv1", "second", "conv2"]
+    assert a.box().ranges == b.box().ranges
