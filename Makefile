@@ -8,10 +8,11 @@ CONSTRAINTS := requirements/test-constraints.txt
 
 .PHONY: run test test-slow lint bench clean venv
 
+# the core alone (numpy, PyYAML): enough for `make run`
 $(BIN)/rfield: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c $(CONSTRAINTS) -e ".[test]"
+	$(BIN)/pip install -q -c $(CONSTRAINTS) -e .
 	@touch $@
 
 venv: $(BIN)/rfield
@@ -32,7 +33,7 @@ test: $(VENV)/.full
 test-slow: $(VENV)/.full
 	$(BIN)/python -m pytest -q -m slow tests/test_torch_zoo.py
 
-lint: $(BIN)/rfield
+lint: $(VENV)/.full
 	$(BIN)/ruff check src tests bench
 
 bench: $(VENV)/.full
