@@ -264,3 +264,18 @@ def test_old_opsets(tmp_path, opset):
     # copy, rfield reads the original
     oracle = onnx.version_converter.convert_version(model, 9) if opset < 9 else None
     assert_matches_oracle(model, n, tmp_path / "old.onnx", oracle)
+
+
+def test_weights_are_stripped_without_decoding():
+    from rfield.frontends.onnx_wire import KEEP_BYTES, strip_weights
+
+    big = numpy_helper.from_array(np.ones((8, 8, 3, 3), np.float32), "w")
+    small = numpy_helper.from_array(np.array([1, 1, 2], np.float32), "scales")
+    m = model_1d([helper.make_node("Relu", ["x"], ["y"])], 4, [big, small])
+    assert big.ByteSize() > KEEP_BYTES > small.ByteSize()
+    stripped = onnx.ModelProto()
+    stripped.ParseFromString(strip_weights(m.SerializeToString()))
+    w, s = stripped.graph.initializer
+    assert list(w.dims) == [8, 8, 3, 3] and not w.raw_data and not w.float_data
+    assert numpy_helper.to_array(s).tolist() == [1, 1, 2]
+    assert stripped.graph.node[0].op_type == "Relu"

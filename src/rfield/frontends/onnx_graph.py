@@ -8,6 +8,7 @@ shape inference at the requested input size.
 
 from __future__ import annotations
 
+import mmap
 import os
 from collections import Counter
 from fractions import Fraction
@@ -17,6 +18,7 @@ from ..core import rules as R
 from ..core.graph import INPUT, Graph
 from ..errors import RfieldError, ShapeError, SpecError, TargetError, UnsupportedError, require
 from .layout import Broadcast, match_dims
+from .onnx_wire import strip_weights
 
 MAX_BYTES = 2 * 1024 ** 3
 MAX_DIM = 1 << 20
@@ -47,11 +49,17 @@ def _read_model(path: str, onnx):
         raise TargetError(f"{path}: is a directory, not an ONNX file")
     if os.path.getsize(path) > MAX_BYTES:
         raise TargetError(f"{path}: larger than 2 GB; rfield reads models without weights")
-    with open(path, "rb") as fh:
-        data = fh.read()
     model = onnx.ModelProto()
     try:
-        model.ParseFromString(data)
+        with open(path, "rb") as fh:
+            if os.path.getsize(path) == 0:
+                raise ValueError("empty file")
+            # mapped, not read: the pages that hold weights are never touched
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                stripped = strip_weights(mapped)
+        model.ParseFromString(stripped)
+    except OSError as exc:
+        raise TargetError(f"{path}: cannot be read ({exc.strerror})") from None
     except Exception:
         raise TargetError(f"{path}: not a valid ONNX file (truncated or malformed protobuf)") \
             from None
