@@ -57,3 +57,19 @@ def test_zoo_covers_every_family():
                    "vit_b_16", "swin_t", "inception_v3", "fcn_resnet50", "deeplabv3_resnet50",
                    "lraspp_mobilenet_v3_large", "fasterrcnn_resnet50_fpn"):
         assert family in names
+
+
+@pytest.mark.parametrize("name", ["squeezenet1_1",
+                                  pytest.param("shufflenet_v2_x0_5", marks=pytest.mark.slow),
+                                  pytest.param("mnasnet0_5", marks=pytest.mark.slow),
+                                  pytest.param("resnet18", marks=pytest.mark.slow)])
+def test_rf_and_jump_on_an_unclipped_input(name):
+    """rf and jump, measured where the field touches no border (rfield verify)."""
+    from rfield.empirical.verify import verify
+
+    model = build_target(f"torchvision:{name}", meta=False)
+    checks = verify(model, (3, 64, 64))
+    assert checks and all(c.ok for c in checks), [c for c in checks if not c.ok]
+    measured = [c for c in checks if c.rf[1] is not None]
+    assert measured and all(c.rf[0] == c.rf[1] and c.jump[0] == c.jump[1]
+                            for c in measured)
