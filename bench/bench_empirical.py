@@ -6,13 +6,14 @@ Writes bench/results/empirical.md.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import torchvision
 
 import rfield
 from rfield.empirical.erf import effective_rf
 from rfield.empirical.verify import verify
+
+from timing import write_result
 
 
 def main() -> None:
@@ -37,11 +38,7 @@ def main() -> None:
         f"| erf (layer4, 16 noise inputs; 20% area ratio {e.area_ratio[0.2]:.3f}) | "
         f"{t_erf:.1f} | {t_erf / t_an:.0f}x |",
     ]
-    text = "\n".join(lines) + "\n"
-    out = Path(__file__).parent / "results" / "empirical.md"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(text)
-    print(text)
+    write_result("empirical.md", "\n".join(lines) + "\n")
     if a.field("layer4").rf != (427, 427):
         raise SystemExit("unexpected analysis")
 

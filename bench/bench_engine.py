@@ -10,21 +10,15 @@ from __future__ import annotations
 
 import gc
 import platform
-import sys
-import time
-from pathlib import Path
 
 from rfield.core import Analysis, Graph
 from rfield.core.ops import Conv, Merge, Pointwise
 
+from timing import timed, write_result
+
 
 def best_of(fn, repeat=3):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), result
+    return timed(fn, repeat, pick=min)
 
 
 def chain(n):
@@ -76,11 +70,7 @@ def main() -> None:
     lines.append(f"densenet 500 blocks ({len(g.nodes)} nodes, {edges} edges): build "
                  f"{t_build:.3f} s, analysis {t_an:.3f} s (rf {a.field().rf[0]}), "
                  f"centre-unit box {t_box:.3f} s")
-    text = "\n".join(lines) + "\n"
-    sys.stdout.write(text)
-    out = Path(__file__).parent / "results" / "engine.txt"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(text)
+    write_result("engine.txt", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

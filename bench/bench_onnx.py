@@ -7,9 +7,7 @@ Writes bench/results/onnx.md.
 
 from __future__ import annotations
 
-import statistics
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -18,17 +16,10 @@ import torchvision
 
 import rfield
 
+from timing import timed, write_result
+
 MODELS = ["resnet18", "resnet50", "mobilenet_v3_large", "densenet121", "efficientnet_b0",
           "vgg16"]
-
-
-def median_time(fn, repeat=3):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), out
 
 
 def main() -> None:
@@ -42,8 +33,8 @@ def main() -> None:
                 warnings.simplefilter("ignore")
                 torch.onnx.export(model, torch.zeros(1, 3, 224, 224), str(path), dynamo=False,
                                   opset_version=17)
-            t_onnx, o = median_time(lambda p=path: rfield.analyze(str(p)))
-            t_torch, t = median_time(lambda m=model: rfield.analyze(m, (224, 224)))
+            t_onnx, o = timed(lambda p=path: rfield.analyze(str(p)))
+            t_torch, t = timed(lambda m=model: rfield.analyze(m, (224, 224)))
             fo = o.fields[o.last_spatial(o.graph.last())]
             ft = t.fields[t.last_spatial(t.graph.last())]
             same = (fo.rf, fo.local_rf, fo.jump) == (ft.rf, ft.local_rf, ft.jump)
@@ -51,12 +42,8 @@ def main() -> None:
                         f"{t_onnx:.3f} s | {t_torch:.3f} s | {t_onnx / t_torch:.2f} | "
                         f"{'yes' if same else 'NO'} |")
             print(rows[-1], flush=True)
-    text = ("# ONNX front-end against the PyTorch front-end (224x224, median of 3)\n\n"
-            + "\n".join(rows) + "\n")
-    out = Path(__file__).parent / "results" / "onnx.md"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(text)
-    print(text)
+    write_result("onnx.md", "# ONNX front-end against the PyTorch front-end (224x224, "
+                 "median of 3)\n\n" + "\n".join(rows) + "\n")
 
 
 if __name__ == "__main__":

@@ -24,12 +24,10 @@ from __future__ import annotations
 import collections
 import collections.abc
 import platform
-import statistics
 import subprocess
 import sys
 import time
 import warnings
-from pathlib import Path
 
 collections.Sequence = collections.abc.Sequence  # rfa-toolbox 1.7.0 needs it
 warnings.filterwarnings("ignore")
@@ -42,6 +40,9 @@ from rfield.core import Analysis  # noqa: E402
 from rfield.empirical.gradient import measure  # noqa: E402
 from rfield.frontends.torch_capture import graph_from_module  # noqa: E402
 
+from timing import timed as _timed  # noqa: E402
+from timing import write_result  # noqa: E402
+
 # the final feature map of each model: the module its classifier head pools. Models
 # whose field can be measured on an input of at most ~1000 pixels (a DenseNet-121's
 # field is 2071 wide; an EfficientNet's squeeze-and-excitation gates make it global)
@@ -52,15 +53,11 @@ MODELS = {"alexnet": "features", "vgg16": "features", "resnet18": "layer4",
 
 
 def timed(fn, repeat=3):
-    times, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        try:
-            out = fn()
-        except Exception as exc:  # a peer that fails on a model
-            return None, f"fails: {type(exc).__name__}"
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), out
+    """Like timing.timed, but a peer that fails on a model is a result, not a crash."""
+    try:
+        return _timed(fn, repeat)
+    except Exception as exc:
+        return None, f"fails: {type(exc).__name__}"
 
 
 def truth(model, a, module):
@@ -186,11 +183,7 @@ def main() -> None:
     lines += ["", "Whole command, best of 3: `rfield analyze torchvision:resnet50 --input 224,224`"
               f" {ours:.2f} s; `python -c \"import torch, torchvision; "
               f"torchvision.models.resnet50()\"` {base:.2f} s (ratio {ours / base:.2f})."]
-    text = "\n".join(lines) + "\n"
-    out = Path(__file__).parent / "results" / "peers.md"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(text)
-    print(text)
+    write_result("peers.md", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -603,19 +603,18 @@ class OnnxReader:
         self.tensors[n.output[0]] = (self.add(n, "matmul", O.Pointwise("matmul"), [src]),
                                      layout)
 
-    def op_DepthToSpace(self, n, a):
+    def _blocks(self, n, a, op_class) -> None:
         src, layout = self.tensors[n.input[0]]
         if tuple(layout[2:]) != tuple(range(self.nd)):
-            raise _Unknown("DepthToSpace on permuted dims")
-        node = self.add(n, "depthtospace", O.PixelShuffle(int(a["blocksize"])), [src])
+            raise _Unknown(f"{n.op_type} on permuted dims")
+        node = self.add(n, n.op_type.lower(), op_class(int(a["blocksize"])), [src])
         self.tensors[n.output[0]] = (node, layout)
 
+    def op_DepthToSpace(self, n, a):
+        self._blocks(n, a, O.PixelShuffle)
+
     def op_SpaceToDepth(self, n, a):
-        src, layout = self.tensors[n.input[0]]
-        if tuple(layout[2:]) != tuple(range(self.nd)):
-            raise _Unknown("SpaceToDepth on permuted dims")
-        node = self.add(n, "spacetodepth", O.PixelUnshuffle(int(a["blocksize"])), [src])
-        self.tensors[n.output[0]] = (node, layout)
+        self._blocks(n, a, O.PixelUnshuffle)
 
     def op_Shape(self, n, a):
         return  # a shape is not data
