@@ -279,3 +279,31 @@ def test_weights_are_stripped_without_decoding():
     assert list(w.dims) == [8, 8, 3, 3] and not w.raw_data and not w.float_data
     assert numpy_helper.to_array(s).tolist() == [1, 1, 2]
     assert stripped.graph.node[0].op_type == "Relu"
+
+
+@pytest.mark.parametrize("op,channels,size", [("DepthToSpace", 4, 5), ("SpaceToDepth", 1, 6)])
+def test_depth_space_2d(tmp_path, op, channels, size):
+    """2-D: each output unit's box per axis, from one-hot inputs (all channels at a pixel)."""
+    node = helper.make_node(op, ["x"], ["y"], blocksize=2)
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [1, channels, size, size])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    path = tmp_path / "d.onnx"
+    onnx.save(model, path)
+    a = rfield.analyze(str(path))
+    sess = ReferenceEvaluator(model)
+    out_h = a.graph.nodes[a.graph.last()].size[0]
+    deps: dict = {}
+    for r in range(size):
+        for c in range(size):
+            x = np.zeros((1, channels, size, size), np.float32)
+            x[0, :, r, c] = 1
+            y = sess.run(None, {"x": x})[0][0].sum(0)
+            for o in zip(*np.nonzero(y)):
+                deps.setdefault(o, []).append((r, c))
+    assert len(deps) == out_h * out_h
+    for (i, j), pix in deps.items():
+        rows, cols = [p[0] for p in pix], [p[1] for p in pix]
+        assert a.box(a.graph.last(), (int(i), int(j))).ranges == (
+            (min(rows), max(rows)), (min(cols), max(cols)))
