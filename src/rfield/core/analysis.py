@@ -64,7 +64,7 @@ def _fmt(x: Fraction) -> str:
 
 def _start(m: M.AxisMap) -> Fraction | None:
     s2 = m.start2
-    return None if s2 is None else s2 / 2
+    return None if s2 is None else Fraction(s2) / 2
 
 
 def _field(name, node, maps, local, prints) -> LayerField:
@@ -254,10 +254,14 @@ class Analysis:
         """Inputs of a merge must agree on jump and start, or their units see shifted fields."""
         for a in range(self.graph.ndim):
             axis = [self._maps[s][a] for s in node.inputs]
-            if len({(m.jump_key, m.start2) for m in axis}) > 1:
+            if all(m.period == 1 for m in axis):  # the common case, in plain ints
+                keys = {(m.shift, m.table[0] and m.table[0][0] + m.table[0][1]) for m in axis}
+            else:
+                keys = {(m.jump_key, m.start2) for m in axis}
+            if len(keys) > 1:
                 detail = "; ".join(
                     f"{s}: jump {_fmt(m.jump)}, start "
-                    f"{'-' if m.start2 is None else _fmt(m.start2 / 2)}"
+                    f"{'-' if m.start2 is None else _fmt(Fraction(m.start2) / 2)}"
                     for s, m in zip(node.inputs, axis))
                 self.findings.append(Finding(
                     "misaligned", node.name,

@@ -65,14 +65,15 @@ class AxisMap:
         return self.shift // g, self.period // g
 
     @property
-    def start2(self) -> Fraction | None:
+    def start2(self) -> Fraction | int | None:
         """Twice the mean of centre(o) - o * jump over one period: centre(i) ~ start + i*jump.
 
-        For period 1 (conv chains) this is exactly twice the centre of unit 0.
+        For period 1 (conv chains) this is exactly twice the centre of unit 0, an int
+        (compared at every input of every merge: no Fraction on that path).
         """
         if self.period == 1:
             e = self.table[0]
-            return None if e is None else Fraction(e[0] + e[1])
+            return None if e is None else e[0] + e[1]
         vals = [Fraction(e[0] + e[1]) - 2 * o * Fraction(self.shift, self.period)
                 for o, e in enumerate(self.table) if e is not None]
         return sum(vals) / len(vals) if vals else None
