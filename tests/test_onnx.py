@@ -3,6 +3,7 @@ against ONNX's own reference evaluator, and untrusted files."""
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -307,3 +308,17 @@ def test_depth_space_2d(tmp_path, op, channels, size):
         rows, cols = [p[0] for p in pix], [p[1] for p in pix]
         assert a.box(a.graph.last(), (int(i), int(j))).ranges == (
             (min(rows), max(rows)), (min(cols), max(cols)))
+
+
+def test_dynamic_input_needs_an_input_size(capsys, tmp_path):
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[3], name="c")
+    g = helper.make_graph([conv], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, "n"])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          initializer=[weight("w", [1, 1, 3])])
+    p = tmp_path / "dyn.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), p)
+    code, out, err = run(capsys, "analyze", str(p))
+    assert code == 2 and out == "" and "no fixed spatial size; give --input" in err
+    code, out, err = run(capsys, "analyze", str(p), "--input", "12", "--json")
+    assert code == 0 and json.loads(out)["layers"][0]["output_size"] == [10]
