@@ -95,3 +95,33 @@ def test_screenshot_for_the_readme(browser, tmp_path):
     os.makedirs(os.path.dirname(target), exist_ok=True)
     page.screenshot(path=target)
     page.close()
+
+
+@pytest.mark.parametrize("target,size", [("example:wavenet", (3000,)),
+                                         ("example:video3d", (8, 40, 40))])
+def test_one_and_three_dimensional_reports(browser, tmp_path, target, size):
+    a = rfield.analyze(target, size)
+    path = tmp_path / "r.html"
+    path.write_text(render(a, target))
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    default = a.last_spatial(a.graph.last())
+    text = page.text_content("#readout")
+    assert not errors and f"of {default} sees input" in text
+    assert " x ".join(f"{lo}..{hi}" for lo, hi in a.box(default).ranges) in text
+    page.close()
+
+
+def test_torch_model_report(browser, tmp_path, capsys):
+    pytest.importorskip("torchvision")
+    out = tmp_path / "r.html"
+    assert main(["report", "torchvision:resnet18", "--input", "64,64", "-o", str(out)]) == 0
+    page = browser.new_page()
+    page.goto(out.as_uri())
+    page.select_option("#layer", "layer3.1.relu_1")
+    text = page.text_content("#readout")
+    a = rfield.analyze("torchvision:resnet18", (64, 64))
+    assert " x ".join(f"{lo}..{hi}" for lo, hi in a.box("layer3.1.relu_1").ranges) in text
+    page.close()
