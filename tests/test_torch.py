@@ -73,6 +73,25 @@ class Audio(nn.Module):
         return x
 
 
+class Narrowed(nn.Module):
+    """A U-Net style crop of a skip connection with torch.narrow, then a merge."""
+
+    def __init__(self):
+        super().__init__()
+        self.down = nn.Conv2d(3, 4, 3)
+        self.skip = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x):
+        y = self.down(x)
+        s = torch.narrow(torch.narrow(self.skip(x), 2, 1, y.shape[2]), 3, 1, y.shape[3])
+        return torch.cat([y, s], dim=1)
+
+
+def test_narrow_crops_exactly():
+    a, _ = check_model(Narrowed(), (12, 14), modules=[""])
+    assert not a.graph.unknown_ops
+
+
 def test_conv1d_causal_stack():
     a, _ = check_model(Audio(), (200,), modules=["", "convs.3", "stem"])
     f = a.field()

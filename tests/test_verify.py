@@ -26,9 +26,9 @@ def test_specs_verify(capsys, target, size):
     assert "analysis equals back-propagation" in out
 
 
-class Narrowing(nn.Module):
-    """Crops with torch.narrow, which rfield does not know: the analysis must say so and
-    verify must catch the difference."""
+class Flipping(nn.Module):
+    """Mirrors with torch.flip, which rfield cannot represent (it reverses positions):
+    the analysis must say so and verify must catch the difference."""
 
     def __init__(self):
         super().__init__()
@@ -36,13 +36,13 @@ class Narrowing(nn.Module):
         self.b = nn.Conv2d(4, 4, 3, padding=1)
 
     def forward(self, x):
-        return self.b(torch.narrow(self.a(x), 3, 2, 10))
+        return self.b(torch.flip(self.a(x), dims=[3]))
 
 
 def test_verify_catches_a_network_built_to_fool_it(capsys, tmp_path):
     path = tmp_path / "fool.py"
-    path.write_text("import torch\nfrom torch import nn\n" + _source(Narrowing) +
-                    "\ndef build():\n    return Narrowing()\n")
+    path.write_text("import torch\nfrom torch import nn\n" + _source(Flipping) +
+                    "\ndef build():\n    return Flipping()\n")
     code = main(["verify", f"{path}:build", "--input", "16,16", "--node", "b"])
     out = capsys.readouterr().out
     assert code == 1

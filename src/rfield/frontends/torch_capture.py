@@ -642,6 +642,20 @@ class TorchFrontend:
         else:
             self.cap.track(out, node, tuple(new_layout))
 
+    def op_narrow(self, args, kwargs, out):
+        a = _bind(["input", "dim", "start", "length"], args, kwargs)
+        x = a["input"]
+        node, layout = self.cap.lookup(x)
+        dim = a["dim"] % x.dim()
+        axis = layout[dim]
+        if axis is None:  # a channel crop
+            self.cap.track(out, node, layout)
+            return
+        start = int(a["start"]) % x.shape[dim] if int(a["start"]) < 0 else int(a["start"])
+        st = [start if ax == axis else 0 for ax in range(self.cap.nd)]
+        sp = [start + int(a["length"]) if ax == axis else None for ax in range(self.cap.nd)]
+        self._emit("narrow", O.Slice(st, sp, [1] * self.cap.nd), node, layout, out)
+
     def _reduce(self, args, kwargs, out, kind):
         x = args[0]
         node, layout = self.cap.lookup(x)
