@@ -322,3 +322,42 @@ def test_dynamic_input_needs_an_input_size(capsys, tmp_path):
     assert code == 2 and out == "" and "no fixed spatial size; give --input" in err
     code, out, err = run(capsys, "analyze", str(p), "--input", "12", "--json")
     assert code == 0 and json.loads(out)["layers"][0]["output_size"] == [10]
+
+
+def test_reshapes_keep_or_report_spatial_dims(tmp_path):
+    """A channel reshape keeps the field exact; one that merges positions is reported."""
+    n = 8
+    keep = numpy_helper.from_array(np.array([1, 2, 1, n - 2], np.int64), "keep")
+    back = numpy_helper.from_array(np.array([1, 2, n - 2], np.int64), "back")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[3]),
+             helper.make_node("Reshape", ["c", "keep"], ["r"]),
+             helper.make_node("Squeeze", ["r", "ax"], ["s"]),
+             helper.make_node("Reshape", ["s", "back"], ["y"])]
+    axes = numpy_helper.from_array(np.array([2], np.int64), "ax")
+    a = assert_matches_oracle(model_1d(nodes, n, [weight("w", [2, 1, 3]), keep, back, axes]),
+                              n, tmp_path / "r.onnx")
+    assert not a.graph.unknown_ops
+    flat = numpy_helper.from_array(np.array([1, -1], np.int64), "flat")
+    merged = model_1d([helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[3]),
+                       helper.make_node("Reshape", ["c", "flat"], ["y"])], n,
+                      [weight("w", [2, 1, 3]), flat])
+    p = tmp_path / "m.onnx"
+    onnx.save(merged, p)
+    a = rfield.analyze(str(p))
+    assert a.graph.unknown_ops == {"view that merges or splits spatial dims": 1}
+    assert a.field().is_global
+
+
+def test_unknown_ops_on_mixed_positions_are_not_reported(tmp_path):
+    """After a reshape that merges positions, an unknown op cannot change the field."""
+    n = 8
+    flat = numpy_helper.from_array(np.array([1, -1], np.int64), "flat")
+    axis = numpy_helper.from_array(np.array(1, np.int64), "axis")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[3]),
+             helper.make_node("Reshape", ["c", "flat"], ["r"]),
+             helper.make_node("CumSum", ["r", "axis"], ["y"])]
+    p = tmp_path / "t.onnx"
+    onnx.save(model_1d(nodes, n, [weight("w", [2, 1, 3]), flat, axis]), p)
+    a = rfield.analyze(str(p))
+    assert a.graph.unknown_ops == {"view that merges or splits spatial dims": 1}
+    assert a.field().is_global

@@ -291,3 +291,21 @@ def test_timm_targets_against_the_measurement(name):
     model = build_target(f"timm:{name}")
     a, checked = check_model(model, (64, 64))
     assert checked >= 3 and not a.graph.unknown_ops
+
+
+class Tokens(nn.Module):
+    """ViT-style: patches to tokens, then an op rfield does not know on the tokens."""
+
+    def __init__(self):
+        super().__init__()
+        self.patch = nn.Conv2d(3, 4, 4, stride=4)
+
+    def forward(self, x):
+        t = self.patch(x).flatten(2).transpose(1, 2)
+        return torch.flip(t, dims=[1])
+
+
+def test_unknown_ops_on_tokens_are_not_reported():
+    a = rfield.analyze(Tokens(), (16, 16))
+    assert a.graph.unknown_ops == {"view that merges or splits spatial dims": 1}
+    assert a.field().is_global and a.field("patch").rf == (4, 4)

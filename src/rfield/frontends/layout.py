@@ -67,3 +67,22 @@ class Broadcast(O.Op):
         rules = [R.Identity(n, m) if n == m else R.Global(n, m)
                  for n, m in zip(n_in, self.size)]
         return self.size, rules
+
+
+def global_union(add, kind: str, nodes) -> str:
+    """A node that reads everything its inputs read: each input read whole (a global
+    pool), then their union. ``add(kind, op, inputs)`` adds a node and returns its name."""
+    nodes = list(dict.fromkeys(nodes))
+    pooled = [add(kind, O.GlobalPool(), [n]) for n in nodes]
+    return pooled[0] if len(pooled) == 1 else add(kind, O.Merge("add"), pooled)
+
+
+def positionless(layouts) -> bool:
+    """True when no input holds a spatial axis any more.
+
+    Such a tensor either has one position per axis, or positions that were already
+    mixed upstream (a global node was made there). An operator on it, known or not,
+    cannot move data across positions: it changes no receptive field, and is not
+    worth a warning.
+    """
+    return all(a is None for layout in layouts for a in layout)

@@ -17,7 +17,7 @@ from ..core import ops as O
 from ..core import rules as R
 from ..core.graph import INPUT, Graph
 from ..errors import RfieldError, ShapeError, SpecError, TargetError, UnsupportedError, require
-from .layout import Broadcast, match_dims
+from .layout import Broadcast, global_union, match_dims, positionless
 from .onnx_wire import strip_weights
 
 MAX_BYTES = 2 * 1024 ** 3
@@ -29,7 +29,7 @@ POINTWISE = {
     "Reciprocal", "Neg", "Abs", "Identity", "Dropout", "Cast", "BatchNormalization",
     "InstanceNormalization", "GroupNormalization", "LRN", "ThresholdedRelu", "Floor", "Ceil",
     "Round", "Sign", "Sin", "Cos", "Not", "IsNaN", "IsInf", "Shrink", "QuantizeLinear",
-    "DequantizeLinear", "Swish", "CastLike", "Softmax_channels",
+    "DequantizeLinear", "Swish", "CastLike", "LayerNormalization", "LpNormalization",
 }
 BINARY = {"Add", "Sub", "Mul", "Div", "Sum", "Max", "Min", "Mean", "Pow", "Where", "And",
           "Or", "Xor", "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Mod",
@@ -246,6 +246,13 @@ class OnnxReader:
             else:
                 raise _Unknown(op)
         except _Unknown as exc:
+            sources = {self.tensors[i][0] for i in live}
+            if len(sources) == 1 and positionless(self.tensors[i][1] for i in live):
+                for o in n.output:  # nothing spatial to move: the field is unchanged
+                    shape = self.shape(o)
+                    self.tensors[o] = (next(iter(sources)), (None,) * len(shape) if shape
+                                       else self.tensors[live[0]][1])
+                return
             self.unknown_node(n, str(exc), live)
 
     def unknown_node(self, n, what: str, live) -> None:
@@ -420,12 +427,6 @@ class OnnxReader:
     op_LogSoftmax = op_Softmax
     op_Hardmax = op_Softmax
 
-    def op_LayerNormalization(self, n, a):
-        self.pointwise(n)
-
-    def op_LpNormalization(self, n, a):
-        self.pointwise(n)
-
     def op_Resize(self, n, a):
         src, layout = self.tensors[n.input[0]]
         nsp = len(layout) - 2
@@ -556,9 +557,12 @@ class OnnxReader:
     def op_Transpose(self, n, a):
         src, layout = self.tensors[n.input[0]]
         perm = a.get("perm", list(reversed(range(len(layout)))))
-        self.tensors[n.output[0]] = (src, tuple(layout[p] for p in perm))
+        # a tensor with no shape from inference may carry a layout of the wrong rank;
+        # it holds no spatial axis (its positions were mixed upstream), so extra dims are None
+        self.tensors[n.output[0]] = (src, tuple(layout[p] if p < len(layout) else None
+                                                for p in perm))
 
-    def _view(self, n) -> None:
+    def _view(self, n, a=None) -> None:
         src, layout = self.tensors[n.input[0]]
         in_shape, out_shape = self.shape(n.input[0]), self.shape(n.output[0])
         if not in_shape or not out_shape or None in in_shape or None in out_shape:
@@ -571,15 +575,16 @@ class OnnxReader:
         if all(in_shape[d] == 1 for d in dims):
             self.tensors[n.output[0]] = (src, (None,) * len(out_shape))
             return
-        node = self.add(n, n.op_type, O.GlobalPool(), [src]) if len(dims) == self.nd else src
-        self.tensors[n.output[0]] = (node, (None,) * len(out_shape))
+        if len(dims) == self.nd:
+            # positions merged or split: not followed, said so (as in the torch front-end)
+            raise _Unknown("view that merges or splits spatial dims")
+        self.tensors[n.output[0]] = (src, (None,) * len(out_shape))
 
     op_Reshape = _view
     op_Squeeze = _view
     op_Unsqueeze = _view
 
-    def op_Flatten(self, n, a):
-        self._view(n)
+    op_Flatten = _view
 
     def op_Gemm(self, n, a):
         self._matmul(n)
@@ -594,9 +599,8 @@ class OnnxReader:
         contracted = layout[-1] if live[0] == n.input[0] else (layout[-2] if len(layout) > 1
                                                                else layout[-1])
         if len(live) > 1 or (contracted is not None and (not shape or shape[-1] != 1)):
-            nodes = list(dict.fromkeys(self.tensors[i][0] for i in live))
-            g = [self.add(n, "matmul", O.GlobalPool(), [s]) for s in nodes]
-            node = g[0] if len(g) == 1 else self.add(n, "matmul", O.Merge("add"), g)
+            node = global_union(lambda kind, op, ins: self.add(n, kind, op, ins), "matmul",
+                                [self.tensors[i][0] for i in live])
             out = self.shape(n.output[0]) or layout
             self.tensors[n.output[0]] = (node, (None,) * len(out))
             return

@@ -26,12 +26,13 @@ global.
 from __future__ import annotations
 
 from collections import Counter
+from functools import partialmethod
 from typing import Any
 
 from ..core import ops as O
 from ..core.graph import INPUT, Graph
 from ..errors import RfieldError, ShapeError, TargetError, UnsupportedError, require
-from .layout import Broadcast
+from .layout import Broadcast, global_union, positionless
 from .layout import match_dims as _match_dims
 
 Layout = tuple  # per tensor dim: the input axis it holds, or None
@@ -177,6 +178,12 @@ class TorchFrontend:
                 return self.merge(name.strip("_").rstrip("_"), args, kwargs, outs[0])
             raise _Unknown(name)
         except _Unknown as exc:
+            sources = {self.cap.lookup(t)[0] for t in tracked}
+            if len(sources) == 1 and positionless(self.cap.lookup(t)[1] for t in tracked):
+                for o in outs:  # nothing spatial to move: the field is unchanged
+                    self.cap.track(o, next(iter(sources)),
+                                   (None,) * o.dim())
+                return
             self.unknown(str(exc), tracked, outs)
 
     def unknown(self, what: str, tracked, outs) -> None:
@@ -188,9 +195,7 @@ class TorchFrontend:
                 "to treat it as reading the whole input, or check the model with "
                 "'rfield verify', which measures the field by back-propagation")
         self.cap.unknown[what] += 1
-        inputs = sorted({self.cap.lookup(t)[0] for t in tracked})
-        node = self.cap.add(what.strip("_"), O.GlobalPool(), [inputs[0]]) if len(inputs) == 1 \
-            else self._global_merge(what, inputs)
+        node = self._global(what.strip("_"), sorted({self.cap.lookup(t)[0] for t in tracked}))
         for o in outs:
             layout = self._layout_like(o, tracked[0])
             size = self.cap.sizes_of(o, layout)
@@ -199,12 +204,8 @@ class TorchFrontend:
             else:
                 self.cap.track(o, node, layout)
 
-    def _global_merge(self, what: str, inputs: list[str]) -> str:
-        nodes = [self.cap.add(what.strip("_") + "_in", O.GlobalPool(), [i]) for i in inputs]
-        sizes = {self.cap.graph.nodes[n].size for n in nodes}
-        if len(sizes) == 1:
-            return self.cap.add(what.strip("_"), O.Merge("add"), nodes)
-        return nodes[0]
+    def _global(self, kind: str, nodes) -> str:
+        return global_union(self.cap.add, kind, nodes)
 
     def _layout_like(self, out, ref) -> Layout:
         _, layout = self.cap.lookup(ref)
@@ -341,23 +342,12 @@ class TorchFrontend:
                               f"{list(got)}; please report this model")
         self.cap.track(out, new, layout)
 
-    def op_conv1d(self, a, k, out):
-        self._conv(a, k, out, 1)
-
-    def op_conv2d(self, a, k, out):
-        self._conv(a, k, out, 2)
-
-    def op_conv3d(self, a, k, out):
-        self._conv(a, k, out, 3)
-
-    def op_conv_transpose1d(self, a, k, out):
-        self._conv(a, k, out, 1, transposed=True)
-
-    def op_conv_transpose2d(self, a, k, out):
-        self._conv(a, k, out, 2, transposed=True)
-
-    def op_conv_transpose3d(self, a, k, out):
-        self._conv(a, k, out, 3, transposed=True)
+    op_conv1d = partialmethod(_conv, nsp=1)
+    op_conv2d = partialmethod(_conv, nsp=2)
+    op_conv3d = partialmethod(_conv, nsp=3)
+    op_conv_transpose1d = partialmethod(_conv, nsp=1, transposed=True)
+    op_conv_transpose2d = partialmethod(_conv, nsp=2, transposed=True)
+    op_conv_transpose3d = partialmethod(_conv, nsp=3, transposed=True)
 
     def _pool(self, args, kwargs, out, nsp, kind):
         if kind == "maxpool":
@@ -376,26 +366,20 @@ class TorchFrontend:
         first = out[0] if isinstance(out, tuple) else out
         self._emit(kind, op, node, layout, first)
 
-    for _n in (1, 2, 3):
-        exec(f"def op_max_pool{_n}d(self, a, k, out): self._pool(a, k, out, {_n}, 'maxpool')")
-        exec(f"def op_max_pool{_n}d_with_indices(self, a, k, out): "
-             f"self._pool(a, k, out, {_n}, 'maxpool')")
-        exec(f"def op_avg_pool{_n}d(self, a, k, out): self._pool(a, k, out, {_n}, 'avgpool')")
-        exec(f"def op_adaptive_avg_pool{_n}d(self, a, k, out): self._adaptive(a, k, out, {_n})")
-        exec(f"def op_adaptive_max_pool{_n}d(self, a, k, out): self._adaptive(a, k, out, {_n})")
-        exec(f"def op_adaptive_max_pool{_n}d_with_indices(self, a, k, out): "
-             f"self._adaptive(a, k, out, {_n})")
-    del _n
+    op_max_pool1d = op_max_pool1d_with_indices = partialmethod(_pool, nsp=1, kind="maxpool")
+    op_max_pool2d = op_max_pool2d_with_indices = partialmethod(_pool, nsp=2, kind="maxpool")
+    op_max_pool3d = op_max_pool3d_with_indices = partialmethod(_pool, nsp=3, kind="maxpool")
+    op_avg_pool1d = partialmethod(_pool, nsp=1, kind="avgpool")
+    op_avg_pool2d = partialmethod(_pool, nsp=2, kind="avgpool")
+    op_avg_pool3d = partialmethod(_pool, nsp=3, kind="avgpool")
 
-    def op_lp_pool2d(self, args, kwargs, out):
+    def _lp_pool(self, args, kwargs, out, nsp):
         a = _bind(["input", "norm_type", "kernel_size", "stride", "ceil_mode"], args, kwargs)
         self._pool((a["input"], a["kernel_size"], a.get("stride")), {"ceil_mode": a.get(
-            "ceil_mode", False)}, out, 2, "avgpool")
+            "ceil_mode", False)}, out, nsp, "avgpool")
 
-    def op_lp_pool1d(self, args, kwargs, out):
-        a = _bind(["input", "norm_type", "kernel_size", "stride", "ceil_mode"], args, kwargs)
-        self._pool((a["input"], a["kernel_size"], a.get("stride")), {"ceil_mode": a.get(
-            "ceil_mode", False)}, out, 1, "avgpool")
+    op_lp_pool1d = partialmethod(_lp_pool, nsp=1)
+    op_lp_pool2d = partialmethod(_lp_pool, nsp=2)
 
     def _adaptive(self, args, kwargs, out, nsp):
         a = _bind(["input", "output_size", "return_indices"], args, kwargs)
@@ -412,6 +396,13 @@ class TorchFrontend:
         else:
             op = O.AdaptivePool(list(size))
         self._emit("adaptivepool" if size != (1,) * nsp else "avgpool", op, node, layout, first)
+
+    op_adaptive_avg_pool1d = op_adaptive_max_pool1d = op_adaptive_max_pool1d_with_indices = \
+        partialmethod(_adaptive, nsp=1)
+    op_adaptive_avg_pool2d = op_adaptive_max_pool2d = op_adaptive_max_pool2d_with_indices = \
+        partialmethod(_adaptive, nsp=2)
+    op_adaptive_avg_pool3d = op_adaptive_max_pool3d = op_adaptive_max_pool3d_with_indices = \
+        partialmethod(_adaptive, nsp=3)
 
     def op_interpolate(self, args, kwargs, out):
         a = _bind(["input", "size", "scale_factor", "mode", "align_corners",
@@ -674,14 +665,12 @@ class TorchFrontend:
         else:
             self.cap.track(first, node, new_layout)
 
-    def op_mean(self, a, k, out):
-        self._reduce(a, k, out, "mean")
-
-    def op_sum(self, a, k, out):
-        self._reduce(a, k, out, "sum")
-
-    def op_amax(self, a, k, out):
-        self._reduce(a, k, out, "amax")
+    op_mean = partialmethod(_reduce, kind="mean")
+    op_sum = partialmethod(_reduce, kind="sum")
+    op_amax = partialmethod(_reduce, kind="amax")
+    op_std = partialmethod(_reduce, kind="std")
+    op_var = partialmethod(_reduce, kind="var")
+    op_logsumexp = partialmethod(_reduce, kind="logsumexp")
 
     def op_max(self, a, k, out):
         if len(a) > 1 and isinstance(a[1], self.torch.Tensor):
@@ -692,15 +681,6 @@ class TorchFrontend:
         if len(a) > 1 and isinstance(a[1], self.torch.Tensor):
             return self.merge("min", a, k, out)
         self._reduce(a, k, out, "min")
-
-    def op_std(self, a, k, out):
-        self._reduce(a, k, out, "std")
-
-    def op_var(self, a, k, out):
-        self._reduce(a, k, out, "var")
-
-    def op_logsumexp(self, a, k, out):
-        self._reduce(a, k, out, "logsumexp")
 
     def _along(self, args, kwargs, out, kind):
         """softmax and friends: global along their dim if it is spatial."""
@@ -713,14 +693,9 @@ class TorchFrontend:
             new = self.cap.add(kind, O.Pointwise(kind), [node])
         self.cap.track(out, new, layout)
 
-    def op_softmax(self, a, k, out):
-        self._along(a, k, out, "softmax")
-
-    def op_log_softmax(self, a, k, out):
-        self._along(a, k, out, "log_softmax")
-
-    def op_cumsum(self, a, k, out):
-        self._along(a, k, out, "cumsum")
+    op_softmax = partialmethod(_along, kind="softmax")
+    op_log_softmax = partialmethod(_along, kind="log_softmax")
+    op_cumsum = partialmethod(_along, kind="cumsum")
 
     def op_linear(self, args, kwargs, out):
         x, w = args[0], args[1] if len(args) > 1 else kwargs["weight"]
@@ -737,11 +712,8 @@ class TorchFrontend:
     def _matmul(self, args, kwargs, out, kind):
         x, y = args[0], args[1]
         tx, ty = self.cap.is_tracked(x), self.cap.is_tracked(y)
-        if tx and ty:
-            nodes = list(dict.fromkeys([self.cap.lookup(x)[0], self.cap.lookup(y)[0]]))
-            _, lx = self.cap.lookup(x)
-            g = [self.cap.add(kind, O.GlobalPool(), [n]) for n in nodes]
-            new = g[0] if len(g) == 1 else self.cap.add(kind, O.Merge("add"), g)
+        if tx and ty:  # attention-style product of two input-dependent tensors
+            new = self._global(kind, [self.cap.lookup(x)[0], self.cap.lookup(y)[0]])
             self.cap.track(out, new, (None,) * out.dim())
             return
         src = x if tx else y
@@ -762,16 +734,12 @@ class TorchFrontend:
 
     def op_einsum(self, args, kwargs, out):
         tensors = [t for t in _flat(args[1:], {}) if self.cap.is_tracked(t)]
-        nodes = list(dict.fromkeys(self.cap.lookup(t)[0] for t in tensors))
-        g = [self.cap.add("einsum", O.GlobalPool(), [n]) for n in nodes]
-        new = g[0] if len(g) == 1 else self.cap.add("einsum", O.Merge("add"), g)
+        new = self._global("einsum", [self.cap.lookup(t)[0] for t in tensors])
         self.cap.track(out, new, (None,) * out.dim())
 
     def op_scaled_dot_product_attention(self, args, kwargs, out):
         tensors = [t for t in args[:3] if self.cap.is_tracked(t)]
-        nodes = list(dict.fromkeys(self.cap.lookup(t)[0] for t in tensors))
-        g = [self.cap.add("attention", O.GlobalPool(), [n]) for n in nodes]
-        new = g[0] if len(g) == 1 else self.cap.add("attention", O.Merge("add"), g)
+        new = self._global("attention", [self.cap.lookup(t)[0] for t in tensors])
         self.cap.track(out, new, (None,) * out.dim())
 
     def op_multi_head_attention_forward(self, args, kwargs, out):
