@@ -315,6 +315,21 @@ def cmd_verify(args) -> int:
     return 0 if all(c.ok for c in checks) else 1
 
 
+# library messages name Python arguments; the command names its flags
+_FLAGS = [(re.compile(r"input_size=\(([^)]*)\)"), lambda m: "--input " + m[1].replace(", ", ",")),
+          (re.compile(r"input_size="), lambda m: "--input"),
+          (re.compile(r"strict=True"), lambda m: "--strict"),
+          (re.compile(r"\b(channels|node|kwargs)="), lambda m: f"--{m[1]}")]
+
+
+def as_flags(message: str) -> str:
+    """A library message in the command's words: ``input_size=(224, 224)`` is
+    ``--input 224,224``."""
+    for pattern, repl in _FLAGS:
+        message = pattern.sub(repl, message)
+    return message
+
+
 COMMANDS = {"analyze": cmd_analyze, "verify": cmd_verify, "erf": cmd_erf,
             "report": cmd_report, "examples": cmd_examples}
 
@@ -328,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except RfieldError as exc:
-        sys.stderr.write(f"rfield: error: {exc}\n")
+        sys.stderr.write(f"rfield: error: {as_flags(str(exc))}\n")
         return 2
     except RecursionError:
         sys.stderr.write("rfield: error: the network is nested too deeply to read\n")

@@ -7,7 +7,9 @@ which is a topological order because an input must exist before it is used.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from ..errors import RfieldError, ShapeError, SpecError
 from . import rules as R
@@ -37,6 +39,33 @@ class Node:
         return self.op.kind
 
 
+def _frozen(value: Mapping | None) -> Mapping:
+    return MappingProxyType(dict(value or {}))
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a graph came from, as the front-end that made it knows: set once.
+
+    ``aliases`` maps the user's names (module paths, ONNX tensor names) to the node
+    that makes them; ``alias_layouts`` says which tensor dim holds which input axis
+    at a module's output (None: batch, channels); ``captured_on`` is where a torch
+    model ran ("meta", or "cpu" when meta failed).
+    """
+
+    source: str = "spec"  # spec | torch | onnx
+    unknown_ops: Mapping[str, int] = field(default_factory=dict)
+    input_channels: int | None = None
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    alias_layouts: Mapping[str, tuple] = field(default_factory=dict)
+    module_types: Mapping[str, str] = field(default_factory=dict)
+    captured_on: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("unknown_ops", "aliases", "alias_layouts", "module_types"):
+            object.__setattr__(self, name, _frozen(getattr(self, name)))
+
+
 def check_input_size(size: object) -> Size:
     if isinstance(size, int) and not isinstance(size, bool):
         size = (size,)
@@ -51,13 +80,25 @@ class Graph:
     def __init__(self, input_size) -> None:
         self.input_size: Size = check_input_size(input_size)
         self.nodes: dict[str, Node] = {}
-        self.unknown_ops: dict[str, int] = {}  # reported by front-ends, with counts
-        self.aliases: dict[str, str] = {}  # module path -> the node that makes its output
-        self.input_channels: int | None = None  # set by model front-ends
-        # module path -> which tensor dim holds which input axis (None: batch, channels)
-        self.alias_layouts: dict[str, tuple] = {}
-        self.module_types: dict[str, str] = {}  # module path -> its class name
-        self.captured_on: str | None = None  # torch: "meta", or "cpu" when meta failed
+        self._provenance: Provenance | None = None
+
+    @property
+    def provenance(self) -> Provenance:
+        return self._provenance or Provenance()
+
+    def set_provenance(self, provenance: Provenance) -> None:
+        """Set once, by the front-end that made the graph, when it is complete."""
+        if self._provenance is not None:
+            raise RfieldError("a graph's provenance is set once")
+        self._provenance = provenance
+
+    # what front-ends record, read through the provenance
+    unknown_ops = property(lambda self: self.provenance.unknown_ops)
+    aliases = property(lambda self: self.provenance.aliases)
+    input_channels = property(lambda self: self.provenance.input_channels)
+    alias_layouts = property(lambda self: self.provenance.alias_layouts)
+    module_types = property(lambda self: self.provenance.module_types)
+    captured_on = property(lambda self: self.provenance.captured_on)
 
     @property
     def ndim(self) -> int:

@@ -169,6 +169,12 @@ class AvgPool(MaxPool):
     kind = "avgpool"
 
 
+class LpPool(MaxPool):
+    """ONNX LpPool: a window like average pooling."""
+
+    kind = "lppool"
+
+
 class ConvTranspose(Op):
     kind = "convtranspose"
 
@@ -263,6 +269,40 @@ class Upsample(Op):
                           clamp_low=kind == "linear")
 
 
+class Resize(Op):
+    """ONNX Resize/Upsample: sizes known from shape inference, coordinates per mode.
+
+    ``ctm`` is the coordinate transformation mode (half_pixel, pytorch_half_pixel,
+    align_corners, asymmetric) and ``nearest`` the rounding of nearest mode.
+    """
+
+    kind = "resize"
+
+    def __init__(self, n_out, scales, mode: str, ctm: str, nearest: str) -> None:
+        self.n_out, self.scales = list(n_out), list(scales)
+        self.mode, self.ctm, self.nearest = mode, ctm, nearest
+
+    def bind(self, sizes):
+        (n_in,) = sizes
+        rules: list[R.AxisRule] = []
+        for n, m, s in zip(n_in, self.n_out, self.scales):
+            scale = s if s is not None else Fraction(m, n)
+            if self.ctm == "align_corners":
+                a_, b_ = (Fraction(n - 1, m - 1) if m > 1 else Fraction(0)), Fraction(0)
+            elif self.ctm == "asymmetric":
+                a_, b_ = 1 / scale, Fraction(0)
+            elif self.ctm == "pytorch_half_pixel" and m == 1:
+                a_, b_ = Fraction(0), Fraction(0)
+            else:
+                a_, b_ = 1 / scale, 1 / scale / 2 - Fraction(1, 2)
+            if self.mode == "nearest":
+                kind = self.nearest
+            else:
+                kind = "cubic" if self.mode == "cubic" else "linear"
+            rules.append(R.Resample(n, m, a_, b_, kind, clamp_low=kind == "linear"))
+        return tuple(self.n_out), rules
+
+
 class AdaptivePool(Op):
     kind = "adaptivepool"
 
@@ -284,6 +324,21 @@ class GlobalPool(Op):
     def bind(self, sizes):
         (n_in,) = sizes
         return (1,) * len(n_in), [R.Global(n, 1) for n in n_in]
+
+
+class Broadcast(Op):
+    """A size-1 axis repeated to a larger size: every unit reads the one unit there."""
+
+    kind = "broadcast"
+
+    def __init__(self, size) -> None:
+        self.size = tuple(size)
+
+    def bind(self, sizes):
+        (n_in,) = sizes
+        rules = [R.Identity(n, m) if n == m else R.Global(n, m)
+                 for n, m in zip(n_in, self.size)]
+        return self.size, rules
 
 
 class GlobalMix(Op):

@@ -4,42 +4,29 @@ An ONNX file is untrusted input. rfield needs no weights: external data files
 are never opened (only the shapes recorded in the model are read), the file
 is parsed as a protobuf and nothing in it is executed. Shapes come from ONNX
 shape inference at the requested input size.
+
+This module is the adapter: it reads the file and turns each node into one
+call of the shared kernel (:mod:`.kernel`), through the table :data:`HANDLERS`,
+keyed by operator and by the opset version where its semantics changed.
 """
 
 from __future__ import annotations
 
 import mmap
 import os
-from collections import Counter
+import sys
+from collections.abc import Callable
 from fractions import Fraction
+from typing import Any
 
 from ..core import ops as O
-from ..core import rules as R
 from ..core.graph import INPUT, Graph
-from ..errors import RfieldError, ShapeError, SpecError, TargetError, UnsupportedError, require
-from .layout import Broadcast, global_union, match_dims, positionless
+from ..errors import TargetError, require
+from .kernel import Kernel, T, Unknown
 from .onnx_wire import strip_weights
 
 MAX_BYTES = 2 * 1024 ** 3
 MAX_DIM = 1 << 20
-
-POINTWISE = {
-    "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSigmoid", "HardSwish", "Elu", "Selu",
-    "Celu", "Softplus", "Softsign", "Gelu", "Mish", "PRelu", "Erf", "Exp", "Log", "Sqrt",
-    "Reciprocal", "Neg", "Abs", "Identity", "Dropout", "Cast", "BatchNormalization",
-    "InstanceNormalization", "GroupNormalization", "LRN", "ThresholdedRelu", "Floor", "Ceil",
-    "Round", "Sign", "Sin", "Cos", "Not", "IsNaN", "IsInf", "Shrink", "QuantizeLinear",
-    "DequantizeLinear", "Swish", "CastLike", "LayerNormalization", "LpNormalization",
-}
-BINARY = {"Add", "Sub", "Mul", "Div", "Sum", "Max", "Min", "Mean", "Pow", "Where", "And",
-          "Or", "Xor", "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Mod",
-          "BitShift", "PRelu"}
-REDUCE = {"ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "ReduceProd", "ReduceL1",
-          "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin"}
-
-
-class _Unknown(Exception):
-    pass
 
 
 def _read_model(path: str, onnx):
@@ -68,123 +55,140 @@ def _read_model(path: str, onnx):
     return model
 
 
-def _attrs(node, onnx) -> dict:
-    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-
-
 def _topo(graph, known: set[str], path: str) -> list:
     """Nodes in dependency order; a cycle or an input nobody makes is an error."""
-    producers = {}
-    for n in graph.node:
-        for o in n.output:
-            if o:
-                producers[o] = n
-    order, state = [], {}
+    producers = {o: n for n in graph.node for o in n.output if o}
+    order: list = []
+    state: dict[int, int] = {}
 
-    def visit(n, stack):
+    def visit(n) -> None:
         key = id(n)
         if state.get(key) == 2:
             return
         if state.get(key) == 1:
             raise TargetError(f"{path}: the graph has a cycle through node {n.name or n.op_type!r}")
         state[key] = 1
-        stack.append(n)
         for i in n.input:
             if not i or i in known:
                 continue
             if i not in producers:
                 raise TargetError(f"{path}: node {n.name or n.op_type!r} reads {i!r}, which no "
                                   "node, input or initializer provides")
-            visit(producers[i], stack)
-        stack.pop()
+            visit(producers[i])
         state[key] = 2
         order.append(n)
-
-    import sys
 
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 4 * len(graph.node) + 1000))
     try:
         for n in graph.node:
-            visit(n, [])
+            visit(n)
     finally:
         sys.setrecursionlimit(limit)
     return order
 
 
+def _input_size(first, input_size, path: str) -> tuple[list, tuple[int, ...]]:
+    """The model input's dims and the spatial size to read it at."""
+    dims = [d.dim_value if d.HasField("dim_value") else None
+            for d in first.type.tensor_type.shape.dim]
+    if not 3 <= len(dims) <= 5:
+        raise TargetError(f"{path}: input {first.name!r} has {len(dims)} dims; rfield reads "
+                          "N, C and 1 to 3 spatial dims")
+    spatial = dims[2:]
+    if input_size is not None:
+        size = tuple(int(v) for v in input_size)
+        if len(size) == len(spatial) + 1:
+            size = size[1:]
+        if len(size) != len(spatial):
+            raise TargetError(f"input_size has {len(size)} values but the model's input "
+                              f"{first.name!r} has {len(spatial)} spatial dims")
+    elif any(v is None or v < 1 for v in spatial):
+        raise TargetError(f"{path}: the input {first.name!r} has no fixed spatial size; "
+                          "give input_size=(224, 224)")
+    else:
+        size = tuple(spatial)
+    if any(v > MAX_DIM or v < 1 for v in size):
+        raise TargetError(f"{path}: input size {list(size)} is absurd")
+    return dims, size
+
+
+def _inferred_shapes(model, onnx, path: str, shape: list) -> dict[str, list | None]:
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+    except Exception as exc:
+        raise TargetError(f"{path}: ONNX shape inference failed at input {shape}: "
+                          f"{str(exc).splitlines()[0]}") from None
+    shapes: dict[str, list | None] = {}
+    for vi in list(inferred.graph.value_info) + list(inferred.graph.output) + \
+            list(inferred.graph.input):
+        t = vi.type.tensor_type
+        if t.HasField("shape"):
+            shapes[vi.name] = [d.dim_value if d.HasField("dim_value") else None
+                               for d in t.shape.dim]
+    for init in model.graph.initializer:
+        shapes[init.name] = list(init.dims)
+    for name, dims in shapes.items():
+        if any(v is not None and v > MAX_DIM * 64 for v in dims or ()):
+            raise TargetError(f"{path}: tensor {name!r} has an absurd dimension {dims}")
+    return shapes
+
+
+def _opset(model) -> int:
+    versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    return max(versions) if versions else 1
+
+
 class OnnxReader:
+    """Reads one model: the input, shapes from inference, then each node in order."""
+
     def __init__(self, model, onnx, input_size, strict: bool, path: str) -> None:
-        self.onnx, self.strict, self.path = onnx, strict, path
+        self.onnx, self.path = onnx, path
+        self.opset = _opset(model)
         g = model.graph
         self.inits = {t.name: t for t in g.initializer}
         inputs = [i for i in g.input if i.name not in self.inits]
         if not inputs:
             raise TargetError(f"{path}: the model has no input")
         first = inputs[0]
-        dims = [d.dim_value if d.HasField("dim_value") else None
-                for d in first.type.tensor_type.shape.dim]
-        if not 3 <= len(dims) <= 5:
-            raise TargetError(f"{path}: input {first.name!r} has {len(dims)} dims; rfield reads "
-                              "N, C and 1 to 3 spatial dims")
-        spatial = dims[2:]
-        if input_size is not None:
-            size = tuple(int(v) for v in input_size)
-            if len(size) == len(spatial) + 1:
-                size = size[1:]
-            if len(size) != len(spatial):
-                raise TargetError(f"--input has {len(size)} values but the model's input "
-                                  f"{first.name!r} has {len(spatial)} spatial dims")
-        elif any(v is None or v < 1 for v in spatial):
-            raise TargetError(f"{path}: the input {first.name!r} has no fixed spatial size; "
-                              "give --input")
-        else:
-            size = tuple(spatial)
-        if any(v > MAX_DIM or v < 1 for v in size):
-            raise TargetError(f"{path}: input size {list(size)} is absurd")
+        if len(inputs) > 1:
+            raise TargetError(f"{path}: the model has more than one input "
+                              f"({first.name!r}, {inputs[1].name!r}); rfield reads one")
+        dims, size = _input_size(first, input_size, path)
         channels = dims[1] if dims[1] else 1
         shape = [1, channels, *size]
         for d, v in zip(first.type.tensor_type.shape.dim, shape):
             d.Clear()
             d.dim_value = v
-        for extra in inputs[1:]:
-            raise TargetError(f"{path}: the model has more than one input "
-                              f"({first.name!r}, {extra.name!r}); rfield reads one")
-        try:
-            inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False,
-                                                          data_prop=True)
-        except Exception as exc:
-            raise TargetError(f"{path}: ONNX shape inference failed at input {shape}: "
-                              f"{str(exc).splitlines()[0]}") from None
-        self.shapes: dict[str, list[int] | None] = {}
-        for vi in list(inferred.graph.value_info) + list(inferred.graph.output) + \
-                list(inferred.graph.input):
-            t = vi.type.tensor_type
-            if t.HasField("shape"):
-                self.shapes[vi.name] = [d.dim_value if d.HasField("dim_value") else None
-                                        for d in t.shape.dim]
-        for t in g.initializer:
-            self.shapes[t.name] = list(t.dims)
-        for name, dims_ in self.shapes.items():
-            if any(v is not None and v > MAX_DIM * 64 for v in dims_):
-                raise TargetError(f"{path}: tensor {name!r} has an absurd dimension {dims_}")
-        self.graph = Graph(size)
-        self.graph.input_channels = channels
-        self.nd = len(size)
-        self.tensors: dict[str, tuple[str, tuple]] = {
-            first.name: (INPUT, (None, None) + tuple(range(self.nd)))}
-        self.consts: dict[str, object] = {}
-        self.unknown: Counter = Counter()
-        known = set(self.inits) | {i.name for i in g.input}
-        for n in _topo(g, known, path):
+        self.shapes = _inferred_shapes(model, onnx, path, shape)
+        self.node = None  # the ONNX node being read, for names and messages
+        self.kernel = Kernel(size, strict, "ONNX shape inference", self._naming, self._where)
+        self.kernel.bind(T(first.name), INPUT, (None, None) + tuple(range(len(size))))
+        self.consts: dict[str, Any] = {}
+        self.aliases: dict[str, str] = {}
+        for n in _topo(g, set(self.inits) | {i.name for i in g.input}, path):
             self.read_node(n)
-        if not self.graph.nodes:
+        if not self.kernel.graph.nodes:
             raise TargetError(f"{path}: no node of the model depends on its input")
-        self.graph.unknown_ops = dict(self.unknown)
-        for out in g.output:
-            if out.name in self.tensors and self.tensors[out.name][0] != INPUT:
-                self.graph.aliases.setdefault(out.name, self.tensors[out.name][0])
+        self.graph = self.kernel.finish(source="onnx", input_channels=channels,
+                                        aliases=self.aliases)
 
     # ------------------------------------------------------------------ helpers
+
+    def _naming(self, kind: str) -> tuple[str, str | None]:
+        n = self.node
+        return (n.name or f"{n.op_type}_{n.output[0]}"), None
+
+    def _where(self) -> str:
+        n = self.node
+        return f"{self.path}, node {n.name or n.output[0]!r} ({n.op_type})"
+
+    def t(self, name: str) -> T:
+        shape = self.shapes.get(name)
+        return T(name, None if shape is None else tuple(shape))
+
+    def tracked(self, name: str) -> bool:
+        return bool(name) and self.kernel.has(T(name))
 
     def const(self, name: str):
         """The value of a constant input (initializer or Constant node), or None."""
@@ -200,460 +204,353 @@ class OnnxReader:
                               "rfield never reads")
         return self.onnx.numpy_helper.to_array(t)
 
-    def shape(self, name: str):
-        return self.shapes.get(name)
+    def ints(self, name: str, what: str) -> list[int] | None:
+        """A constant input as ints; None when the input is absent."""
+        if not name:
+            return None
+        c = self.const(name)
+        if c is None:
+            raise Unknown(f"{what} with computed values")
+        return [int(v) for v in c.flatten()]
 
-    def add(self, node, kind: str, op: O.Op, inputs: list[str]) -> str:
-        base = node.name or f"{node.op_type}_{node.output[0]}"
-        name = base
-        k = 1
-        while name in self.graph.nodes:
-            name = f"{base}_{k}"
-            k += 1
-        try:
-            self.graph.add(name, op, inputs)
-        except (ShapeError, SpecError) as exc:
-            raise type(exc)(f"{self.path}: {exc}") from None
-        self.graph.aliases.setdefault(node.output[0], name)
-        return name
-
-    def spatial(self, name: str) -> tuple[str, tuple]:
-        node, layout = self.tensors[name]
-        return node, layout
+    def handler(self, op_type: str):
+        versions = HANDLERS.get(op_type, {})
+        usable = [v for v in versions if v <= self.opset] or sorted(versions)[:1]
+        return versions[max(usable)] if usable else None
 
     # ------------------------------------------------------------------ nodes
 
     def read_node(self, n) -> None:
-        op = n.op_type
-        if op == "Constant":
-            a = _attrs(n, self.onnx)
+        self.node = n
+        a = {x.name: self.onnx.helper.get_attribute_value(x) for x in n.attribute}
+        if n.op_type == "Constant":
             if "value" in a:
                 self.consts[n.output[0]] = self.onnx.numpy_helper.to_array(a["value"])
             return
-        live = [i for i in n.input if i in self.tensors]
+        live = [self.t(i) for i in n.input if self.tracked(i)]
         if not live:
             return  # does not depend on the network input (shape arithmetic, constants)
+        handler = self.handler(n.op_type)
         try:
-            handler = getattr(self, "op_" + op, None)
-            if handler is not None:
-                handler(n, _attrs(n, self.onnx))
-            elif op in POINTWISE:
-                self.pointwise(n)
-            elif op in BINARY:
-                self.merge(n)
-            elif op in REDUCE:
-                self.reduce(n, _attrs(n, self.onnx))
-            else:
-                raise _Unknown(op)
-        except _Unknown as exc:
-            sources = {self.tensors[i][0] for i in live}
-            if len(sources) == 1 and positionless(self.tensors[i][1] for i in live):
-                for o in n.output:  # nothing spatial to move: the field is unchanged
-                    shape = self.shape(o)
-                    self.tensors[o] = (next(iter(sources)), (None,) * len(shape) if shape
-                                       else self.tensors[live[0]][1])
-                return
-            self.unknown_node(n, str(exc), live)
-
-    def unknown_node(self, n, what: str, live) -> None:
-        if self.strict:
-            raise UnsupportedError(f"{self.path}: operator {what} (node {n.name!r}) is not "
-                                   "known to rfield")
-        self.unknown[what] += 1
-        src, layout = self.tensors[live[0]]
-        node = self.add(n, what, O.GlobalPool(), [src])
-        out_shape = self.shape(n.output[0])
-        if out_shape and len(out_shape) == self.nd + 2 and all(out_shape[2:]):
-            node = self.add(n, "broadcast", Broadcast(tuple(out_shape[2:])), [node])
-            layout = (None, None) + tuple(range(self.nd))
-        else:
-            layout = (None,) * (len(out_shape) if out_shape else len(layout))
+            if handler is None:
+                raise Unknown(n.op_type)
+            handler(self, n, a)
+        except Unknown as exc:
+            self.kernel.unknown(str(exc), live, [self.t(o) for o in n.output if o])
         for o in n.output:
-            self.tensors[o] = (node, layout)
-
-    def pointwise(self, n) -> None:
-        src, layout = self.tensors[n.input[0]] if n.input[0] in self.tensors else \
-            next(self.tensors[i] for i in n.input if i in self.tensors)
-        node = self.add(n, n.op_type, O.Pointwise(n.op_type.lower()), [src])
-        self.tensors[n.output[0]] = (node, layout)
-
-    def merge(self, n) -> None:
-        out_shape = self.shape(n.output[0])
-        inputs, out_layout = [], None
-        for i in n.input:
-            if i not in self.tensors:
-                continue
-            src, layout = self.tensors[i]
-            shape = self.shape(i)
-            if out_shape is not None and shape is not None and len(shape) < len(out_shape):
-                layout = (None,) * (len(out_shape) - len(shape)) + tuple(layout)
-            if any(a is not None for a in layout):
-                if out_shape and shape:
-                    pad = len(out_shape) - len(shape)
-                    grow = any(a is not None and shape[d - pad] == 1 and out_shape[d] > 1
-                               for d, a in enumerate(layout) if d >= pad)
-                    if grow:
-                        size = tuple(out_shape[d] for d, a in sorted(
-                            ((d, a) for d, a in enumerate(layout) if a is not None),
-                            key=lambda t: t[1]))
-                        src = self.add(n, "broadcast", Broadcast(size), [src])
-                out_layout = out_layout or layout
-            elif out_shape and len(out_shape) == self.nd + 2:
-                src = self.add(n, "broadcast", Broadcast(tuple(out_shape[2:])), [
-                    src if src == INPUT or self.graph.nodes[src].global_ else
-                    self.add(n, "mixed", O.GlobalPool(), [src])])
-            inputs.append(src)
-        inputs = list(dict.fromkeys(inputs))
-        if out_layout is None:
-            out_layout = self.tensors[next(i for i in n.input if i in self.tensors)][1]
-        op = O.Merge(n.op_type.lower()) if len(inputs) > 1 else O.Pointwise(n.op_type.lower())
-        self.tensors[n.output[0]] = (self.add(n, n.op_type, op, inputs), out_layout)
-
-    def _axes_order(self, layout, nsp: int):
-        axes = list(layout[len(layout) - nsp:])
-        if any(a is None for a in axes) or sorted(axes) != list(range(self.nd)):
-            raise _Unknown("window over non-spatial dims")
-        return [axes.index(a) for a in range(self.nd)]
-
-    def _window(self, n, a, kind: str, transposed: bool = False) -> None:
-        src, layout = self.tensors[n.input[0]]
-        x_shape = self.shape(n.input[0])
-        nsp = len(layout) - 2
-        if kind in ("conv", "convtranspose"):
-            w = self.shape(n.input[1])
-            kernel = list(a.get("kernel_shape") or (w[2:] if w else []))
-        else:
-            kernel = list(a["kernel_shape"])
-        if len(kernel) != nsp:
-            raise _Unknown(f"{n.op_type} with kernel {kernel}")
-        order = self._axes_order(layout, nsp)
-        perm = lambda v: [v[i] for i in order]
-        strides = perm(list(a.get("strides", [1] * nsp)))
-        dil = perm(list(a.get("dilations", [1] * nsp)))
-        pads = list(a.get("pads", [0] * (2 * nsp)))
-        padding = perm([[pads[i], pads[i + nsp]] for i in range(nsp)])
-        kernel = perm(kernel)
-        auto = a.get("auto_pad", b"NOTSET")
-        auto = auto.decode() if isinstance(auto, bytes) else auto
-        if transposed:
-            out_pad = perm(list(a.get("output_padding", [0] * nsp)))
-            if "output_shape" in a or auto in ("SAME_UPPER", "SAME_LOWER"):
-                sizes = perm(list(x_shape[2:]))
-                want = perm(list(a["output_shape"][-nsp:])) if "output_shape" in a else \
-                    [v * s for v, s in zip(sizes, strides)]
-                padding = []
-                for i in range(nsp):
-                    total = strides[i] * (sizes[i] - 1) + out_pad[i] + \
-                        (kernel[i] - 1) * dil[i] + 1 - want[i]
-                    if total < 0:
-                        out_pad[i] -= total
-                        total = 0
-                    half = total // 2
-                    padding.append([half, total - half] if auto == "SAME_UPPER"
-                                   else [total - half, half])
-            op = O.ConvTranspose(kernel, strides, padding, out_pad, dil)
-        else:
-            if auto == "VALID":
-                padding = "valid"
-            elif auto == "SAME_UPPER":
-                padding = "same"
-            elif auto == "SAME_LOWER":
-                padding = "same_lower"
-            op = O.Conv(kernel, strides, padding, dil, ceil_mode=bool(a.get("ceil_mode", 0)))
-            op.kind = kind
-        node = self.add(n, kind, op, [src])
-        self._check_size(n, node, layout)
-        self.tensors[n.output[0]] = (node, layout)
-
-    def _check_size(self, n, node, layout) -> None:
-        got = self.shape(n.output[0])
-        if not got:
-            return
-        dims = {a: d for d, a in enumerate(layout) if a is not None}
-        want = tuple(got[dims[a]] for a in range(self.nd))
-        if None not in want and want != self.graph.nodes[node].size:
-            raise RfieldError(f"{self.path}: node {n.name!r} ({n.op_type}): rfield computes "
-                              f"size {list(self.graph.nodes[node].size)}, ONNX shape "
-                              f"inference says {list(want)}")
-
-    def op_Conv(self, n, a):
-        self._window(n, a, "conv")
-
-    def op_ConvTranspose(self, n, a):
-        self._window(n, a, "convtranspose", transposed=True)
-
-    def op_MaxPool(self, n, a):
-        self._window(n, a, "maxpool")
-
-    def op_AveragePool(self, n, a):
-        self._window(n, a, "avgpool")
-
-    def op_LpPool(self, n, a):
-        self._window(n, a, "lppool")
-
-    def _global(self, n, kind="global"):
-        src, layout = self.tensors[n.input[0]]
-        self.tensors[n.output[0]] = (self.add(n, kind, O.GlobalPool(), [src]), layout)
-
-    def op_GlobalAveragePool(self, n, a):
-        self._global(n)
-
-    op_GlobalMaxPool = op_GlobalAveragePool
-    op_GlobalLpPool = op_GlobalAveragePool
-
-    def reduce(self, n, a) -> None:
-        src, layout = self.tensors[n.input[0]]
-        axes = a.get("axes")
-        if axes is None and len(n.input) > 1:
-            c = self.const(n.input[1])
-            axes = None if c is None else [int(v) for v in c.flatten()]
-        rank = len(layout)
-        axes = list(range(rank)) if axes is None else [v % rank for v in axes]
-        keep = a.get("keepdims", 1)
-        shape = self.shape(n.input[0]) or [2] * rank
-        hit = any(layout[d] is not None and shape[d] != 1 for d in axes)
-        new_layout = tuple(None if d in axes else v for d, v in enumerate(layout)) if keep \
-            else tuple(v for d, v in enumerate(layout) if d not in axes)
-        node = self.add(n, n.op_type, O.GlobalPool(), [src]) if hit else src
-        self.tensors[n.output[0]] = (node, new_layout if not hit else
-                                     tuple(None for _ in new_layout))
-
-    def op_Softmax(self, n, a):
-        src, layout = self.tensors[n.input[0]]
-        axis = a.get("axis", -1) % len(layout)
-        op = O.GlobalMix() if layout[axis] is not None else O.Pointwise("softmax")
-        self.tensors[n.output[0]] = (self.add(n, "softmax", op, [src]), layout)
-
-    op_LogSoftmax = op_Softmax
-    op_Hardmax = op_Softmax
-
-    def op_Resize(self, n, a):
-        src, layout = self.tensors[n.input[0]]
-        nsp = len(layout) - 2
-        order = self._axes_order(layout, nsp)
-        mode = a.get("mode", b"nearest")
-        mode = mode.decode() if isinstance(mode, bytes) else mode
-        ctm = a.get("coordinate_transformation_mode", b"half_pixel")
-        ctm = ctm.decode() if isinstance(ctm, bytes) else ctm
-        nearest = a.get("nearest_mode", b"round_prefer_floor")
-        nearest = nearest.decode() if isinstance(nearest, bytes) else nearest
-        if n.op_type == "Upsample":
-            ctm, nearest = "asymmetric", "floor"
-        if a.get("antialias"):
-            raise _Unknown("Resize(antialias=1)")
-        if ctm not in ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"):
-            raise _Unknown(f"Resize(coordinate_transformation_mode={ctm})")
-        if a.get("axes") is not None and len(a["axes"]) != len(layout):
-            axes = [int(v) % len(layout) for v in a["axes"]]
-        else:
-            axes = list(range(len(layout)))
-        scales = None
-        if n.op_type == "Upsample":
-            scales = a.get("scales")
-            if scales is None and len(n.input) > 1:
-                scales = self.const(n.input[1])
-        else:
-            if len(n.input) > 2:
-                scales = self.const(n.input[2])
-            if scales is not None and len(scales) == 0:
-                scales = None
-        in_shape, out_shape = self.shape(n.input[0]), self.shape(n.output[0])
-        if not in_shape or not out_shape or None in out_shape[2:]:
-            raise _Unknown("Resize with unknown output size")
-        rules_in = [in_shape[2 + i] for i in order]
-        rules_out = [out_shape[2 + i] for i in order]
-        per_scale = [None] * nsp
-        if scales is not None:
-            full = [1.0] * len(layout)
-            for ax, s in zip(axes, [float(v) for v in scales]):
-                full[ax] = s
-            per_scale = [Fraction(full[2 + i]) for i in order]
-        op = OnnxResize(rules_in, rules_out, per_scale, mode, ctm, nearest)
-        node = self.add(n, "resize", op, [src])
-        self.tensors[n.output[0]] = (node, layout)
-
-    op_Upsample = op_Resize
-
-    def op_Pad(self, n, a):
-        src, layout = self.tensors[n.input[0]]
-        pads = a.get("pads")
-        if pads is None and len(n.input) > 1:
-            c = self.const(n.input[1])
-            if c is None:
-                raise _Unknown("Pad with computed pads")
-            pads = [int(v) for v in c.flatten()]
-        rank = len(layout)
-        axes = list(range(rank))
-        if len(n.input) > 3 and n.input[3]:
-            c = self.const(n.input[3])
-            axes = [int(v) % rank for v in c.flatten()]
-        k = len(axes)
-        per_dim = {ax: (pads[i], pads[i + k]) for i, ax in enumerate(axes)}
-        mode = a.get("mode", b"constant")
-        mode = mode.decode() if isinstance(mode, bytes) else mode
-        mode = {"edge": "replicate", "wrap": "circular"}.get(mode, mode)
-        dims = {ax: d for d, ax in enumerate(layout) if ax is not None}
-        padding = [list(per_dim.get(dims[ax], (0, 0))) for ax in range(self.nd)]
-        if any(b < 0 or e < 0 for b, e in padding):
-            src = self.add(n, "crop", O.Crop([[-min(b, 0), -min(e, 0)] for b, e in padding]),
-                           [src])
-            padding = [[max(b, 0), max(e, 0)] for b, e in padding]
-        node = self.add(n, "pad", O.Pad(padding, mode), [src])
-        self.tensors[n.output[0]] = (node, layout)
-
-    def op_Slice(self, n, a):
-        src, layout = self.tensors[n.input[0]]
-        rank = len(layout)
-        if "starts" in a:  # opset < 10
-            starts, ends = a["starts"], a["ends"]
-            axes = a.get("axes", list(range(len(starts))))
-            steps = [1] * len(starts)
-        else:
-            vals = [self.const(i) if i else None for i in n.input[1:5]]
-            if vals[0] is None or vals[1] is None:
-                raise _Unknown("Slice with computed bounds")
-            starts, ends = [int(v) for v in vals[0]], [int(v) for v in vals[1]]
-            axes = [int(v) for v in vals[2]] if len(vals) > 2 and vals[2] is not None \
-                else list(range(len(starts)))
-            steps = [int(v) for v in vals[3]] if len(vals) > 3 and vals[3] is not None \
-                else [1] * len(starts)
-        shape = self.shape(n.input[0])
-        st, sp, stp = [0] * self.nd, [None] * self.nd, [1] * self.nd
-        touched = False
-        for s, e, ax, step in zip(starts, ends, axes, steps):
-            d = ax % rank
-            if layout[d] is None:
-                continue
-            if step < 1:
-                raise _Unknown("Slice with a negative step")
-            size = shape[d] if shape else None
-            e = None if size is not None and e >= size else e
-            st[layout[d]], sp[layout[d]], stp[layout[d]] = int(s), e, int(step)
-            touched = True
-        if touched:
-            node = self.add(n, "slice", O.Slice(st, sp, stp), [src])
-        else:
-            node = src
-        self.tensors[n.output[0]] = (node, layout)
-
-    def op_Concat(self, n, a):
-        live = [i for i in n.input if i in self.tensors]
-        axis = a.get("axis", 1)
-        _, layout = self.tensors[live[0]]
-        if layout[axis % len(layout)] is not None:
-            raise _Unknown("Concat along a spatial axis")
-        nodes = list(dict.fromkeys(self.tensors[i][0] for i in live))
-        op = O.Merge("concat") if len(nodes) > 1 else O.Pointwise("concat")
-        self.tensors[n.output[0]] = (self.add(n, "concat", op, nodes), layout)
-
-    def op_Split(self, n, a):
-        src, layout = self.tensors[n.input[0]]
-        axis = a.get("axis", 0) % len(layout)
-        if layout[axis] is not None:
-            raise _Unknown("Split along a spatial axis")
-        for o in n.output:
-            self.tensors[o] = (src, layout)
-
-    def op_Transpose(self, n, a):
-        src, layout = self.tensors[n.input[0]]
-        perm = a.get("perm", list(reversed(range(len(layout)))))
-        # a tensor with no shape from inference may carry a layout of the wrong rank;
-        # it holds no spatial axis (its positions were mixed upstream), so extra dims are None
-        self.tensors[n.output[0]] = (src, tuple(layout[p] if p < len(layout) else None
-                                                for p in perm))
-
-    def _view(self, n, a=None) -> None:
-        src, layout = self.tensors[n.input[0]]
-        in_shape, out_shape = self.shape(n.input[0]), self.shape(n.output[0])
-        if not in_shape or not out_shape or None in in_shape or None in out_shape:
-            raise _Unknown(f"{n.op_type} with unknown shapes")
-        new = match_dims(in_shape, out_shape, layout)
-        if new is not None:
-            self.tensors[n.output[0]] = (src, new)
-            return
-        dims = [d for d, v in enumerate(layout) if v is not None]
-        if all(in_shape[d] == 1 for d in dims):
-            self.tensors[n.output[0]] = (src, (None,) * len(out_shape))
-            return
-        if len(dims) == self.nd:
-            # positions merged or split: not followed, said so (as in the torch front-end)
-            raise _Unknown("view that merges or splits spatial dims")
-        self.tensors[n.output[0]] = (src, (None,) * len(out_shape))
-
-    op_Reshape = _view
-    op_Squeeze = _view
-    op_Unsqueeze = _view
-
-    op_Flatten = _view
-
-    def op_Gemm(self, n, a):
-        self._matmul(n)
-
-    def op_MatMul(self, n, a):
-        self._matmul(n)
-
-    def _matmul(self, n) -> None:
-        live = [i for i in n.input[:2] if i in self.tensors]
-        src, layout = self.tensors[live[0]]
-        shape = self.shape(live[0]) or []
-        contracted = layout[-1] if live[0] == n.input[0] else (layout[-2] if len(layout) > 1
-                                                               else layout[-1])
-        if len(live) > 1 or (contracted is not None and (not shape or shape[-1] != 1)):
-            node = global_union(lambda kind, op, ins: self.add(n, kind, op, ins), "matmul",
-                                [self.tensors[i][0] for i in live])
-            out = self.shape(n.output[0]) or layout
-            self.tensors[n.output[0]] = (node, (None,) * len(out))
-            return
-        self.tensors[n.output[0]] = (self.add(n, "matmul", O.Pointwise("matmul"), [src]),
-                                     layout)
-
-    def _blocks(self, n, a, op_class) -> None:
-        src, layout = self.tensors[n.input[0]]
-        if tuple(layout[2:]) != tuple(range(self.nd)):
-            raise _Unknown(f"{n.op_type} on permuted dims")
-        node = self.add(n, n.op_type.lower(), op_class(int(a["blocksize"])), [src])
-        self.tensors[n.output[0]] = (node, layout)
-
-    def op_DepthToSpace(self, n, a):
-        self._blocks(n, a, O.PixelShuffle)
-
-    def op_SpaceToDepth(self, n, a):
-        self._blocks(n, a, O.PixelUnshuffle)
-
-    def op_Shape(self, n, a):
-        return  # a shape is not data
-
-    op_Size = op_Shape
+            entry = self.kernel.entry(o)
+            if entry is not None and entry[0] != INPUT:
+                self.aliases.setdefault(o, entry[0])
 
 
-class OnnxResize(O.Op):
-    """ONNX Resize/Upsample: sizes known from shape inference, coordinates per mode."""
+def _word(a: dict, key: str, default: str) -> str:
+    v = a.get(key, default)
+    return v.decode() if isinstance(v, bytes) else v
 
-    kind = "resize"
 
-    def __init__(self, n_in, n_out, scales, mode, ctm, nearest) -> None:
-        self.n_in, self.n_out, self.scales = list(n_in), list(n_out), scales
-        self.mode, self.ctm, self.nearest = mode, ctm, nearest
+# --------------------------------------------------------------------------- handlers
+# Each takes (reader, node, attributes) and makes one kernel call.
 
-    def bind(self, sizes):
-        (n_in,) = sizes
-        rules = []
-        for n, m, s in zip(n_in, self.n_out, self.scales):
-            scale = s if s is not None else Fraction(m, n)
-            if self.ctm == "align_corners":
-                a_, b_ = (Fraction(n - 1, m - 1) if m > 1 else Fraction(0)), Fraction(0)
-            elif self.ctm == "asymmetric":
-                a_, b_ = 1 / scale, Fraction(0)
-            elif self.ctm == "pytorch_half_pixel" and m == 1:
-                a_, b_ = Fraction(0), Fraction(0)
-            else:
-                a_, b_ = 1 / scale, 1 / scale / 2 - Fraction(1, 2)
-            if self.mode == "nearest":
-                kind = self.nearest
-            else:
-                kind = "cubic" if self.mode == "cubic" else "linear"
-            rules.append(R.Resample(n, m, a_, b_, kind, clamp_low=kind == "linear"))
-        return tuple(self.n_out), rules
+Handler = Callable[[OnnxReader, Any, dict], None]
+
+
+def _io(r: OnnxReader, n) -> tuple[T, T]:
+    return r.t(n.input[0]), r.t(n.output[0])
+
+
+def pointwise(r: OnnxReader, n, a: dict) -> None:
+    src = n.input[0] if r.tracked(n.input[0]) else next(i for i in n.input if r.tracked(i))
+    r.kernel.pointwise(n.op_type.lower(), r.t(src), [r.t(n.output[0])])
+
+
+def merge(r: OnnxReader, n, a: dict) -> None:
+    ins = [r.t(i) for i in n.input if r.tracked(i)]
+    r.kernel.merge(n.op_type.lower(), ins, r.t(n.output[0]))
+
+
+def _window(r: OnnxReader, n, a: dict, kind: str) -> None:
+    x, out = _io(r, n)
+    nsp = r.kernel.rank(x) - 2
+    if kind in ("conv", "convtranspose") and "kernel_shape" not in a:
+        w = r.shapes.get(n.input[1])
+        kernel = list(w[2:]) if w else []
+    else:
+        kernel = list(a["kernel_shape"])
+    if len(kernel) != nsp:
+        raise Unknown(f"{n.op_type} with kernel {kernel}")
+    strides = list(a.get("strides", [1] * nsp))
+    dil = list(a.get("dilations", [1] * nsp))
+    pads = list(a.get("pads", [0] * (2 * nsp)))
+    padding: Any = [[pads[i], pads[i + nsp]] for i in range(nsp)]
+    auto = _word(a, "auto_pad", "NOTSET")
+    if kind == "convtranspose":
+        out_pad = list(a.get("output_padding", [0] * nsp))
+        if "output_shape" in a or auto in ("SAME_UPPER", "SAME_LOWER"):
+            padding = _transposed_padding(x, a, auto, kernel, strides, dil, out_pad)
+        r.kernel.window(kind, x, out, kernel, strides, padding, dil, output_padding=out_pad)
+        return
+    padding = {"VALID": "valid", "SAME_UPPER": "same", "SAME_LOWER": "same_lower"}.get(
+        auto, padding)
+    r.kernel.window(kind, x, out, kernel, strides, padding, dil,
+                    ceil_mode=bool(a.get("ceil_mode", 0)))
+
+
+def _transposed_padding(x: T, a: dict, auto: str, kernel, strides, dil, out_pad) -> list:
+    """Pads that give the requested output_shape (or input * stride under SAME_*);
+    ``out_pad`` grows where they would be negative, as the spec says."""
+    nsp = len(kernel)
+    if x.shape is None or None in x.shape[2:]:
+        raise Unknown("ConvTranspose with an unknown input size")
+    sizes = list(x.shape[2:])
+    want = list(a["output_shape"][-nsp:]) if "output_shape" in a else \
+        [v * s for v, s in zip(sizes, strides)]
+    padding = []
+    for i in range(nsp):
+        total = strides[i] * (sizes[i] - 1) + out_pad[i] + (kernel[i] - 1) * dil[i] + 1 - want[i]
+        if total < 0:
+            out_pad[i] -= total
+            total = 0
+        half = total // 2
+        padding.append([half, total - half] if auto == "SAME_UPPER" else [total - half, half])
+    return padding
+
+
+def conv(r, n, a):
+    _window(r, n, a, "conv")
+
+
+def conv_transpose(r, n, a):
+    _window(r, n, a, "convtranspose")
+
+
+def max_pool(r, n, a):
+    _window(r, n, a, "maxpool")
+
+
+def avg_pool(r, n, a):
+    _window(r, n, a, "avgpool")
+
+
+def lp_pool(r, n, a):
+    _window(r, n, a, "lppool")
+
+
+def global_pool(r, n, a):
+    r.kernel.global_pool("global", *_io(r, n))
+
+
+def _reduce(r: OnnxReader, n, a: dict, axes) -> None:
+    x, out = _io(r, n)
+    r.kernel.reduce(n.op_type, x, out, axes, bool(a.get("keepdims", 1)))
+
+
+def reduce_attr(r, n, a):
+    """Reduce* up to opset 12 (ReduceSum) or 17 (the others): axes as an attribute."""
+    _reduce(r, n, a, a.get("axes"))
+
+
+def reduce_input(r, n, a):
+    """Reduce* from opset 13 (ReduceSum) or 18: axes as an input; none given reduces all,
+    or nothing with noop_with_empty_axes."""
+    axes = r.ints(n.input[1] if len(n.input) > 1 else "", "Reduce axes")
+    if not axes and a.get("noop_with_empty_axes", 0):
+        x, out = _io(r, n)
+        r.kernel.bind(out, *r.kernel.get(x))
+        return
+    _reduce(r, n, a, axes or None)
+
+
+def arg_reduce(r, n, a):
+    """ArgMax/ArgMin: one axis (default 0)."""
+    _reduce(r, n, a, [a.get("axis", 0)])
+
+
+def softmax_v1(r, n, a):
+    """Softmax before opset 13: the input is flattened from ``axis`` (default 1) on."""
+    x, out = _io(r, n)
+    rank = r.kernel.rank(x)
+    r.kernel.along(n.op_type.lower(), x, out, range(a.get("axis", 1) % rank, rank))
+
+
+def softmax(r, n, a):
+    r.kernel.along(n.op_type.lower(), *_io(r, n), [a.get("axis", -1)])
+
+
+def _resize(r: OnnxReader, n, a: dict, scales, ctm: str, nearest: str) -> None:
+    x, out = _io(r, n)
+    node, layout, _ = r.kernel.window_order(x, r.kernel.rank(x) - 2, n.op_type)
+    mode = _word(a, "mode", "nearest")
+    if a.get("antialias"):
+        raise Unknown("Resize(antialias=1)")
+    if ctm not in ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"):
+        raise Unknown(f"Resize(coordinate_transformation_mode={ctm})")
+    size = r.kernel.sizes(out.shape, layout)
+    if size is None:
+        raise Unknown("Resize with unknown output size")
+    dims = {ax: d for d, ax in enumerate(layout) if ax is not None}
+    per_axis: list = [None] * r.kernel.nd
+    if scales is not None and len(scales):
+        full = [1.0] * len(layout)
+        axes = [int(v) % len(layout) for v in a["axes"]] if a.get("axes") is not None \
+            else list(range(len(layout)))
+        for d, s in zip(axes, [float(v) for v in scales]):
+            full[d] = s
+        per_axis = [Fraction(full[dims[ax]]) for ax in range(r.kernel.nd)]
+    op = O.Resize(size, per_axis, mode, ctm, nearest)
+    r.kernel.emit("resize", op, node, layout, out)
+
+
+def upsample_attr(r, n, a):
+    """Upsample at opset 7: scales as an attribute; asymmetric, nearest floor."""
+    _resize(r, n, a, a.get("scales"), "asymmetric", "floor")
+
+
+def upsample_input(r, n, a):
+    """Upsample from opset 9, and Resize at opset 10: scales as the second input."""
+    _resize(r, n, a, r.const(n.input[1]) if len(n.input) > 1 else None, "asymmetric", "floor")
+
+
+def resize(r, n, a):
+    """Resize from opset 11: roi, scales, sizes inputs and the coordinate modes."""
+    scales = r.const(n.input[2]) if len(n.input) > 2 and n.input[2] else None
+    _resize(r, n, a, scales, _word(a, "coordinate_transformation_mode", "half_pixel"),
+            _word(a, "nearest_mode", "round_prefer_floor"))
+
+
+def _pad(r: OnnxReader, n, a: dict, pads: list[int], axes: list[int] | None) -> None:
+    x, out = _io(r, n)
+    rank = r.kernel.rank(x)
+    axes = list(range(rank)) if axes is None else [v % rank for v in axes]
+    k = len(axes)
+    per_dim = {d: (pads[i], pads[i + k]) for i, d in enumerate(axes)}
+    mode = _word(a, "mode", "constant")
+    r.kernel.pad(x, out, per_dim, {"edge": "replicate", "wrap": "circular"}.get(mode, mode))
+
+
+def pad_attr(r, n, a):
+    """Pad before opset 11: pads (paddings at opset 1) as an attribute."""
+    _pad(r, n, a, list(a.get("pads", a.get("paddings", []))), None)
+
+
+def pad_input(r, n, a):
+    """Pad from opset 11: pads as an input; from 18, optional axes."""
+    pads = r.ints(n.input[1], "Pad")
+    axes = r.ints(n.input[3], "Pad axes") if len(n.input) > 3 else None
+    _pad(r, n, a, pads or [], axes)
+
+
+def _slice(r: OnnxReader, n, starts, ends, axes, steps) -> None:
+    x, out = _io(r, n)
+    rank = r.kernel.rank(x)
+    axes = list(range(len(starts))) if axes is None else axes
+    steps = [1] * len(starts) if steps is None else steps
+    cuts = {ax % rank: (s, e, st) for s, e, ax, st in zip(starts, ends, axes, steps)}
+    r.kernel.slice("slice", x, out, cuts)
+
+
+def slice_attr(r, n, a):
+    """Slice before opset 10: starts, ends, axes as attributes."""
+    _slice(r, n, a["starts"], a["ends"], a.get("axes"), None)
+
+
+def slice_input(r, n, a):
+    """Slice from opset 10: starts, ends, axes, steps as inputs."""
+    vals = [r.ints(n.input[i] if len(n.input) > i else "", "Slice") for i in range(1, 5)]
+    _slice(r, n, *vals)
+
+
+def concat(r, n, a):
+    ins = [r.t(i) for i in n.input if r.tracked(i)]
+    r.kernel.concat("concat", ins, r.t(n.output[0]), a.get("axis", 1))
+
+
+def split(r, n, a):
+    r.kernel.split("Split", r.t(n.input[0]), [r.t(o) for o in n.output if o],
+                   a.get("axis", 0))
+
+
+def transpose(r, n, a):
+    x, out = _io(r, n)
+    perm = a.get("perm", list(reversed(range(r.kernel.rank(x)))))
+    r.kernel.permute(x, out, list(perm))
+
+
+def view(r, n, a):
+    r.kernel.view(*_io(r, n))
+
+
+def matmul(r, n, a):
+    x, y = (r.t(i) if r.tracked(i) else None for i in n.input[:2])
+    r.kernel.matmul("matmul", x, y, r.t(n.output[0]))
+
+
+def depth_to_space(r, n, a):
+    r.kernel.blocks(*_io(r, n), O.PixelShuffle(int(a["blocksize"])))
+
+
+def space_to_depth(r, n, a):
+    r.kernel.blocks(*_io(r, n), O.PixelUnshuffle(int(a["blocksize"])))
+
+
+def shape_only(r, n, a):
+    """Shape and Size read no data: their outputs are constants."""
+
+
+# operator -> {opset version where these semantics begin: handler}
+HANDLERS: dict[str, dict[int, Handler]] = {
+    "Conv": {1: conv}, "ConvTranspose": {1: conv_transpose},
+    "MaxPool": {1: max_pool}, "AveragePool": {1: avg_pool}, "LpPool": {1: lp_pool},
+    "GlobalAveragePool": {1: global_pool}, "GlobalMaxPool": {1: global_pool},
+    "GlobalLpPool": {1: global_pool},
+    "Resize": {10: upsample_input, 11: resize},
+    "Upsample": {7: upsample_attr, 9: upsample_input},
+    "Pad": {1: pad_attr, 11: pad_input},
+    "Slice": {1: slice_attr, 10: slice_input},
+    "Concat": {1: concat}, "Split": {1: split},
+    "Transpose": {1: transpose}, "Reshape": {1: view}, "Flatten": {1: view},
+    "Squeeze": {1: view, 13: view}, "Unsqueeze": {1: view, 13: view},
+    "Gemm": {1: matmul}, "MatMul": {1: matmul},
+    "Softmax": {1: softmax_v1, 13: softmax}, "LogSoftmax": {1: softmax_v1, 13: softmax},
+    "Hardmax": {1: softmax_v1, 13: softmax},
+    "DepthToSpace": {1: depth_to_space}, "SpaceToDepth": {1: space_to_depth},
+    "Shape": {1: shape_only}, "Size": {1: shape_only},
+    "ReduceSum": {1: reduce_attr, 13: reduce_input},
+    "ReduceMean": {1: reduce_attr, 18: reduce_input},
+    "ReduceMax": {1: reduce_attr, 18: reduce_input},
+    "ReduceMin": {1: reduce_attr, 18: reduce_input},
+    "ReduceProd": {1: reduce_attr, 18: reduce_input},
+    "ReduceL1": {1: reduce_attr, 18: reduce_input},
+    "ReduceL2": {1: reduce_attr, 18: reduce_input},
+    "ReduceLogSum": {1: reduce_attr, 18: reduce_input},
+    "ReduceLogSumExp": {1: reduce_attr, 18: reduce_input},
+    "ReduceSumSquare": {1: reduce_attr, 18: reduce_input},
+    "ArgMax": {1: arg_reduce}, "ArgMin": {1: arg_reduce},
+    # elementwise over several inputs, with broadcasting
+    "Add": {1: merge}, "Sub": {1: merge}, "Mul": {1: merge}, "Div": {1: merge},
+    "Sum": {1: merge}, "Max": {1: merge}, "Min": {1: merge}, "Mean": {1: merge},
+    "Pow": {1: merge}, "Where": {1: merge}, "And": {1: merge}, "Or": {1: merge},
+    "Xor": {1: merge}, "Equal": {1: merge}, "Greater": {1: merge}, "Less": {1: merge},
+    "GreaterOrEqual": {1: merge}, "LessOrEqual": {1: merge}, "Mod": {1: merge},
+    "BitShift": {1: merge},
+    # index o reads index o: activations, per-channel norms, casts
+    "Relu": {1: pointwise}, "LeakyRelu": {1: pointwise}, "Sigmoid": {1: pointwise},
+    "Tanh": {1: pointwise}, "Clip": {1: pointwise}, "HardSigmoid": {1: pointwise},
+    "HardSwish": {1: pointwise}, "Elu": {1: pointwise}, "Selu": {1: pointwise},
+    "Celu": {1: pointwise}, "Softplus": {1: pointwise}, "Softsign": {1: pointwise},
+    "Gelu": {1: pointwise}, "Mish": {1: pointwise}, "PRelu": {1: pointwise},
+    "Erf": {1: pointwise}, "Exp": {1: pointwise}, "Log": {1: pointwise},
+    "Sqrt": {1: pointwise}, "Reciprocal": {1: pointwise}, "Neg": {1: pointwise},
+    "Abs": {1: pointwise}, "Identity": {1: pointwise}, "Dropout": {1: pointwise},
+    "Cast": {1: pointwise}, "CastLike": {1: pointwise}, "BatchNormalization": {1: pointwise},
+    "InstanceNormalization": {1: pointwise}, "GroupNormalization": {1: pointwise},
+    "LayerNormalization": {1: pointwise}, "LpNormalization": {1: pointwise},
+    "LRN": {1: pointwise}, "ThresholdedRelu": {1: pointwise}, "Floor": {1: pointwise},
+    "Ceil": {1: pointwise}, "Round": {1: pointwise}, "Sign": {1: pointwise},
+    "Sin": {1: pointwise}, "Cos": {1: pointwise}, "Not": {1: pointwise},
+    "IsNaN": {1: pointwise}, "IsInf": {1: pointwise}, "Shrink": {1: pointwise},
+    "QuantizeLinear": {1: pointwise}, "DequantizeLinear": {1: pointwise},
+    "Swish": {1: pointwise},
+}
 
 
 def graph_from_onnx(path, input_size=None, strict: bool = False, **_ignored) -> Graph:

@@ -1,0 +1,369 @@
+"""The PyTorch operator table: torch function name -> handler.
+
+A handler takes the capture, the call's name (without underscores: ``__iadd__``
+is ``iadd``, ``relu_`` is ``relu``), its arguments and its result, reads the
+torch-specific arguments and makes one call of the shared kernel. Names not in
+:data:`HANDLERS` are unknown operators (taken as reading the whole input and
+reported); :data:`IGNORE` lists calls that make no tensor from the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..core import ops as O
+from .kernel import Unknown, per_dim
+
+if TYPE_CHECKING:
+    from .torch_capture import Capture
+
+Handler = Callable[["Capture", str, tuple, dict, Any], None]
+
+
+def flat(value):
+    """Every leaf of nested lists, tuples and dicts, in order."""
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            yield from flat(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from flat(v)
+    else:
+        yield value
+
+
+def _bind(names, args, kwargs) -> dict:
+    out = dict(zip(names, args))
+    out.update(kwargs)
+    return out
+
+
+def _first(out):
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def _arg(args, kwargs, i: int, name: str, default=None):
+    return kwargs.get(name, args[i] if len(args) > i else default)
+
+
+# --------------------------------------------------------------------------- elementwise
+
+def pointwise(c: Capture, kind, args, kwargs, out) -> None:
+    src = next(a for a in flat((args, kwargs)) if c.tracked(a))
+    outs = [c.t(o) for o in flat(out) if isinstance(o, c.torch.Tensor)]
+    c.kernel.pointwise(kind, c.t(src), outs)
+
+
+def merge(c: Capture, kind, args, kwargs, out) -> None:
+    ins = [c.t(a) for a in flat((args, kwargs)) if c.tracked(a)]
+    c.kernel.merge(kind, ins, c.t(out))
+
+
+def max_or_min(c: Capture, kind, args, kwargs, out) -> None:
+    """torch.max(a, b) is elementwise; torch.max(x, dim) a reduction."""
+    if len(args) > 1 and isinstance(args[1], c.torch.Tensor):
+        return merge(c, kind, args, kwargs, out)
+    reduce(c, kind, args, kwargs, out)
+
+
+# --------------------------------------------------------------------------- windows
+
+def _conv(nsp: int, transposed: bool = False) -> Handler:
+    names = (["input", "weight", "bias", "stride", "padding", "output_padding", "groups",
+              "dilation"] if transposed else
+             ["input", "weight", "bias", "stride", "padding", "dilation", "groups"])
+    kind = "convtranspose" if transposed else "conv"
+
+    def conv(c: Capture, _key, args, kwargs, out) -> None:
+        a = _bind(names, args, kwargs)
+        if c.tracked(a["weight"]):
+            raise Unknown("conv with an input-dependent weight")
+        kernel = list(a["weight"].shape[2:])
+        c.kernel.window(kind, c.t(a["input"]), c.t(out), kernel, a.get("stride", 1),
+                        a.get("padding", 0), a.get("dilation", 1),
+                        output_padding=a.get("output_padding", 0) if transposed else None)
+    return conv
+
+
+def _pool(nsp: int, kind: str) -> Handler:
+    if kind == "maxpool":
+        names = ["input", "kernel_size", "stride", "padding", "dilation", "ceil_mode",
+                 "return_indices"]
+    else:
+        names = ["input", "kernel_size", "stride", "padding", "ceil_mode",
+                 "count_include_pad", "divisor_override"]
+
+    def pool(c: Capture, _key, args, kwargs, out) -> None:
+        a = _bind(names, args, kwargs)
+        kernel = per_dim(a["kernel_size"], nsp)
+        stride = a.get("stride") or kernel  # None or [] mean the kernel
+        c.kernel.window(kind, c.t(a["input"]), c.t(_first(out)), kernel, stride,
+                        a.get("padding", 0), a.get("dilation", 1),
+                        ceil_mode=a.get("ceil_mode", False))
+    return pool
+
+
+def _lp_pool(nsp: int) -> Handler:
+    def lp_pool(c: Capture, _key, args, kwargs, out) -> None:
+        a = _bind(["input", "norm_type", "kernel_size", "stride", "ceil_mode"], args, kwargs)
+        kernel = per_dim(a["kernel_size"], nsp)
+        c.kernel.window("avgpool", c.t(a["input"]), c.t(out), kernel,
+                        a.get("stride") or kernel, 0, 1, ceil_mode=a.get("ceil_mode", False))
+    return lp_pool
+
+
+def _adaptive(nsp: int) -> Handler:
+    def adaptive(c: Capture, _key, args, kwargs, out) -> None:
+        c.kernel.adaptive(c.t(_bind(["input"], args, kwargs)["input"]), c.t(_first(out)), nsp)
+    return adaptive
+
+
+def interpolate(c: Capture, _key, args, kwargs, out) -> None:
+    a = _bind(["input", "size", "scale_factor", "mode", "align_corners",
+               "recompute_scale_factor", "antialias"], args, kwargs)
+    x, o = c.t(a["input"]), c.t(out)
+    nsp = len(x.shape) - 2
+    node, layout, order = c.kernel.window_order(x, nsp, "interpolate")
+    mode = a.get("mode", "nearest")
+    if a.get("antialias"):
+        raise Unknown(f"interpolate(mode={mode}, antialias=True)")
+    out_size = c.kernel.sizes(o.shape, layout)
+    op: O.Op
+    if mode == "area":
+        op = O.AdaptivePool(list(out_size))
+    elif a.get("scale_factor") is not None and not a.get("recompute_scale_factor"):
+        sc = per_dim(a["scale_factor"], nsp)
+        op = O.Upsample(scale=[float(sc[i]) for i in order], mode=mode,
+                        align_corners=bool(a.get("align_corners")))
+    else:
+        op = O.Upsample(size=list(out_size), mode=mode,
+                        align_corners=bool(a.get("align_corners")))
+    c.kernel.emit("upsample", op, node, layout, o)
+
+
+def _shuffle(cls: type[O._Factor]) -> Handler:
+    def shuffle(c: Capture, _key, args, kwargs, out) -> None:
+        factor = args[1] if len(args) > 1 else next(iter(kwargs.values()))
+        c.kernel.blocks(c.t(args[0]), c.t(out), cls(int(factor)))
+    return shuffle
+
+
+def pad(c: Capture, _key, args, kwargs, out) -> None:
+    a = _bind(["input", "pad", "mode", "value"], args, kwargs)
+    x, amounts = a["input"], list(a["pad"])
+    # F.pad lists (before, after) pairs from the last dim backwards
+    per = {x.dim() - 1 - i: (amounts[2 * i], amounts[2 * i + 1])
+           for i in range(len(amounts) // 2)}
+    c.kernel.pad(c.t(x), c.t(out), per, a.get("mode", "constant"))
+
+
+# --------------------------------------------------------------------------- merges, shape
+
+def cat(c: Capture, _key, args, kwargs, out) -> None:
+    a = _bind(["tensors", "dim"], args, kwargs)
+    ins = [c.t(t) for t in a["tensors"] if c.tracked(t)]
+    c.kernel.concat("cat", ins, c.t(out), a.get("dim", 0))
+
+
+def stack(c: Capture, _key, args, kwargs, out) -> None:
+    a = _bind(["tensors", "dim"], args, kwargs)
+    c.kernel.stack([c.t(t) for t in a["tensors"] if c.tracked(t)], c.t(out), a.get("dim", 0))
+
+
+def split(c: Capture, kind, args, kwargs, out) -> None:
+    c.kernel.split(kind, c.t(args[0]), [c.t(o) for o in out], _arg(args, kwargs, 2, "dim", 0))
+
+
+def unbind(c: Capture, kind, args, kwargs, out) -> None:
+    c.kernel.split(kind, c.t(args[0]), [c.t(o) for o in out], _arg(args, kwargs, 1, "dim", 0),
+                   drop=True)
+
+
+def permute(c: Capture, _key, args, kwargs, out) -> None:
+    dims = args[1:] if len(args) > 1 else kwargs.get("dims")
+    if len(dims) == 1 and isinstance(dims[0], (list, tuple)):
+        dims = dims[0]
+    c.kernel.permute(c.t(args[0]), c.t(out), [d % args[0].dim() for d in dims])
+
+
+def transpose(c: Capture, _key, args, kwargs, out) -> None:
+    x = args[0]
+    d0, d1 = (args[1], args[2]) if len(args) > 2 else (kwargs["dim0"], kwargs["dim1"])
+    perm = list(range(x.dim()))
+    d0, d1 = d0 % x.dim(), d1 % x.dim()
+    perm[d0], perm[d1] = perm[d1], perm[d0]
+    c.kernel.permute(c.t(x), c.t(out), perm)
+
+
+def movedim(c: Capture, _key, args, kwargs, out) -> None:
+    x, n = args[0], args[0].dim()
+    src = [s % n for s in per_dim(args[1], 1)]
+    dst = [d % n for d in per_dim(args[2], 1)]
+    perm: list = [None] * n
+    for s, d in zip(src, dst):
+        perm[d] = s
+    rest = iter(i for i in range(n) if i not in src)
+    c.kernel.permute(c.t(x), c.t(out), [p if p is not None else next(rest) for p in perm])
+
+
+def view(c: Capture, _key, args, kwargs, out) -> None:
+    c.kernel.view(c.t(args[0]), c.t(out))
+
+
+def expand(c: Capture, _key, args, kwargs, out) -> None:
+    c.kernel.expand(c.t(args[0]), c.t(out))
+
+
+def getitem(c: Capture, _key, args, kwargs, out) -> None:
+    x, index = args[0], args[1]
+    if not isinstance(index, tuple):
+        index = (index,)
+    if any(isinstance(i, c.torch.Tensor) for i in index):
+        raise Unknown("indexing with a tensor")
+    if Ellipsis in index:
+        pos = index.index(Ellipsis)
+        fill = x.dim() - (len([i for i in index if i is not None]) - 1)
+        index = index[:pos] + (slice(None),) * fill + index[pos + 1:]
+    _, layout = c.lookup(x)
+    new_layout: list = []
+    cuts: dict[int, tuple] = {}
+    d = 0
+    for item in index:
+        if item is None:
+            new_layout.append(None)
+            continue
+        if isinstance(item, int):
+            if layout[d] is not None:
+                raise Unknown("indexing one position of a spatial dim")
+        elif isinstance(item, slice):
+            if item != slice(None):
+                cuts[d] = (item.start or 0, item.stop, item.step or 1)
+            new_layout.append(layout[d])
+        else:
+            raise Unknown(f"indexing with {type(item).__name__}")
+        d += 1
+    new_layout += list(layout[d:])
+    c.kernel.slice("slice", c.t(x), c.t(out), cuts, out_layout=tuple(new_layout))
+
+
+def narrow(c: Capture, _key, args, kwargs, out) -> None:
+    a = _bind(["input", "dim", "start", "length"], args, kwargs)
+    x = a["input"]
+    dim = a["dim"] % x.dim()
+    start = int(a["start"]) % x.shape[dim] if int(a["start"]) < 0 else int(a["start"])
+    c.kernel.slice("narrow", c.t(x), c.t(out), {dim: (start, start + int(a["length"]), 1)})
+
+
+def reduce(c: Capture, kind, args, kwargs, out) -> None:
+    dim = _arg(args, kwargs, 1, "dim")
+    dims = None if dim is None else per_dim(dim, 1) if isinstance(dim, int) else list(dim)
+    c.kernel.reduce(kind, c.t(args[0]), c.t(_first(out)), dims,
+                    bool(_arg(args, kwargs, 2, "keepdim", False)))
+
+
+def along(c: Capture, kind, args, kwargs, out) -> None:
+    """softmax and friends: global along their dim if it is spatial."""
+    dim = _arg(args, kwargs, 1, "dim", -1)
+    c.kernel.along(kind, c.t(args[0]), c.t(out), None if dim is None else [dim])
+
+
+def linear(c: Capture, kind, args, kwargs, out) -> None:
+    w = args[1] if len(args) > 1 else kwargs["weight"]
+    if c.tracked(w):
+        raise Unknown("linear with an input-dependent weight")
+    c.kernel.matmul("linear", c.t(args[0]), None, c.t(out))
+
+
+def matmul(c: Capture, _key, args, kwargs, out) -> None:
+    x, y = (c.t(v) if c.tracked(v) else None for v in args[:2])
+    c.kernel.matmul("matmul", x, y, c.t(out))
+
+
+def einsum(c: Capture, kind, args, kwargs, out) -> None:
+    c.kernel.mix("einsum", [c.t(t) for t in flat(args[1:]) if c.tracked(t)], c.t(out))
+
+
+def attention(c: Capture, kind, args, kwargs, out) -> None:
+    c.kernel.mix("attention", [c.t(t) for t in args[:3] if c.tracked(t)], c.t(_first(out)))
+
+
+def roll(c: Capture, _key, args, kwargs, out) -> None:
+    x = args[0]
+    dims = _arg(args, kwargs, 2, "dims")
+    if dims is None:
+        raise Unknown("roll over the flattened tensor")
+    _, layout = c.lookup(x)
+    if any(layout[d % x.dim()] is not None for d in per_dim(dims, 1)):
+        raise Unknown("roll along a spatial dim")
+    c.kernel.bind(c.t(out), *c.lookup(x))
+
+
+def dropout(c: Capture, _key, args, kwargs, out) -> None:
+    c.kernel.pointwise("dropout", c.t(args[0]), [c.t(out)])
+
+
+def _table(handler: Handler, *names: str) -> dict[str, Handler]:
+    return dict.fromkeys(names, handler)
+
+
+# name (underscores stripped) -> handler
+HANDLERS: dict[str, Handler] = {
+    "conv1d": _conv(1), "conv2d": _conv(2), "conv3d": _conv(3),
+    "conv_transpose1d": _conv(1, True), "conv_transpose2d": _conv(2, True),
+    "conv_transpose3d": _conv(3, True),
+    "max_pool1d": _pool(1, "maxpool"), "max_pool2d": _pool(2, "maxpool"),
+    "max_pool3d": _pool(3, "maxpool"), "max_pool1d_with_indices": _pool(1, "maxpool"),
+    "max_pool2d_with_indices": _pool(2, "maxpool"),
+    "max_pool3d_with_indices": _pool(3, "maxpool"),
+    "avg_pool1d": _pool(1, "avgpool"), "avg_pool2d": _pool(2, "avgpool"),
+    "avg_pool3d": _pool(3, "avgpool"), "lp_pool1d": _lp_pool(1), "lp_pool2d": _lp_pool(2),
+    "adaptive_avg_pool1d": _adaptive(1), "adaptive_max_pool1d": _adaptive(1),
+    "adaptive_max_pool1d_with_indices": _adaptive(1),
+    "adaptive_avg_pool2d": _adaptive(2), "adaptive_max_pool2d": _adaptive(2),
+    "adaptive_max_pool2d_with_indices": _adaptive(2),
+    "adaptive_avg_pool3d": _adaptive(3), "adaptive_max_pool3d": _adaptive(3),
+    "adaptive_max_pool3d_with_indices": _adaptive(3),
+    "interpolate": interpolate, "upsample": interpolate,
+    "pixel_shuffle": _shuffle(O.PixelShuffle), "pixel_unshuffle": _shuffle(O.PixelUnshuffle),
+    "pad": pad, "cat": cat, "concat": cat, "concatenate": cat, "stack": stack,
+    "chunk": split, "split": split, "unbind": unbind,
+    "permute": permute, "transpose": transpose, "swapaxes": transpose, "swapdims": transpose,
+    "movedim": movedim, "view": view, "reshape": view, "flatten": view, "unflatten": view,
+    "view_as": view, "reshape_as": view, "squeeze": view, "unsqueeze": view,
+    "expand_as": view, "expand": expand, "getitem": getitem, "narrow": narrow,
+    "mean": reduce, "sum": reduce, "amax": reduce, "std": reduce, "var": reduce,
+    "logsumexp": reduce, "max": max_or_min, "min": max_or_min,
+    "softmax": along, "log_softmax": along, "cumsum": along,
+    "linear": linear, "matmul": matmul, "bmm": matmul, "mm": matmul, "einsum": einsum,
+    "scaled_dot_product_attention": attention, "multi_head_attention_forward": attention,
+    "roll": roll, "dropout": dropout,
+    # elementwise over several tensors, with broadcasting
+    **_table(merge, "add", "radd", "iadd", "sub", "rsub", "isub", "mul", "rmul", "imul",
+             "div", "truediv", "rtruediv", "itruediv", "true_divide", "maximum", "minimum",
+             "where", "addcmul", "addcdiv", "lerp", "and", "or", "floordiv", "fmod",
+             "remainder", "eq", "ne", "lt", "gt", "le", "ge", "masked_fill", "copy"),
+    # index o reads index o: activations, per-channel norms, casts
+    **_table(pointwise, "relu", "relu6", "hardtanh", "leaky_relu", "gelu", "silu", "sigmoid",
+             "tanh", "hardswish", "hardsigmoid", "mish", "elu", "selu", "celu", "softplus",
+             "prelu", "rrelu", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
+             "feature_alpha_dropout", "batch_norm", "instance_norm", "group_norm",
+             "layer_norm", "local_response_norm", "clone", "contiguous", "detach", "to",
+             "float", "double", "half", "type", "type_as", "abs", "neg", "exp", "log", "sqrt",
+             "rsqrt", "square", "pow", "rpow", "clamp", "clip", "clamp_min", "clamp_max",
+             "sign", "erf", "reciprocal", "invert", "requires_grad", "cpu", "cuda",
+             "bfloat16", "nan_to_num", "logit", "sin", "cos", "floor", "ceil", "round",
+             "trunc", "frac", "identity", "channel_shuffle", "native_channel_shuffle",
+             "tril", "triu"),
+}
+
+# calls that make no tensor from the input (sizes, attributes, fresh tensors)
+IGNORE = frozenset({
+    "size", "dim", "numel", "__get__", "__len__", "__iter__", "__bool__", "__index__",
+    "__int__", "__float__", "__format__", "__repr__", "__hash__", "element_size", "stride",
+    "is_contiguous", "data_ptr", "__setstate__", "item", "tolist", "is_floating_point",
+    "get_device", "is_complex", "storage_offset", "new_zeros", "new_ones", "new_empty",
+    "new_full", "new_tensor", "zeros_like", "ones_like", "empty_like", "full_like",
+    "rand_like", "randn_like", "__contains__", "__reduce_ex__", "has_names",
+    "_has_compatible_shallow_copy_type", "__deepcopy__", "numpy", "untyped_storage", "dtype",
+    "shape", "device", "is_cuda", "ndim"})
