@@ -60,6 +60,7 @@ class Provenance:
     alias_layouts: Mapping[str, tuple] = field(default_factory=dict)
     module_types: Mapping[str, str] = field(default_factory=dict)
     captured_on: str | None = None
+    size_note: str | None = None  # where a default input size came from
 
     def __post_init__(self) -> None:
         for name in ("unknown_ops", "aliases", "alias_layouts", "module_types"):

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..api import load_graph
 from ..core.analysis import Analysis
 from ..core.graph import Graph
-from ..errors import QueryError, RfieldError, require
+from ..errors import QueryError, RfieldError
+from ..targets import build_module, load_graph, resolve
 from .gradient import measure
 
 #: the large input is not grown past this many positions per axis
@@ -56,15 +56,16 @@ class Target:
     """What is verified: a torch model (module paths) or a spec (built in torch)."""
 
     def __init__(self, target, input_size, options: dict) -> None:
-        if isinstance(target, str) and target.lower().endswith(".onnx"):
+        resolved = resolve(target)
+        if resolved.kind == "onnx":
             raise RfieldError("verify runs a PyTorch model or a layer spec; an ONNX file has "
                               "no runnable weights here (verify the model it came from)")
         self.target, self.options = target, options
         self.graph = load_graph(target, input_size, **options)
-        self.is_spec = not self.graph.aliases and self.graph.input_channels is None
+        self.is_spec = self.graph.provenance.source == "spec"
         self.model = None
         if not self.is_spec:
-            self.model = _torch_model(target, options)
+            self.model, _ = build_module(resolved, options.get("kwargs"), meta=False)
 
     def analysis(self, size) -> Analysis:
         return Analysis(self.graph if size is None else load_graph(
@@ -79,16 +80,6 @@ class Target:
             return net, 1, paths
         paths = {n: _module_of(graph, n) for n in graph.nodes}
         return self.model, graph.input_channels, paths
-
-
-def _torch_model(target, options):
-    torch = require("torch", "torch")
-    if isinstance(target, torch.nn.Module):
-        return target
-    from ..frontends.torch_targets import build_target, detection_backbone
-
-    model, _ = detection_backbone(build_target(target, options.get("kwargs"), meta=False))
-    return model
 
 
 def _measure_at(t: Target, a: Analysis, nodes: list[str]) -> dict[str, list]:

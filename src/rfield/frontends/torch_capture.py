@@ -168,12 +168,14 @@ def _readings(model, size: tuple[int, ...], channels: int | None) -> list[tuple[
 
 
 def graph_from_module(model, input_size=None, channels: int | None = None,
-                      strict: bool = False, prefix: str = "", **_ignored) -> Graph:
+                      strict: bool = False, prefix: str = "", size_note: str | None = None,
+                      **_ignored) -> Graph:
     """Capture ``model`` at ``input_size`` into a Graph.
 
     ``input_size`` is the spatial size, or (C, *spatial) as torch shapes go; the
     channel count is read from the first convolution unless ``channels`` is given.
-    ``prefix`` is put before module names (a detection model's ``backbone``).
+    ``prefix`` is put before module names (a detection model's ``backbone``);
+    ``size_note`` says where a default input size came from.
     """
     torch = require("torch", "torch")
     if not isinstance(model, torch.nn.Module):
@@ -189,14 +191,15 @@ def graph_from_module(model, input_size=None, channels: int | None = None,
             raise TargetError(f"input size must be 1 to 3 positive numbers, got {list(spatial)}")
         for ch in candidates:  # capture on meta is cheap: try the likely channel counts
             try:
-                return _capture(torch, model, (1, ch, *spatial), strict, prefix)
+                return _capture(torch, model, (1, ch, *spatial), strict, prefix, size_note)
             except TargetError as exc:
                 first_error = first_error or exc
     assert first_error is not None
     raise first_error
 
 
-def _capture(torch, model, shape, strict, prefix: str = "") -> Graph:
+def _capture(torch, model, shape, strict, prefix: str = "",
+             size_note: str | None = None) -> Graph:
     from torch.overrides import TorchFunctionMode
 
     cap = Capture(torch, shape, strict)
@@ -235,7 +238,7 @@ def _capture(torch, model, shape, strict, prefix: str = "") -> Graph:
         raise TargetError("the model did no operation rfield could see on its input")
     return cap.kernel.finish(
         source="torch", input_channels=shape[1], aliases=cap.module_outputs,
-        alias_layouts=cap.module_layouts, captured_on=captured_on,
+        alias_layouts=cap.module_layouts, captured_on=captured_on, size_note=size_note,
         module_types={p: cap.kinds[p] for p in cap.module_outputs if p in cap.kinds})
 
 

@@ -11,8 +11,7 @@ import inspect
 import os
 import sys
 
-from ..core.graph import Graph
-from ..errors import RfieldError, TargetError, require
+from ..errors import TargetError, require
 
 
 def _error_line(exc: BaseException) -> str:
@@ -78,7 +77,7 @@ def build_torchvision(name: str, kwargs: dict, meta: bool = True):
 
 
 def build_timm(name: str, kwargs: dict):
-    timm = require("timm", "all")
+    timm = require("timm", "timm")
     try:
         return timm.create_model(name, pretrained=False, **kwargs)
     except RuntimeError as exc:
@@ -141,14 +140,3 @@ def detection_backbone(model):
             hasattr(model, "backbone"):
         return model.backbone, "backbone"
     return model, ""
-
-
-def load_torch_target(target: str, input_size=None, kwargs: dict | None = None,
-                      channels: int | None = None, strict: bool = False) -> Graph:
-    from .torch_capture import graph_from_module
-
-    model = build_target(target, kwargs)
-    model, prefix = detection_backbone(model)
-    if input_size is None:
-        raise RfieldError("a model needs an input size: give --input, e.g. --input 224,224")
-    return graph_from_module(model, input_size, channels=channels, strict=strict, prefix=prefix)

@@ -172,6 +172,11 @@ def _rows(a: Analysis, depth: int | None = None):
     return head, rows
 
 
+def _size_note(a: Analysis) -> str:
+    note = a.graph.provenance.size_note
+    return f" (the native size, from {note})" if note else ""
+
+
 def to_table(a: Analysis, box: Box, max_name: int = 24, depth: int | None = None) -> str:
     head, rows = _rows(a, depth)
     clip = lambda s: s if len(s) <= max_name else "…" + s[-(max_name - 1):]
@@ -182,7 +187,7 @@ def to_table(a: Analysis, box: Box, max_name: int = 24, depth: int | None = None
     out = [line(head), line(["-" * w for w in widths])]
     out += [line(r) for r in rows]
     out.append("")
-    out.append(f"input {axes(a.graph.input_size)}; " + summary(a, box))
+    out.append(f"input {axes(a.graph.input_size)}{_size_note(a)}; " + summary(a, box))
     for w in a.warnings:
         out.append(f"warning: {w}")
     return "\n".join(out) + "\n"

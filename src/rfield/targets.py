@@ -1,0 +1,133 @@
+"""What a target is, decided in one place for every command and for ``rfield.analyze``.
+
+A target is a layer spec (a file, a one-line string, a dict or a list, or
+``example:NAME``), a model to build (``torchvision:NAME``, ``timm:NAME``,
+``file.py:factory``, ``package.module:factory``), an ONNX file, or an object
+(a ``torch.nn.Module``, a :class:`Graph`). Zoo models know their native input
+size (torchvision from its weights' transforms, timm from ``pretrained_cfg``);
+for other models a missing size is reported before anything is built.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from .core.graph import Graph
+from .errors import TargetError, require
+
+SPEC_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resolved target. ``kind`` is graph, module, onnx, spec, torchvision, timm
+    or factory; ``value`` is what the user gave."""
+
+    kind: str
+    value: Any
+
+    @property
+    def is_model(self) -> bool:
+        """A torch model: something verify and erf can run."""
+        return self.kind in ("module", "torchvision", "timm", "factory")
+
+    @property
+    def label(self) -> str:
+        return self.value if isinstance(self.value, str) else type(self.value).__name__
+
+
+def _is_torch_module(obj: object) -> bool:
+    return any(c.__module__.startswith("torch.nn") and c.__name__ == "Module"
+               for c in type(obj).__mro__)
+
+
+def resolve(target: Any) -> Target:
+    """Which kind of target ``target`` is (nothing is loaded or built)."""
+    if isinstance(target, Graph):
+        return Target("graph", target)
+    if _is_torch_module(target):
+        return Target("module", target)
+    if isinstance(target, os.PathLike):
+        target = os.fspath(target)
+    if not isinstance(target, str):
+        return Target("spec", target)
+    lower = target.lower()
+    if lower.endswith(".onnx"):
+        return Target("onnx", target)
+    kind, sep, rest = target.partition(":")
+    if not sep or target.startswith("example:") or lower.endswith(SPEC_SUFFIXES) \
+            or "(" in kind or os.path.exists(target):
+        return Target("spec", target)
+    if kind in ("torchvision", "timm"):
+        return Target(kind, target)
+    return Target("factory", target)
+
+
+def native_size(t: Target) -> tuple[tuple[int, ...] | None, str | None]:
+    """A zoo model's native input size (spatial, or with channels first) and where it
+    comes from; (None, None) where there is none."""
+    name = t.value.partition(":")[2] if isinstance(t.value, str) else ""
+    if t.kind == "torchvision":
+        return _torchvision_size(name), "torchvision's weights transforms"
+    if t.kind == "timm":
+        timm = require("timm", "timm")
+        try:
+            cfg = timm.models.get_pretrained_cfg(name)
+        except Exception:
+            cfg = None
+        size = getattr(cfg, "input_size", None) if cfg is not None else None
+        return (tuple(int(v) for v in size) if size else None), "timm's pretrained_cfg"
+    return None, None
+
+
+def _torchvision_size(name: str) -> tuple[int, ...] | None:
+    tv = require("torchvision", "vision")
+    try:
+        weights = list(tv.models.get_model_weights(name))
+    except Exception:
+        return None
+    for w in weights:
+        keywords = getattr(w.transforms, "keywords", {})
+        size = keywords.get("crop_size")
+        if isinstance(size, int):
+            return (size, size)
+    return None
+
+
+def load_graph(target: Any, input_size=None, **options: Any) -> Graph:
+    """The graph of any target at ``input_size`` (default: the spec's own size, or a
+    zoo model's native size)."""
+    t = resolve(target)
+    if t.kind == "graph":
+        return t.value
+    if t.kind == "spec":
+        from .spec.parse import load_spec
+
+        return load_spec(t.value, input_size)
+    if t.kind == "onnx":
+        from .frontends.onnx_graph import graph_from_onnx
+
+        return graph_from_onnx(t.value, input_size, **options)
+    size_note = None
+    if input_size is None:
+        input_size, size_note = native_size(t)
+        if input_size is None:
+            raise TargetError(f"{t.label}: a model needs an input size: give "
+                              "input_size=(224, 224)")
+    from .frontends.torch_capture import graph_from_module
+
+    model, prefix = build_module(t, options.get("kwargs"), meta=True)
+    return graph_from_module(model, input_size, prefix=prefix, size_note=size_note,
+                             **{k: v for k, v in options.items() if k != "kwargs"})
+
+
+def build_module(t: Target, kwargs: dict | None = None, meta: bool = False):
+    """The torch module of a model target, and the prefix of its module names (a
+    detection model is read through its ``backbone``)."""
+    from .frontends.torch_targets import build_target, detection_backbone
+
+    if t.kind == "module":
+        return t.value, ""
+    return detection_backbone(build_target(t.value, kwargs, meta))
