@@ -32,7 +32,7 @@ def compare(layers, input_size, units=None, check_inside=True):
             if f.is_global:
                 continue
             interior = ref.interior(f.name, axis)
-            amap = a._maps[f.name][axis]
+            amap = a.axis_maps(f.name)[axis]
             sizes, offsets = [], {}
             for o in interior:
                 if ref.box(f.name, axis, o) is None:  # reads nothing (a sparse transposed conv)

@@ -1,49 +1,20 @@
-"""The ``rfield`` command. The library raises; only this module prints and exits.
+"""The ``rfield`` command: it parses, calls the library, renders, exits.
 
-Exit codes: 0 fine, 1 a check failed (verify), 2 bad input or usage.
+The library raises; only this module prints. Exit codes: 0 fine, 1 a check
+failed (verify), 2 bad input or usage.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
 import sys
 
+from .cli_parser import build_parser
 from .errors import RfieldError
 
-TARGETS = """\
-TARGET is one of:
-  example:NAME         a built-in example (seed1, seed2, vgg16, resnet18, inception,
-                       aspp, unet, fpn, wavenet, video3d)
-  spec.json, spec.yaml a layer spec file: {"input": [224, 224], "layers": [...]}
-  "conv(7,s=2,p=3); maxpool(3,s=2,p=1); conv(3,p=1)*2"
-                       a one-line layer string (layers split by ';', name=op(...)
-                       names a layer, in=a+b reads other layers, *N repeats)
-  torchvision:NAME     a torchvision model, built with weights=None
-  timm:NAME            a timm model (pretrained=False)
-  file.py:factory, package.module:factory
-                       a callable returning a torch.nn.Module (--kwargs passes JSON)
-  model.onnx           an ONNX file (no weights are read)
-"""
-
-
-def _op_help() -> str:
-    from .spec.registry import OPS
-
-    lines, cur = ["ops in specs (parameters):"], ""
-    for name in sorted(OPS):
-        params = OPS[name][1]
-        item = f"{name}({', '.join(params)})" if params else name
-        if len(cur) + len(item) + 2 > 76:
-            lines.append("  " + cur.rstrip(", "))
-            cur = ""
-        cur += item + ", "
-    lines.append("  " + cur.rstrip(", "))
-    lines.append("  aliases: k=kernel s=stride p=padding d=dilation; padding may be a number,")
-    lines.append("  per axis, [[before, after], ...], 'same', 'valid' or 'causal'.")
-    return "\n".join(lines)
+__all__ = ["as_flags", "build_parser", "main"]
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
@@ -68,87 +39,6 @@ def _region(text: str) -> list[tuple[int, int]]:
     return out
 
 
-def _add_target_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("target", metavar="TARGET", help="what to analyse (see rfield --help)")
-    p.add_argument("--input", metavar="SIZE",
-                   help="spatial input size, e.g. 224,224 or 16000 (default: the spec's)")
-    p.add_argument("--channels", type=int, help="input channels of a model (default: read "
-                   "from its first layer)")
-    p.add_argument("--kwargs", metavar="JSON", help="arguments for a model factory, as JSON")
-    p.add_argument("--strict", action="store_true",
-                   help="fail on operators rfield does not know instead of warning")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="rfield", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Exact receptive fields of convolutional networks.",
-        epilog=TARGETS + "\n" + _op_help())
-    from . import __version__
-
-    parser.add_argument("--version", action="version", version=f"rfield {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    an = sub.add_parser("analyze", help="per-layer receptive fields and the box of one unit",
-                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                        epilog=TARGETS + "\n" + _op_help())
-    _add_target_options(an)
-    an.add_argument("--node", help="the layer to ask about (default: the last)")
-    an.add_argument("--unit", help="the unit, e.g. 28,28 (default: the centre)")
-    an.add_argument("--span", type=int, metavar="N",
-                    help="the field of N consecutive units from --unit on every axis")
-    an.add_argument("--seeing", metavar="LO..HI,...",
-                    help="which units of --node see this input region")
-    an.add_argument("--depth", type=int, metavar="N",
-                    help="models: one row per module output down to depth N (layer4 is "
-                    "depth 1), like torchinfo")
-    an.add_argument("--inside", action="store_true",
-                    help="which units of --node read no padding at any layer")
-    fmt = an.add_mutually_exclusive_group()
-    for name in ("json", "csv", "markdown"):
-        fmt.add_argument(f"--{name}", dest="format", action="store_const", const=name,
-                         help=f"print {name.upper() if name != 'markdown' else 'Markdown'}")
-    an.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
-    an.add_argument("--plot", metavar="FILE.png",
-                    help="draw rf and jump growth per layer (and, with --boxes, fields over "
-                    "an image)")
-    an.add_argument("--boxes", metavar="FILE.png",
-                    help="draw the fields of the chosen unit and the corners over an image")
-    an.add_argument("--image", metavar="PICTURE.png",
-                    help="the image for --boxes (default: a built-in checkerboard)")
-    ve = sub.add_parser("verify", help="check the analysis against back-propagation",
-                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                        description="Measure the field of chosen layers by back-propagation "
-                        "through the real network (positive weights, no nonlinearities, max "
-                        "pooling as average pooling, float64) and compare it with the "
-                        "analysis. Exit code 1 when they differ.", epilog=TARGETS)
-    _add_target_options(ve)
-    ve.add_argument("--node", action="append",
-                    help="a layer to check (repeatable; default: each stage output and the "
-                    "last spatial layer)")
-    er = sub.add_parser("erf", help="the effective receptive field (Luo et al., 2016)",
-                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=TARGETS)
-    _add_target_options(er)
-    er.add_argument("--node", help="the layer (default: the last spatial layer)")
-    er.add_argument("--samples", type=int, default=16,
-                    help="Gaussian-noise inputs to average over (default 16)")
-    er.add_argument("--images", metavar="DIR", help="average over the images in DIR instead")
-    er.add_argument("--weights", metavar="FILE",
-                    help="a state_dict file (loaded with torch.load(weights_only=True))")
-    er.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    er.add_argument("--seed", type=int, default=0)
-    er.add_argument("--plot", metavar="FILE.png", help="draw the heat map with the "
-                    "theoretical field over it")
-    er.add_argument("--json", action="store_true", help="print the figures as JSON")
-    rp = sub.add_parser("report", help="one self-contained HTML report",
-                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=TARGETS)
-    _add_target_options(rp)
-    rp.add_argument("-o", "--output", metavar="FILE.html", required=True)
-    rp.add_argument("--image", metavar="FILE.png", help="draw fields over this PNG "
-                    "(default: a built-in checkerboard)")
-    sub.add_parser("examples", help="list the built-in example networks")
-    return parser
-
-
 def _options(args) -> dict:
     opts: dict = {}
     if getattr(args, "channels", None) is not None:
@@ -165,7 +55,12 @@ def _options(args) -> dict:
     return opts
 
 
+def _size(args) -> tuple[int, ...] | None:
+    return _ints(args.input, "--input") if args.input else None
+
+
 def _write(text: str, path: str | None) -> None:
+    """To stdout, or to ``path`` whole or not at all."""
     if path is None:
         sys.stdout.write(text)
         return
@@ -182,45 +77,24 @@ def _write(text: str, path: str | None) -> None:
 
 def cmd_analyze(args) -> int:
     from .api import analyze
-    from .core.query import resolve_node
-    from .report import formats
+    from .core.query import resolve_node, resolve_unit
+    from .report.formats import render
 
-    size = _ints(args.input, "--input") if args.input else None
-    a = analyze(args.target, size, **_options(args))
+    if args.depth is not None and args.depth < 1:
+        raise RfieldError("--depth must be at least 1")
+    a = analyze(args.target, _size(args), **_options(args))
     node = resolve_node(a.graph, args.node)
     unit = _ints(args.unit, "--unit") if args.unit else None
     if args.span is not None:
-        from .core.query import resolve_unit
-
-        first = resolve_unit(a.graph, node, unit)
-        box = a.span(node, first, args.span)
+        box = a.span(node, resolve_unit(a.graph, node, unit), args.span)
     else:
         box = a.box(node, unit)
-    fmt = args.format or "table"
-    if args.depth is not None and args.depth < 1:
-        raise RfieldError("--depth must be at least 1")
-    if fmt in ("table", "markdown"):
-        text = formats.RENDERERS[fmt](a, box, depth=args.depth)
-    else:
-        text = formats.RENDERERS[fmt](a, box)
-    extra = {}
+    queries = {}
     if args.seeing:
-        extra["units_seeing"] = a.units_seeing(_region(args.seeing), node)
+        queries["units_seeing"] = a.units_seeing(_region(args.seeing), node)
     if args.inside:
-        extra["units_inside"] = a.units_inside(node)
-    if extra and fmt == "json":
-        data = json.loads(text)
-        for k, v in extra.items():
-            data[k] = [[list(r) for r in runs] for runs in v]
-        text = json.dumps(data, indent=2) + "\n"
-    elif extra:
-        lines = []
-        for k, v in extra.items():
-            what = "see the region" if k == "units_seeing" else "read no padding"
-            runs = " x ".join("[" + ", ".join(f"{a_}..{b_}" for a_, b_ in axis) + "]"
-                              if axis else "[none]" for axis in v)
-            lines.append(f"units of {node} that {what}: {runs}")
-        text += "\n".join(lines) + "\n"
+        queries["units_inside"] = a.units_inside(node)
+    text = render(args.format or "table", a, box, depth=args.depth, queries=queries)
     # pictures first: if one fails, nothing has been printed
     if args.plot:
         from .report.plots import plot_growth
@@ -238,17 +112,15 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_erf(args) -> int:
+    from .core.query import resolve_node
     from .empirical.erf import effective_rf
     from .empirical.verify import Target, default_nodes
-    from .report.formats import number
+    from .report.measured import erf_json, erf_text
 
     if args.samples < 1:
         raise RfieldError("--samples must be at least 1")
-    size = _ints(args.input, "--input") if args.input else None
-    t = Target(args.target, size, _options(args))
+    t = Target(args.target, _size(args), _options(args))
     a = t.analysis(None)
-    from .core.query import resolve_node
-
     node = resolve_node(a.graph, args.node) if args.node else (
         default_nodes(a, limit=1) or [a.graph.last()])[-1]
     net, channels, paths = t.runnable(a.graph)
@@ -262,37 +134,20 @@ def cmd_erf(args) -> int:
                      device=args.device, seed=args.seed, progress=sys.stderr.isatty(),
                      rf=f.local_rf if f.is_global else f.rf, node=node)
     box = a.box(node).ranges
-    if args.json:
-        data = {"node": node, "samples": e.samples, "input_size": list(a.graph.input_size),
-                "area_ratio": {f"{int(k * 100)}": v for k, v in e.area_ratio.items()},
-                "std": list(e.std), "rf": None if e.rf is None else list(e.rf),
-                "box": [list(r) for r in box], "global": f.is_global,
-                "jump": None if f.jump is None else [number(j) for j in f.jump]}
-        sys.stdout.write(json.dumps(data) + "\n")
-    else:
-        sys.stdout.write(e.summary())
     if args.plot:
         from .report.plots import plot_erf
 
         plot_erf(e, args.plot, box)
+    sys.stdout.write(erf_json(e, f, a.graph.input_size, box) if args.json else erf_text(e))
     return 0
 
 
 def cmd_report(args) -> int:
     from .api import analyze
-    from .report.html import render
+    from .report.html import read_png, render
 
-    size = _ints(args.input, "--input") if args.input else None
-    a = analyze(args.target, size, **_options(args))
-    image = None
-    if args.image:
-        try:
-            with open(args.image, "rb") as fh:
-                image = fh.read()
-        except OSError as exc:
-            raise RfieldError(f"{args.image}: cannot be read ({exc.strerror})") from None
-        if not image.startswith(b"\x89PNG"):
-            raise RfieldError(f"{args.image}: not a PNG image")
+    image = read_png(args.image) if args.image else None
+    a = analyze(args.target, _size(args), **_options(args))
     _write(render(a, str(args.target), image), args.output)
     return 0
 
@@ -306,12 +161,22 @@ def cmd_examples(args) -> int:
     return 0
 
 
-def cmd_verify(args) -> int:
-    from .empirical.verify import render, verify
+def cmd_ops(args) -> int:
+    from .report.oplist import FRONTENDS, ops_text
 
-    size = _ints(args.input, "--input") if args.input else None
-    checks = verify(args.target, size, args.node, **_options(args))
-    sys.stdout.write(render(checks))
+    wrong = [f for f in args.frontend if f not in FRONTENDS]
+    if wrong:
+        raise RfieldError(f"no front-end {wrong[0]!r}; choose from {', '.join(FRONTENDS)}")
+    sys.stdout.write(ops_text(args.frontend))
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from .empirical.verify import verify
+    from .report.measured import verify_table
+
+    checks = verify(args.target, _size(args), args.node, **_options(args))
+    sys.stdout.write(verify_table(checks))
     return 0 if all(c.ok for c in checks) else 1
 
 
@@ -331,7 +196,7 @@ def as_flags(message: str) -> str:
 
 
 COMMANDS = {"analyze": cmd_analyze, "verify": cmd_verify, "erf": cmd_erf,
-            "report": cmd_report, "examples": cmd_examples}
+            "report": cmd_report, "examples": cmd_examples, "ops": cmd_ops}
 
 
 def main(argv: list[str] | None = None) -> int:

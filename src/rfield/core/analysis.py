@@ -8,6 +8,7 @@ DenseNet with quadratic edges costs time linear in nodes plus edges.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -82,38 +83,36 @@ def _field(name, node, maps, local, prints) -> LayerField:
                       start, pad, maps is None, local_rf, cov)
 
 
-class _Fields(dict):
-    """LayerFields built on first access: the pass itself handles only integers."""
+class Fields(Mapping):
+    """Node name -> :class:`LayerField`, in graph order. Each field is built on first
+    access: the pass itself handles only integers."""
 
     def __init__(self, analysis: Analysis) -> None:
-        super().__init__()
         self._a = analysis
+        self._built: dict[str, LayerField] = {}
 
-    def __missing__(self, name: str) -> LayerField:
-        a = self._a
-        if name not in a.graph.nodes:
-            raise KeyError(name)
-        f = _field(name, a.graph.nodes[name], a._maps[name], a._local[name], a._prints[name])
-        self[name] = f
+    def __getitem__(self, name: str) -> LayerField:
+        f = self._built.get(name)
+        if f is None:
+            a = self._a
+            if name not in a.graph.nodes:
+                raise KeyError(name)
+            f = _field(name, a.graph.nodes[name], a._maps[name], a._local[name],
+                       a._prints[name])
+            self._built[name] = f
         return f
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self._a.graph.nodes)
 
     def __len__(self) -> int:
         return len(self._a.graph.nodes)
 
-    def __contains__(self, name) -> bool:
+    def __contains__(self, name: object) -> bool:
         return name in self._a.graph.nodes
 
-    def values(self):
-        return [self[n] for n in self._a.graph.nodes]
-
-    def items(self):
-        return [(n, self[n]) for n in self._a.graph.nodes]
-
-    def keys(self):
-        return list(self._a.graph.nodes)
+    def __repr__(self) -> str:
+        return "Fields({" + ", ".join(f"{n!r}: {f!r}" for n, f in self.items()) + "})"
 
 
 class Analysis:
@@ -141,7 +140,7 @@ class Analysis:
         self._covers: dict[str, bool] = {INPUT: False}
         self._posdep: dict[str, bool] = {INPUT: False}
         self._holes: dict[str, bool] = {INPUT: False}
-        self.fields: dict[str, LayerField] = _Fields(self)
+        self.fields: Fields = Fields(self)
         self.findings: list[Finding] = []
         compose, through = M.compose, M.footprint_through
         for name, node in graph.nodes.items():
@@ -277,6 +276,14 @@ class Analysis:
                 "real field)"))
 
     # ------------------------------------------------------------------ access
+
+    def axis_maps(self, name: str, local: bool = False) -> list[M.AxisMap] | None:
+        """The per-axis index maps of a node on an unbounded input (None: global).
+
+        ``local`` leaves the paths through global operators out. Each map gives
+        ``at(o)``, the (lo, hi) input indices unit ``o`` reads, and its ``period``.
+        """
+        return (self._local if local else self._maps)[name]
 
     @property
     def layers(self) -> list[LayerField]:

@@ -31,14 +31,6 @@ class ERF:
     samples: int
     extra: dict = field(default_factory=dict)
 
-    def summary(self) -> str:
-        ratios = ", ".join(f"{int(t * 100)}%: {r:.3f}" for t, r in self.area_ratio.items())
-        std = " x ".join(f"{s:.1f}" for s in self.std)
-        rf = "global" if self.rf is None else " x ".join(str(v) for v in self.rf)
-        return (f"{self.node}: effective receptive field over {self.samples} inputs\n"
-                f"  high-contribution area ratio (t: share of the input area) {ratios}\n"
-                f"  spread (std per axis) {std} positions; theoretical field {rf}\n")
-
 
 def area_ratios(heat: np.ndarray, thresholds=THRESHOLDS) -> dict[float, float]:
     """Smallest centred square (cube, segment) holding share t of the total, over the area."""

@@ -93,7 +93,7 @@ def _measure_at(t: Target, a: Analysis, nodes: list[str]) -> dict[str, list]:
         size = a.graph.nodes[n].size
         centre = tuple(s // 2 for s in size)
         # the neighbour one period away: after upsampling, one step is not one jump
-        maps = a._maps.get(n) or a._local.get(n)
+        maps = a.axis_maps(n) or a.axis_maps(n, local=True)
         period = max((m.period for m in maps), default=1) if maps else 1
         nxt = tuple(min(c + period, s - 1) for c, s in zip(centre, size))
         modules.append(path)
@@ -150,29 +150,3 @@ def verify(target, input_size=None, nodes=None, **options) -> list[AxisCheck]:
             checks.append(AxisCheck(n, ax, (None if clipped else rf_a, rf_m),
                                     (jump_a, jump_m), (box_a, box_m), ok))
     return checks
-
-
-def render(checks: list[AxisCheck]) -> str:
-    """A table with a verdict line."""
-    from ..report.formats import text_number
-
-    head = ("layer", "axis", "rf", "measured", "jump", "measured", "box", "measured", "")
-    rows = []
-    for c in checks:
-        rows.append((c.node, str(c.axis), text_number(c.rf[0]), text_number(c.rf[1]),
-                     text_number(c.jump[0]), text_number(c.jump[1]),
-                     f"{c.box[0][0]}..{c.box[0][1]}", f"{c.box[1][0]}..{c.box[1][1]}",
-                     "ok" if c.ok else "DIFFERS"))
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-    fmt = lambda cells: "  ".join(v.ljust(w) if i == 0 else v.rjust(w)
-                                  for i, (v, w) in enumerate(zip(cells, widths))).rstrip()
-    lines = [fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
-    bad = sorted({c.node for c in checks if not c.ok})
-    lines.append("")
-    if bad:
-        lines.append(f"verify: the analysis differs from back-propagation at {', '.join(bad)}")
-    else:
-        lines.append(f"verify: the analysis equals back-propagation at all {len(checks)} "
-                     "checks (boxes on the given input and on an input large enough "
-                     "for the whole field)")
-    return "\n".join(lines) + "\n"

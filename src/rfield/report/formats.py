@@ -61,7 +61,7 @@ def layer_dict(f: LayerField) -> dict:
     }
 
 
-def result_dict(a: Analysis, box: Box) -> dict:
+def result_dict(a: Analysis, box: Box, queries: dict | None = None) -> dict:
     unit = [u[0] for u in box.units]
     out = {
         "input_size": list(a.graph.input_size),
@@ -76,6 +76,8 @@ def result_dict(a: Analysis, box: Box) -> dict:
     }
     if any(u[1] != u[0] for u in box.units):
         out["units"] = [list(u) for u in box.units]
+    for key, runs in (queries or {}).items():
+        out[key] = [[list(r) for r in axis] for axis in runs]
     return out
 
 
@@ -91,8 +93,8 @@ def dumps(data: dict) -> str:
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
-def to_json(a: Analysis, box: Box) -> str:
-    return dumps(result_dict(a, box))
+def to_json(a: Analysis, box: Box, queries: dict | None = None) -> str:
+    return dumps(result_dict(a, box, queries))
 
 
 CSV_COLUMNS = ("name", "op", "inputs", "output_size", "rf", "rf_min", "jump", "start",
@@ -209,3 +211,26 @@ def to_markdown(a: Analysis, box: Box, depth: int | None = None) -> str:
 
 
 RENDERERS = {"table": to_table, "json": to_json, "csv": to_csv, "markdown": to_markdown}
+
+QUERY_WORDS = {"units_seeing": "see the region", "units_inside": "read no padding"}
+
+
+def queries_text(node: str, queries: dict) -> str:
+    """``--seeing`` and ``--inside`` answers, one line each: runs of units per axis."""
+    lines = []
+    for key, runs in queries.items():
+        text = " x ".join("[" + ", ".join(f"{lo}..{hi}" for lo, hi in axis) + "]"
+                          if axis else "[none]" for axis in runs)
+        lines.append(f"units of {node} that {QUERY_WORDS[key]}: {text}")
+    return "".join(line + "\n" for line in lines)
+
+
+def render(fmt: str, a: Analysis, box: Box, depth: int | None = None,
+           queries: dict | None = None) -> str:
+    """The analysis in one format; ``queries`` (units_seeing, units_inside) are keys of
+    the JSON or lines after the other formats."""
+    if fmt == "json":
+        return to_json(a, box, queries)
+    if fmt == "csv":
+        return to_csv(a, box) + queries_text(box.node, queries or {})
+    return RENDERERS[fmt](a, box, depth=depth) + queries_text(box.node, queries or {})

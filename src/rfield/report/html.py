@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..core.analysis import Analysis
 from ..core.query import bound_arrays
+from ..errors import RfieldError
 from .formats import axes, layer_dict, number
 from .plots import growth_data
 
@@ -70,6 +71,18 @@ def report_data(a: Analysis, image_png: bytes | None = None) -> dict:
         "image": None if image_png is None else
         "data:image/png;base64," + base64.b64encode(image_png).decode(),
     }
+
+
+def read_png(path: str) -> bytes:
+    """A PNG file's bytes, for the report's picture."""
+    try:
+        with open(path, "rb") as fh:
+            image = fh.read()
+    except OSError as exc:
+        raise RfieldError(f"{path}: cannot be read ({exc.strerror})") from None
+    if not image.startswith(b"\x89PNG"):
+        raise RfieldError(f"{path}: not a PNG image")
+    return image
 
 
 def render(a: Analysis, title: str, image_png: bytes | None = None) -> str:

@@ -1,0 +1,48 @@
+"""The operators each front-end knows, listed from the tables themselves, so that
+``--help``, ``rfield ops`` and the README cannot drift from the code."""
+
+from __future__ import annotations
+
+import textwrap
+
+FRONTENDS = ("spec", "torch", "onnx")
+
+
+def _spec() -> list[str]:
+    from ..spec.registry import OPS
+
+    return [f"{n}({', '.join(OPS[n][1])})" if OPS[n][1] else n for n in sorted(OPS)]
+
+
+def supported() -> dict[str, list[str]]:
+    """Front-end -> the operator names its table handles (ONNX: with the opsets where
+    a handler changes)."""
+    from ..frontends.onnx_graph import HANDLERS as ONNX
+    from ..frontends.torch_ops import HANDLERS as TORCH
+
+    onnx = [name + ("" if len(versions) == 1 else
+                    " (opset " + ", ".join(str(v) for v in sorted(versions)) + ")")
+            for name, versions in sorted(ONNX.items())]
+    return {"spec": _spec(), "torch": sorted(TORCH), "onnx": onnx}
+
+
+def ops_text(frontends: list[str] | None = None, width: int = 78) -> str:
+    """One wrapped paragraph per front-end."""
+    out = []
+    for name, ops in supported().items():
+        if frontends and name not in frontends:
+            continue
+        out.append(f"{name} ({len(ops)}):")
+        out.append(textwrap.fill(", ".join(ops), width, initial_indent="  ",
+                                 subsequent_indent="  "))
+    return "\n".join(out) + "\n"
+
+
+def spec_help() -> str:
+    """The spec ops for ``--help``."""
+    return ("ops in specs (parameters):\n"
+            + textwrap.fill(", ".join(_spec()), 78, initial_indent="  ",
+                            subsequent_indent="  ")
+            + "\n  aliases: k=kernel s=stride p=padding d=dilation; padding may be a number,"
+            "\n  per axis, [[before, after], ...], 'same', 'valid' or 'causal'."
+            "\n  'rfield ops' lists what the PyTorch and ONNX front-ends read.")
