@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from ..core.graph import Graph, check_input_size
+from ..core.graph import Graph, Provenance, check_input_size
 from ..core.ops import Op
 from ..errors import RfieldError, SpecError, TargetError
 from .registry import OPS, PARAM_ALIASES, canonical_op
@@ -98,6 +98,7 @@ def graph_from_layers(layers: object, input_size=None, source: str | None = None
             while name in graph.nodes:
                 name += "_"
         graph.add(name, op, inputs, where=where)
+    graph.set_provenance(Provenance(source="spec"))
     return graph
 
 

@@ -1,0 +1,52 @@
+"""Hand-built 1-D ONNX graphs and the oracle they are checked against: ONNX's own
+reference evaluator run on one-hot inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+import rfield
+
+
+def model_1d(nodes, n, inits=(), opset=18, out_len=None):
+    g = helper.make_graph(nodes, "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, n])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          initializer=list(inits))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def weight(name, shape):
+    return numpy_helper.from_array(np.ones(shape, dtype=np.float32), name)
+
+
+def oracle_boxes(model, n):
+    """Per output unit, the box of input indices it depends on, by running the model on
+    one-hot inputs (ONNX's reference evaluator; all weights positive, no bias)."""
+    sess = ReferenceEvaluator(model)
+    base = sess.run(None, {"x": np.zeros((1, 1, n), np.float32)})[0][0].sum(0)
+    deps = None
+    for i in range(n):
+        x = np.zeros((1, 1, n), np.float32)
+        x[0, 0, i] = 1
+        y = sess.run(None, {"x": x})[0][0].sum(0)
+        hit = np.abs(y - base) > 1e-6
+        if deps is None:
+            deps = [[] for _ in range(len(hit))]
+        for o in np.flatnonzero(hit):
+            deps[o].append(i)
+    return [(min(d), max(d)) if d else (0, -1) for d in deps]
+
+
+def assert_matches_oracle(model, n, path, oracle_model=None):
+    onnx.save(model, path)
+    a = rfield.analyze(str(path))
+    want = oracle_boxes(oracle_model or model, n)
+    node = a.graph.last()
+    assert a.graph.nodes[node].size == (len(want),)
+    for o, box in enumerate(want):
+        assert a.box(node, (o,)).ranges == (box,), (o, a.box(node, (o,)).ranges, box)
+    return a

@@ -1,0 +1,171 @@
+"""Targets resolved in one place, native input sizes, bare layers and the (C, H, W)
+reading of input sizes, with fields checked against back-propagation."""
+
+from __future__ import annotations
+
+import pytest
+
+import rfield
+from rfield.cli import as_flags, main
+from rfield.targets import resolve
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("target,kind", [
+    ("example:seed2", "spec"), ("spec.json", "spec"), ("conv(3); maxpool(2)", "spec"),
+    ("m.onnx", "onnx"), ("torchvision:resnet18", "torchvision"), ("timm:resnet50", "timm"),
+    ("nets.py:build", "factory"), ("mypackage.models:unet", "factory"),
+    ([{"op": "conv", "kernel": 3}], "spec"),
+])
+def test_resolve(target, kind):
+    assert resolve(target).kind == kind
+
+
+def test_library_messages_name_arguments_and_the_command_its_flags():
+    msg = "a model needs an input size: give input_size=(224, 224); run without strict=True"
+    assert as_flags(msg) == "a model needs an input size: give --input 224,224; " \
+        "run without --strict"
+
+
+def test_a_factory_without_input_size_is_refused_before_it_is_built(capsys, tmp_path):
+    path = tmp_path / "nets.py"
+    path.write_text("def build():\n    raise SystemExit('built')\n")
+    code, out, err = run(capsys, "analyze", f"{path}:build")
+    assert code == 2 and out == "" and "needs an input size: give --input" in err
+
+
+def test_fields_is_a_mapping_and_provenance_is_set_once():
+    a = rfield.analyze("example:seed2")
+    assert list(a.fields) == ["conv1", "conv2", "conv3"]
+    assert "conv3" in repr(a.fields) and dict(a.fields)["conv3"].rf == (19, 19)
+    with pytest.raises(TypeError):
+        a.graph.provenance.aliases["x"] = "conv1"
+    with pytest.raises(rfield.RfieldError):
+        a.graph.set_provenance(a.graph.provenance)
+
+
+def test_ops_lists_every_front_end_from_its_table(capsys):
+    from rfield.frontends.onnx_graph import HANDLERS as ONNX
+    from rfield.frontends.torch_ops import HANDLERS as TORCH
+
+    code, out, _ = run(capsys, "ops")
+    assert code == 0
+    for name in list(TORCH) + list(ONNX):
+        assert name in out, name
+    assert "Slice (opset 1, 10)" in out
+    code, _, err = run(capsys, "ops", "tensorflow")
+    assert code == 2 and "no front-end 'tensorflow'" in err
+
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+from torch_checks import check_model  # noqa: E402
+
+
+class InAList(nn.Module):
+    """Layers kept in a plain Python list: no registered submodule does the work."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = [nn.Conv2d(3, 4, 3, stride=2), nn.Conv2d(4, 4, 3, dilation=2)]
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+@pytest.mark.parametrize("model", [nn.Conv2d(3, 8, 3), nn.MaxPool2d(3, stride=2)],
+                         ids=["conv", "pool"])
+def test_a_bare_layer(model):
+    a, checked = check_model(model, (21, 17), modules=[""])
+    assert checked and list(a.graph.nodes) in (["conv"], ["maxpool"])
+    b = rfield.analyze(model, input_size=(3, 21, 17))
+    assert b.graph.input_size == (21, 17) and b.field().rf == a.field().rf
+
+
+def test_a_root_that_does_the_work_with_layers_in_a_list():
+    model = InAList()
+    # the measurement runs registered modules only: it checks the same layers in a
+    # Sequential, and the list model must be analysed the same
+    a, checked = check_model(nn.Sequential(*model.layers), (21, 17), modules=[""])
+    b = rfield.analyze(model, input_size=(3, 21, 17))
+    assert checked and b.graph.input_size == (21, 17)
+    for unit in ((0, 0), (3, 2), (5, 3)):
+        assert b.box(None, unit).ranges == a.box(None, unit).ranges
+
+
+@pytest.mark.parametrize("model", [
+    nn.ConvTranspose2d(4, 2, 3, stride=2),
+    nn.Sequential(nn.MaxPool2d(2), nn.AvgPool2d(3, stride=1)),
+    nn.Sequential(nn.ConvTranspose1d(5, 2, 4, stride=2, padding=1)),
+], ids=["transposed", "no-conv", "transposed-1d"])
+def test_channels_first_input_size_without_a_plain_conv(model):
+    """(C, *spatial) is read as torch shapes go when the model declares its dims."""
+    size = (5, 12) if isinstance(model[0] if isinstance(model, nn.Sequential) else model,
+                                  nn.ConvTranspose1d) else (4, 12, 10)
+    a, checked = check_model(model, size[1:], modules=[""])
+    b = rfield.analyze(model, input_size=size)
+    assert b.graph.input_size == size[1:] and b.graph.input_channels == size[0]
+    assert [f.rf for f in b.layers] == [f.rf for f in a.layers] and checked
+
+
+def test_a_factory_returning_a_bare_layer(capsys, tmp_path):
+    path = tmp_path / "bare.py"
+    path.write_text("from torch import nn\ndef build():\n    return nn.Conv2d(3, 3, 5)\n")
+    code, out, err = run(capsys, "analyze", f"{path}:build", "--input", "9,9", "--json")
+    assert code == 0, err
+    assert '"rf": [5, 5]' in out
+
+
+def test_strict_names_every_unknown_operator_with_where(capsys, tmp_path):
+    class Flip(nn.Module):
+        def forward(self, x):
+            return torch.flip(x, [2])
+
+    class Flips(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c = nn.Conv2d(1, 1, 3)
+            self.f = Flip()
+
+        def forward(self, x):
+            return torch.roll(self.f(self.c(x)), 1, 3)
+
+    with pytest.raises(rfield.UnsupportedError) as info:
+        rfield.analyze(Flips(), (16, 16), strict=True)
+    msg = str(info.value)
+    for needle in ("flip (1 x, first in module 'f' (Flip))", "roll along a spatial dim (1 x",
+                   "strict=True"):
+        assert needle in msg, (needle, msg)
+
+
+tv = pytest.importorskip("torchvision")
+
+
+def test_zoo_models_default_to_their_native_size(capsys):
+    code, out, err = run(capsys, "analyze", "torchvision:inception_v3", "--node", "Mixed_5b")
+    assert code == 0, err
+    assert "input 299x299 (the native size, from torchvision's weights transforms)" in out
+    code, out, err = run(capsys, "analyze", "torchvision:fasterrcnn_resnet50_fpn")
+    assert code == 2 and "give --input" in err
+
+
+def test_verify_without_input_uses_the_native_size(capsys):
+    code, out, err = run(capsys, "verify", "torchvision:squeezenet1_1", "--node", "features.4")
+    assert code == 0, err
+    assert "the analysis equals back-propagation" in out
+
+
+def test_report_of_a_timm_model_without_input(tmp_path, capsys):
+    pytest.importorskip("timm")
+    out_path = tmp_path / "r.html"
+    code, _, err = run(capsys, "report", "timm:resnet18", "-o", str(out_path))
+    assert code == 0, err
+    assert "224x224" in out_path.read_text()
