@@ -14,103 +14,128 @@ from ..core.graph import INPUT, Graph
 from ..errors import RfieldError, require
 
 
+def _pad_list(pairs) -> list[int]:
+    """F.pad's order: last dim first."""
+    out: list[int] = []
+    for before, after in reversed(pairs):
+        out += [before, after]
+    return out
+
+
+def _transposed(F, node, x, conv):
+    y = conv(x)  # the full output; keep what padding and output_padding leave
+    rules = node.rules
+    need = [r.pad_before + r.n_out for r in rules]
+    grow = [max(0, n - y.shape[2 + i]) for i, n in enumerate(need)]
+    if any(grow):
+        y = F.pad(y, _pad_list([(0, g) for g in grow]))
+    return y[(slice(None), slice(None)) + tuple(
+        slice(r.pad_before, r.pad_before + r.n_out) for r in rules)]
+
+
+def _window(F, node, x, conv):
+    rules = node.rules
+    after = [max(0, (r.n_out - 1) * r.stride + (r.kernel - 1) * r.dilation + 1
+                 - r.n_in - r.pad_before) for r in rules]
+    y = conv(F.pad(x, _pad_list([(r.pad_before, a) for r, a in zip(rules, after)])))
+    return y[(slice(None), slice(None)) + tuple(slice(0, r.n_out) for r in rules)]
+
+
+def _upsample(F, node, x, conv):
+    op, nd = node.op, len(node.size)
+    mode = {"bilinear": "linear", "trilinear": "linear", "bicubic": "cubic"}.get(
+        op.mode, op.mode)
+    if mode == "linear":
+        mode = ("linear", "bilinear", "trilinear")[nd - 1]
+    elif mode == "cubic":
+        if nd != 2:
+            raise RfieldError("bicubic upsampling is 2-D only in torch")
+        mode = "bicubic"
+    kw = {"align_corners": op.align_corners} if "linear" in mode or "cubic" in mode else {}
+    if op.scale is not None:
+        sc = op.scale if isinstance(op.scale, (list, tuple)) else [op.scale] * nd
+        return F.interpolate(x, scale_factor=[float(v) for v in sc], mode=mode, **kw)
+    return F.interpolate(x, size=list(node.size), mode=mode, **kw)
+
+
+def _adaptive(F, node, x, conv):
+    pool = (F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d)
+    return pool[len(node.size) - 1](x, list(node.size))
+
+
+def _global(F, node, x, conv):
+    return x.mean(dim=tuple(range(2, x.dim())), keepdim=True)
+
+
+def _mix(F, node, x, conv):
+    return x.mean(dim=tuple(range(2, x.dim())), keepdim=True).expand_as(x) * 1.0
+
+
+def _pad(F, node, x, conv):
+    mode = {"zeros": "constant"}.get(node.op.mode, node.op.mode)
+    pairs = [(r.pad_before, m - r.n_in - r.pad_before) for r, m in zip(node.rules, node.size)]
+    return F.pad(x, _pad_list(pairs), mode=mode)
+
+
+def _slice(F, node, x, conv):
+    return x[(slice(None), slice(None)) + tuple(
+        slice(-r.pad_before, -r.pad_before + (r.n_out - 1) * r.stride + 1, r.stride)
+        for r in node.rules)]
+
+
+def _shuffle(F, node, x, conv):
+    for axis, (r, m) in enumerate(zip(node.rules, node.size)):
+        x = x.repeat_interleave(m // r.n_in, dim=2 + axis)
+    return x
+
+
+def _unshuffle(F, node, x, conv):
+    k = [r.kernel for r in node.rules]
+    return (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[len(node.size) - 1](x, k, k)
+
+
+# op class -> its computation in torch, first match wins (pooling is a Conv: a window
+# of ones reads what a pool reads)
+FORWARD = [(O.ConvTranspose, _transposed), (O.Conv, _window), (O.Upsample, _upsample),
+           (O.AdaptivePool, _adaptive), (O.GlobalPool, _global), (O.GlobalMix, _mix),
+           (O.Pad, _pad), ((O.Crop, O.Slice), _slice), (O.PixelShuffle, _shuffle),
+           (O.PixelUnshuffle, _unshuffle)]
+
+
 def build(graph: Graph):
     """An nn.Module computing the graph, and the submodule path of every node."""
     torch = require("torch", "torch")
     nn, F = torch.nn, torch.nn.functional
     nd = graph.ndim
-    convs = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[nd - 1]
-    tconvs = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)[nd - 1]
 
-    def ones(module):
+    def ones_conv(node):
+        rules = node.rules
+        cls = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)[nd - 1] \
+            if isinstance(node.op, O.ConvTranspose) else (nn.Conv1d, nn.Conv2d, nn.Conv3d)[nd - 1]
+        conv = cls(1, 1, [r.kernel for r in rules], [r.stride for r in rules],
+                   dilation=[r.dilation for r in rules], bias=False)
         with torch.no_grad():
-            module.weight.fill_(1.0)
-        return module
-
-    def pad_list(pairs):
-        """F.pad's order: last dim first."""
-        out = []
-        for before, after in reversed(pairs):
-            out += [before, after]
-        return out
+            conv.weight.fill_(1.0)
+        return conv
 
     class Step(nn.Module):
         def __init__(self, node):
             super().__init__()
             self.node = node
-            op, rules = node.op, node.rules
-            if isinstance(op, O.ConvTranspose):
-                self.conv = ones(tconvs(1, 1, [r.kernel for r in rules],
-                                        [r.stride for r in rules],
-                                        dilation=[r.dilation for r in rules], bias=False))
-            elif isinstance(op, O.Conv):
-                # pooling too: a window of ones reads what a pool reads
-                self.conv = ones(convs(1, 1, [r.kernel for r in rules],
-                                       [r.stride for r in rules],
-                                       dilation=[r.dilation for r in rules], bias=False))
+            self.compute = next((f for cls, f in FORWARD if isinstance(node.op, cls)), None)
+            if isinstance(node.op, (O.Conv, O.ConvTranspose)):
+                self.conv = ones_conv(node)
 
         def forward(self, *xs):
-            node, op, rules = self.node, self.node.op, self.node.rules
+            node = self.node
             if len(xs) > 1:
                 return sum(xs)
-            x = xs[0]
             if node.pointwise:
-                return x * 1.0
-            if isinstance(op, O.ConvTranspose):
-                y = self.conv(x)  # full output; keep what padding and output_padding leave
-                need = [r.pad_before + r.n_out for r in rules]
-                grow = [max(0, n - y.shape[2 + i]) for i, n in enumerate(need)]
-                if any(grow):
-                    y = F.pad(y, pad_list([(0, g) for g in grow]))
-                return y[(slice(None), slice(None)) + tuple(
-                    slice(r.pad_before, r.pad_before + r.n_out) for r in rules)]
-            if isinstance(op, O.Conv):
-                after = [max(0, (r.n_out - 1) * r.stride + (r.kernel - 1) * r.dilation + 1
-                             - r.n_in - r.pad_before) for r in rules]
-                y = self.conv(F.pad(x, pad_list([(r.pad_before, a)
-                                                 for r, a in zip(rules, after)])))
-                return y[(slice(None), slice(None)) + tuple(slice(0, r.n_out) for r in rules)]
-            if isinstance(op, O.Upsample):
-                mode = {"bilinear": "linear", "trilinear": "linear", "bicubic": "cubic"}.get(
-                    op.mode, op.mode)
-                if mode == "linear":
-                    mode = ("linear", "bilinear", "trilinear")[nd - 1]
-                elif mode == "cubic":
-                    if nd != 2:
-                        raise RfieldError("bicubic upsampling is 2-D only in torch")
-                    mode = "bicubic"
-                kw = {"align_corners": op.align_corners} if "linear" in mode or \
-                    "cubic" in mode else {}
-                if op.scale is not None:
-                    sc = op.scale if isinstance(op.scale, (list, tuple)) else [op.scale] * nd
-                    return F.interpolate(x, scale_factor=[float(v) for v in sc], mode=mode,
-                                         **kw)
-                return F.interpolate(x, size=list(node.size), mode=mode, **kw)
-            if isinstance(op, O.AdaptivePool):
-                return (F.adaptive_avg_pool1d, F.adaptive_avg_pool2d,
-                        F.adaptive_avg_pool3d)[nd - 1](x, list(node.size))
-            if isinstance(op, O.GlobalPool):
-                return x.mean(dim=tuple(range(2, 2 + nd)), keepdim=True)
-            if isinstance(op, O.GlobalMix):
-                return x.mean(dim=tuple(range(2, 2 + nd)), keepdim=True).expand_as(x) * 1.0
-            if isinstance(op, O.Pad):
-                mode = {"zeros": "constant"}.get(op.mode, op.mode)
-                pairs = [(r.pad_before, m - n - r.pad_before)
-                         for r, n, m in zip(rules, (r.n_in for r in rules), node.size)]
-                return F.pad(x, pad_list(pairs), mode=mode)
-            if isinstance(op, (O.Crop, O.Slice)):
-                return x[(slice(None), slice(None)) + tuple(
-                    slice(-r.pad_before, -r.pad_before + (r.n_out - 1) * r.stride + 1, r.stride)
-                    for r in rules)]
-            if isinstance(op, O.PixelShuffle):
-                for axis, (n, m) in enumerate(zip((r.n_in for r in rules), node.size)):
-                    x = x.repeat_interleave(m // n, dim=2 + axis)
-                return x
-            if isinstance(op, O.PixelUnshuffle):
-                k = [r.kernel for r in rules]
-                return (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[nd - 1](x, k, k)
-            raise RfieldError(f"rfield cannot build layer {node.name!r} ({op.kind}) in torch "
-                              "to verify it")
+                return xs[0] * 1.0
+            if self.compute is None:
+                raise RfieldError(f"rfield cannot build layer {node.name!r} ({node.op.kind}) "
+                                  "in torch to verify it")
+            return self.compute(F, node, xs[0], getattr(self, "conv", None))
 
     class Net(nn.Module):
         def __init__(self):
