@@ -27,6 +27,7 @@ run: $(BIN)/rfield
 
 test: $(VENV)/.full
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 # every model of torchvision's registry against back-propagation (CI runs it too)
@@ -35,6 +36,7 @@ test-slow: $(VENV)/.full
 
 lint: $(VENV)/.full
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 
 bench: $(VENV)/.full
 	$(BIN)/python bench/bench_engine.py

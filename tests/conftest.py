@@ -1,4 +1,26 @@
+"""Test set-up. With RFIELD_REQUIRE_EXTRAS=1 (CI sets it) a test that would be skipped
+for a missing framework or browser fails instead: a green run has tested every
+front-end."""
+
+import os
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).parent))
+
+REQUIRE_EXTRAS = os.environ.get("RFIELD_REQUIRE_EXTRAS") == "1"
+
+if REQUIRE_EXTRAS:
+    _importorskip = pytest.importorskip
+
+    def _require(modname, *args, **kwargs):
+        try:
+            return _importorskip(modname, *args, **kwargs)
+        except pytest.skip.Exception as exc:
+            raise ImportError(f"RFIELD_REQUIRE_EXTRAS=1 but {modname} is missing: {exc}") \
+                from None
+
+    pytest.importorskip = _require
+

@@ -11,6 +11,7 @@ import gc
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 from . import maps as M
 from .graph import INPUT, Graph
@@ -36,8 +37,8 @@ class LayerField:
     rf: tuple[int, ...] | None
     rf_min: tuple[int, ...] | None
     jump: tuple[Fraction, ...] | None
-    start: tuple[Fraction, ...] | None
-    effective_padding: tuple[int, ...] | None
+    start: tuple[Fraction | None, ...] | None
+    effective_padding: tuple[int | None, ...] | None
     is_global: bool
     local_rf: tuple[int, ...] | None
     coverage: tuple[Fraction | None, ...] | None
@@ -133,8 +134,10 @@ class Analysis:
         self.graph = graph
         self._last_input = tuple(n - 1 for n in graph.input_size)
         nd = graph.ndim
-        maps: dict[str, list[M.AxisMap] | None] = {INPUT: [M.IDENTITY] * nd}
-        local: dict[str, list[M.AxisMap] | None] = {INPUT: maps[INPUT]}
+        # per node: its axis maps, or None where it reads the whole input (Any: the hot
+        # loop indexes them right after checking for None)
+        maps: dict[str, Any] = {INPUT: [M.IDENTITY] * nd}
+        local: dict[str, Any] = {INPUT: maps[INPUT]}
         prints: dict[str, list[M.Footprint]] = {INPUT: [((0, 0),)] * nd}
         self._maps, self._local, self._prints = maps, local, prints
         self._covers: dict[str, bool] = {INPUT: False}
@@ -219,6 +222,7 @@ class Analysis:
         self._posdep[name] = posdep
         if posdep and not any(self._posdep[s] for s in ins):
             f = self.fields[name]
+            assert f.rf is not None and f.rf_min is not None
             spans = ", ".join(f"{a} to {b}" for a, b in zip(f.rf_min, f.rf))
             self.findings.append(Finding(
                 "position-dependent", name,
@@ -228,6 +232,7 @@ class Analysis:
         self._holes[name] = holes
         if holes and not any(self._holes[s] for s in ins):
             f = self.fields[name]
+            assert f.rf is not None and f.coverage is not None
             shares = " x ".join("?" if c is None else f"{float(c):.0%}" for c in f.coverage)
             box = " x ".join(str(r) for r in f.rf)
             self.findings.append(Finding(

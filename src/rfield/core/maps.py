@@ -76,7 +76,7 @@ class AxisMap:
             return None if e is None else e[0] + e[1]
         vals = [Fraction(e[0] + e[1]) - 2 * o * Fraction(self.shift, self.period)
                 for o, e in enumerate(self.table) if e is not None]
-        return sum(vals) / len(vals) if vals else None
+        return sum(vals, Fraction(0)) / len(vals) if vals else None
 
     @property
     def rf_max(self) -> int:
@@ -109,7 +109,7 @@ def compose(rule: R.AxisRule, parent: AxisMap) -> AxisMap:
     if period > MAX_PERIOD and period > rule.n_out:
         shift = (shift * rule.n_out) // period
         period, exact = rule.n_out, False
-    table = []
+    table: list[Entry] = []
     for o in range(period):
         entries = [e for e in (parent.at(r) for r in rule.reads(o)) if e is not None]
         if entries:
@@ -131,8 +131,9 @@ def merge(maps: list[AxisMap], n_out: int) -> AxisMap:
     exact = all(m.exact for m in maps)
     if all(m.period == 1 and m.table[0] is not None for m in maps):
         if len({m.shift for m in maps}) == 1:
-            lo = min(m.table[0][0] for m in maps)
-            hi = max(m.table[0][1] for m in maps)
+            firsts = [m.table[0] for m in maps if m.table[0] is not None]
+            lo = min(e[0] for e in firsts)
+            hi = max(e[1] for e in firsts)
             return AxisMap(1, maps[0].shift, ((lo, hi),), exact)
     jumps = {m.jump_key for m in maps}
     if len(jumps) == 1:
@@ -194,7 +195,7 @@ def footprint_merge(maps: list[AxisMap], prints: list[Footprint]) -> Footprint:
         return None
     if len({m.shift for m in maps}) != 1:
         return None
-    return _union([iv for p in prints for iv in p])
+    return _union([iv for p in prints if p is not None for iv in p])
 
 
 def has_holes(fp: Footprint) -> bool:

@@ -25,7 +25,7 @@ def _is_int(v: object) -> bool:
 
 
 def check_int(value: object, what: str, minimum: int) -> int:
-    if not _is_int(value):
+    if not isinstance(value, int) or isinstance(value, bool):
         raise SpecError(f"{what} must be a whole number, got {value!r}")
     if value < minimum:
         bound = "positive" if minimum == 1 else f"at least {minimum}"
@@ -93,8 +93,8 @@ def resolve_padding(value: object, ndim: int, n_in: Size, kernel: Size, stride: 
     if isinstance(value, (list, tuple)):
         if len(value) != ndim:
             raise SpecError(f"padding has {len(value)} values but the input has {ndim} axes")
-        return [tuple(v) if isinstance(v, (list, tuple)) else (v, v) for v in value]
-    return [(value, value)] * ndim
+        return [(v[0], v[1]) if isinstance(v, (list, tuple)) else (v, v) for v in value]
+    return [(value, value)] * ndim  # type: ignore[list-item]  # checked at construction
 
 
 def _size_error(n_in: Size, n_out: Sequence[int]) -> ShapeError:
@@ -282,7 +282,7 @@ class Resize(Op):
         self.n_out, self.scales = list(n_out), list(scales)
         self.mode, self.ctm, self.nearest = mode, ctm, nearest
 
-    def bind(self, sizes):
+    def bind(self, sizes: list[Size]) -> tuple[Size, list[R.AxisRule]]:
         (n_in,) = sizes
         rules: list[R.AxisRule] = []
         for n, m, s in zip(n_in, self.n_out, self.scales):

@@ -183,11 +183,11 @@ def _forward(graph: Graph, node: str, axis: int, start: np.ndarray, combine: str
     (which units see a region). ``combine="all"``: when every read is flagged
     and none is padding (which units read no padding).
     """
-    flags = {INPUT: start}
+    flags: dict[str, np.ndarray] = {INPUT: start}
     for name in _ancestors(graph, node):
         n = graph.nodes[name]
         rule: R.AxisRule = n.rules[axis]
-        out = None
+        out: np.ndarray | None = None
         for src in n.inputs:
             parent = flags[src]
             if rule.is_global:
@@ -209,6 +209,7 @@ def _forward(graph: Graph, node: str, axis: int, start: np.ndarray, combine: str
                 out = v
             else:
                 out = out | v if combine == "any" else out & v
+        assert out is not None  # every node has an input
         flags[name] = out
     return flags[node]
 

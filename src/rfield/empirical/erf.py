@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -128,7 +129,7 @@ def effective_rf(model, input_shape, module: str = "", samples: int = 16,
     target = dict(model.named_modules()).get(module) if module else None
     if module and target is None:
         raise RfieldError(f"no module named {module!r}")
-    grabbed = {}
+    grabbed: dict[str, Any] = {}
 
     def hook(_m, _i, out) -> None:
         grabbed.setdefault("out", out if isinstance(out, torch.Tensor) else out[0])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import RfieldError, require
 
@@ -138,7 +139,7 @@ def measure(model, input_shape, modules: list[str] | None = None, units=None,
     m = positive_copy(model, seed, copy_model)
     modules = [""] if modules is None else list(modules)
     wanted = set(modules)
-    outputs: dict[str, object] = {}
+    outputs: dict[str, Any] = {}
     hooks = []
     def keep(name):
         def hook(_mod, _inp, out) -> None:  # returns None: a value would replace the output
@@ -175,7 +176,7 @@ def measure(model, input_shape, modules: list[str] | None = None, units=None,
         result[name] = []
         for unit in picks:
             x.grad = None
-            index = [slice(None)] * y.dim()
+            index: list[Any] = [slice(None)] * y.dim()
             index[batch] = 0
             for a, d in dims.items():
                 index[d] = unit[a]

@@ -118,7 +118,7 @@ def build(graph: Graph):
             conv.weight.fill_(1.0)
         return conv
 
-    class Step(nn.Module):
+    class Step(nn.Module):  # type: ignore[name-defined]  # torch is imported lazily
         def __init__(self, node):
             super().__init__()
             self.node = node
@@ -137,7 +137,7 @@ def build(graph: Graph):
                                   "in torch to verify it")
             return self.compute(F, node, xs[0], getattr(self, "conv", None))
 
-    class Net(nn.Module):
+    class Net(nn.Module):  # type: ignore[name-defined]
         def __init__(self):
             super().__init__()
             self.steps = nn.ModuleList(Step(node) for node in graph.nodes.values())

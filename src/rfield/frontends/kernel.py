@@ -311,6 +311,7 @@ class Kernel(State):
             inputs.append(node)
         inputs = list(dict.fromkeys(inputs))
         op = O.Merge(kind) if len(inputs) > 1 else O.Pointwise(kind)
+        assert out_layout is not None  # some input holds the spatial axes
         self.bind(out, self.add(kind, op, inputs), out_layout)
 
     def _broadcast(self, node: str, src: T, layout: Layout, out: T, extra: int) -> str:
@@ -393,7 +394,8 @@ class Kernel(State):
         """Python slicing per tensor dim ``{dim: (start, stop, step)}``; cuts of
         channels or batch change no field."""
         node, layout = self.get(x)
-        start, stop, step = [0] * self.nd, [None] * self.nd, [1] * self.nd
+        start, step = [0] * self.nd, [1] * self.nd
+        stop: list[int | None] = [None] * self.nd
         touched = False
         for d, (a, b, st) in cuts.items():
             ax = layout[d]
@@ -405,7 +407,8 @@ class Kernel(State):
             start[ax], step[ax] = int(a), int(st)
             stop[ax] = None if b is None or (size is not None and b >= size) else int(b)
             touched = True
-        layout = layout if out_layout is None else out_layout
+        if out_layout is not None:
+            layout = out_layout
         if touched:
             self.emit(kind, O.Slice(start, stop, step), node, layout, out)
         else:

@@ -107,7 +107,7 @@ def _input_size(first, input_size, path: str) -> tuple[list, tuple[int, ...]]:
         raise TargetError(f"{path}: the input {first.name!r} has no fixed spatial size; "
                           "give input_size=(224, 224)")
     else:
-        size = tuple(spatial)
+        size = tuple(int(v) for v in spatial if v is not None)
     if any(v > MAX_DIM or v < 1 for v in size):
         raise TargetError(f"{path}: input size {list(size)} is absurd")
     return dims, size
@@ -161,7 +161,7 @@ class OnnxReader:
             d.Clear()
             d.dim_value = v
         self.shapes = _inferred_shapes(model, onnx, path, shape)
-        self.node = None  # the ONNX node being read, for names and messages
+        self.node: Any = None  # the ONNX node being read, for names and messages
         self.kernel = Kernel(size, strict, "ONNX shape inference", self._naming, self._where)
         self.kernel.bind(T(first.name), INPUT, (None, None) + tuple(range(len(size))))
         self.consts: dict[str, Any] = {}

@@ -8,6 +8,8 @@ and weights are then never held in memory.
 
 from __future__ import annotations
 
+import mmap
+
 # ModelProto.graph = 7; GraphProto.initializer = 5; TensorProto payload fields:
 # float_data 4, int32_data 5, string_data 6, int64_data 7, raw_data 9, double_data 10,
 # uint64_data 11, external_data 13, data_location 14
@@ -76,8 +78,8 @@ def _fields(buf: bytes):
 def _rebuild(buf: memoryview, keep) -> bytes:
     """buf with each length-delimited field passed through keep(num, value) -> bytes-like
     or None (dropped). Values are memoryviews: a skipped payload is never copied."""
-    out = []
-    for num, wt, start, vstart, end in _fields(buf):
+    out: list = []
+    for num, wt, start, vstart, end in _fields(buf):  # type: ignore[arg-type]
         if wt != 2:
             out.append(buf[start:end])
             continue
@@ -89,7 +91,7 @@ def _rebuild(buf: memoryview, keep) -> bytes:
     return b"".join(out)
 
 
-def strip_weights(data: bytes) -> bytes:
+def strip_weights(data: bytes | mmap.mmap) -> bytes:
     """The model with the payloads of initializers over KEEP_BYTES removed."""
     def tensor(num, value):
         return None if num in PAYLOAD else value

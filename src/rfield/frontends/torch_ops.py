@@ -123,12 +123,14 @@ def interpolate(c: Capture, _key, args, kwargs, out) -> None:
     a = _bind(["input", "size", "scale_factor", "mode", "align_corners",
                "recompute_scale_factor", "antialias"], args, kwargs)
     x, o = c.t(a["input"]), c.t(out)
-    nsp = len(x.shape) - 2
+    nsp = c.kernel.rank(x) - 2
     node, layout, order = c.kernel.window_order(x, nsp, "interpolate")
     mode = a.get("mode", "nearest")
     if a.get("antialias"):
         raise Unknown(f"interpolate(mode={mode}, antialias=True)")
     out_size = c.kernel.sizes(o.shape, layout)
+    if out_size is None:
+        raise Unknown("interpolate to an unknown size")
     op: O.Op
     if mode == "area":
         op = O.AdaptivePool(list(out_size))

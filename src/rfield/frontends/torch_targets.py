@@ -10,6 +10,7 @@ import importlib.util
 import inspect
 import os
 import sys
+from typing import Any
 
 from ..errors import TargetError, require
 
@@ -56,7 +57,7 @@ def build_torchvision(name: str, kwargs: dict, meta: bool = True):
         raise TargetError(f"torchvision has no model {name!r}{hint}")
     builder = tv.models.get_model_builder(name)
     params = inspect.signature(builder).parameters
-    args = {"weights": None}
+    args: dict[str, Any] = {"weights": None}
     if "weights_backbone" in params:
         args["weights_backbone"] = None  # never download a backbone
     if name in ("inception_v3", "googlenet"):
@@ -95,6 +96,8 @@ def _load_factory(spec: str):
             raise TargetError(f"{path}: no such file")
         name = "rfield_user_" + os.path.splitext(os.path.basename(path))[0]
         mod_spec = importlib.util.spec_from_file_location(name, path)
+        if mod_spec is None or mod_spec.loader is None:
+            raise TargetError(f"{path} cannot be imported as a Python file")
         module = importlib.util.module_from_spec(mod_spec)
         sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
         try:

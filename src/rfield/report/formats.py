@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from fractions import Fraction
 
 from ..core.analysis import Analysis, LayerField
@@ -45,7 +46,7 @@ def axes(values, sep: str = "x") -> str:
 def _rf_text(f: LayerField) -> str:
     if f.is_global:
         return "global"
-    if f.position_dependent:
+    if f.position_dependent and f.rf is not None and f.rf_min is not None:
         return "x".join(str(a) if a == b else f"{a}-{b}" for a, b in zip(f.rf_min, f.rf))
     return axes(f.rf)
 
@@ -167,7 +168,8 @@ def _rows(a: Analysis, depth: int | None = None):
     rows = []
     types = a.graph.module_types if depth is not None else {}
     for label, f in pairs:
-        row = (label, types.get(label, f.kind), axes(f.output_size), _rf_text(f))
+        row: tuple[str, ...] = (label, types.get(label, f.kind), axes(f.output_size),
+                                _rf_text(f))
         if local:
             row += (axes(f.local_rf) if f.is_global else "",)
         rows.append(row + (axes(f.jump), axes(f.start), axes(f.effective_padding)))
@@ -210,7 +212,8 @@ def to_markdown(a: Analysis, box: Box, depth: int | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
-RENDERERS = {"table": to_table, "json": to_json, "csv": to_csv, "markdown": to_markdown}
+RENDERERS: dict[str, Callable[..., str]] = {
+    "table": to_table, "json": to_json, "csv": to_csv, "markdown": to_markdown}
 
 QUERY_WORDS = {"units_seeing": "see the region", "units_inside": "read no padding"}
 

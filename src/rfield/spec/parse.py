@@ -196,7 +196,9 @@ _ITEM = re.compile(r"^\s*(?:(?P<name>[A-Za-z_][\w.]*)\s*=\s*)?(?P<op>[A-Za-z_][\
 
 def _split(text: str, seps: str) -> list[str]:
     """Split at separators that are not inside brackets."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch in "([":
             depth += 1
