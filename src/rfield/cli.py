@@ -184,7 +184,8 @@ def cmd_verify(args) -> int:
 _FLAGS = [(re.compile(r"input_size=\(([^)]*)\)"), lambda m: "--input " + m[1].replace(", ", ",")),
           (re.compile(r"input_size="), lambda m: "--input"),
           (re.compile(r"strict=True"), lambda m: "--strict"),
-          (re.compile(r"\b(channels|node|kwargs)="), lambda m: f"--{m[1]}")]
+          (re.compile(r"\b(channels|node|kwargs)='([^']*)'"), lambda m: f"--{m[1]} {m[2]}"),
+          (re.compile(r"\b(channels|node|kwargs)="), lambda m: f"--{m[1]} ")]
 
 
 def as_flags(message: str) -> str:

@@ -27,7 +27,7 @@ class QueryError(RfieldError, ValueError):
 
 
 class UnsupportedError(RfieldError, NotImplementedError):
-    """A model uses an operator rfield does not know (with --strict)."""
+    """A model uses an operator rfield does not know (in strict mode)."""
 
 
 class MissingExtraError(RfieldError, ImportError):

@@ -277,7 +277,7 @@ class Analysis:
             self.findings.append(Finding(
                 "unknown-op", None,
                 f"{count} x operator {op} is not known to rfield: taken to read the whole "
-                "input there (--strict makes this an error; 'rfield verify' measures the "
+                "input there (strict mode makes this an error; 'rfield verify' measures the "
                 "real field)"))
 
     # ------------------------------------------------------------------ access

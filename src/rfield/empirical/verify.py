@@ -89,7 +89,7 @@ def _measure_at(t: Target, a: Analysis, nodes: list[str]) -> dict[str, list]:
         path = paths.get(n)
         if path is None:
             raise QueryError(f"layer {n!r} is not the output of a module, so it cannot be "
-                             "measured; name a module with --node")
+                             "measured; name a module with node='layer4'")
         size = a.graph.nodes[n].size
         centre = tuple(s // 2 for s in size)
         # the neighbour one period away: after upsampling, one step is not one jump

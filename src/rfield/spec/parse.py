@@ -59,7 +59,7 @@ def graph_from_layers(layers: object, input_size=None, source: str | None = None
     """A graph from a list of layer dicts (or Op objects, or (name, op, inputs) tuples)."""
     if input_size is None:
         raise SpecError(f"{source + ': ' if source else ''}no input size: give it in the spec "
-                        "('input': [224, 224]) or with --input")
+                        "('input': [224, 224]) or with input_size=(224, 224)")
     graph = Graph(input_size)
     if not isinstance(layers, (list, tuple)):
         raise SpecError(f"{source + ': ' if source else ''}'layers' must be a list, "
