@@ -269,11 +269,14 @@ class Kernel(State):
         self.bind(x, new, layout)
         return new, layout
 
-    def window_order(self, x: T, nsp: int, what: str) -> tuple[str, Layout, list[int]]:
-        """For an operator over the trailing ``nsp`` dims: node, layout, and for each
-        input axis the index of its dim among those ``nsp``."""
+    def window_order(self, x: T, nsp: int, what: str,
+                     dims: Sequence[int] | None = None) -> tuple[str, Layout, list[int]]:
+        """For an operator over ``dims`` (default: the trailing ``nsp`` dims, as in
+        NCHW; NHWC passes [1, 2]): node, layout, and for each input axis the index
+        of its dim among ``dims``."""
         node, layout = self.spatial(x)
-        axes = list(layout[len(layout) - nsp:])
+        dims = range(len(layout) - nsp, len(layout)) if dims is None else dims
+        axes = [layout[d] for d in dims]
         if nsp != self.nd or None in axes or sorted(axes) != list(range(nsp)):
             raise Unknown(f"{what} over non-spatial dims")
         return node, layout, [axes.index(a) for a in range(self.nd)]
@@ -335,15 +338,16 @@ class Kernel(State):
 
     def window(self, kind: str, x: T, out: T, kernel: Sequence[int], stride: Any = 1,
                padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False,
-               output_padding: Any = None) -> None:
-        """A convolution or pooling window over the trailing ``len(kernel)`` dims.
+               output_padding: Any = None, dims: Sequence[int] | None = None) -> None:
+        """A convolution or pooling window over ``dims`` (default: the trailing
+        ``len(kernel)`` dims).
 
         Parameters are in the framework's dim order (one value, or one per dim;
         padding may also be a word or [before, after] per dim); the kernel puts
         them in input-axis order. ``output_padding`` makes it a transposed conv.
         """
         nsp = len(kernel)
-        node, layout, order = self.window_order(x, nsp, kind)
+        node, layout, order = self.window_order(x, nsp, kind, dims)
         perm = lambda v: [per_dim(v, nsp)[i] for i in order]
         pad = padding if isinstance(padding, str) else perm(padding)
         k = [int(v) for v in perm(kernel)]
