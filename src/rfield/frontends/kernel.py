@@ -207,23 +207,6 @@ class State:
         pooled = [self.add(kind, O.GlobalPool(), [n]) for n in unique]
         return pooled[0] if len(pooled) == 1 else self.add(kind, O.Merge("add"), pooled)
 
-    # ------------------------------------------------------------------ the end
-
-    def finish(self, **provenance: Any) -> Graph:
-        """The graph with its provenance; with ``strict``, every unknown operator at once."""
-        if self.strict and self.unknown_ops:
-            listed = "; ".join(f"{op} ({count} x, first in {self.unknown_at[op]})"
-                               for op, count in sorted(self.unknown_ops.items()))
-            raise UnsupportedError(
-                f"operators not known to rfield: {listed}. Without strict=True they are "
-                "taken to read the whole input; 'rfield verify' measures the real field")
-        self.graph.set_provenance(Provenance(unknown_ops=dict(self.unknown_ops), **provenance))
-        return self.graph
-
-
-class Kernel(State):
-    """The framework-neutral operator semantics, one method per operator kind."""
-
     # ------------------------------------------------------------------ fallbacks
 
     def unknown(self, what: str, ins: Sequence[T], outs: Sequence[T]) -> None:
@@ -250,6 +233,23 @@ class Kernel(State):
                 self.bind(o, self.add("broadcast", O.Broadcast(size), [node]), layout)
             else:
                 self.bind(o, node, layout)
+
+    # ------------------------------------------------------------------ the end
+
+    def finish(self, **provenance: Any) -> Graph:
+        """The graph with its provenance; with ``strict``, every unknown operator at once."""
+        if self.strict and self.unknown_ops:
+            listed = "; ".join(f"{op} ({count} x, first in {self.unknown_at[op]})"
+                               for op, count in sorted(self.unknown_ops.items()))
+            raise UnsupportedError(
+                f"operators not known to rfield: {listed}. Without strict=True they are "
+                "taken to read the whole input; 'rfield verify' measures the real field")
+        self.graph.set_provenance(Provenance(unknown_ops=dict(self.unknown_ops), **provenance))
+        return self.graph
+
+
+class Kernel(State):
+    """The framework-neutral operator semantics, one method per operator kind."""
 
     def spatial(self, x: T) -> tuple[str, Layout]:
         """Node and layout of a tensor used as N, C, *spatial by a window operator.
