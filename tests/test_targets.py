@@ -169,3 +169,14 @@ def test_report_of_a_timm_model_without_input(tmp_path, capsys):
     code, _, err = run(capsys, "report", "timm:resnet18", "-o", str(out_path))
     assert code == 0, err
     assert "224x224" in out_path.read_text()
+
+
+def test_a_missing_timm_names_the_extra_that_installs_it(monkeypatch):
+    import sys
+    from pathlib import Path
+
+    monkeypatch.setitem(sys.modules, "timm", None)  # import timm now raises ImportError
+    with pytest.raises(rfield.MissingExtraError, match=r'pip install "rfield\[timm\]"'):
+        rfield.analyze("timm:resnet18")
+    pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
+    assert '\ntimm = ["torch>=2.1", "torchvision>=0.16", "timm>=0.9"]' in pyproject
