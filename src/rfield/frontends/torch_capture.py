@@ -122,14 +122,13 @@ _NDIM = re.compile(r"([123])d$")
 
 
 def _module_ndim(model) -> int | None:
-    """Spatial dims the model's own layers declare (Conv2d, ConvTranspose1d,
-    MaxPool3d, BatchNorm2d, ...: torch.nn classes named ...1d/2d/3d)."""
-    for m in model.modules():
-        cls = type(m)
-        match = _NDIM.search(cls.__name__.lower())
-        if match and cls.__module__.startswith("torch.nn"):
-            return int(match[1])
-    return None
+    """Spatial dims the model's own layers declare: torch.nn classes named ...1d/2d/3d,
+    convolutions first (Conv2d, ConvTranspose1d), then pooling and norms (MaxPool3d,
+    BatchNorm2d), whose 1-d kinds also serve flattened heads."""
+    declared = [(("conv" not in type(m).__name__.lower()), int(match[1]))
+                for m in model.modules() if type(m).__module__.startswith("torch.nn")
+                for match in [_NDIM.search(type(m).__name__.lower())] if match]
+    return min(declared, key=lambda d: d[0])[1] if declared else None
 
 
 def channel_candidates(model) -> list[int]:
