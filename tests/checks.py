@@ -45,6 +45,10 @@ def compare(layers, input_size, units=None, check_inside=True):
                 checked += 1
             phases = {o % amap.period for o in interior if ref.box(f.name, axis, o)}
             live = {r for r, e in enumerate(amap.table) if e is not None}
+            assert f.exact[axis] == amap.exact, f.name  # nothing inexact goes unmarked
+            if amap.exact and sizes:
+                # over every phase of the unbounded input: at least what real units show
+                assert f.rf[axis] >= max(sizes) and f.rf_min[axis] <= min(sizes), f.name
             if amap.exact and phases >= live:
                 if offsets:  # start: the mean offset of centres from o * jump, over a period
                     assert sum(offsets.values()) / len(offsets) == f.start[axis], f.name

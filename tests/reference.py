@@ -99,6 +99,16 @@ def layer_reads(layer, a, n):
                                  floor((o + Fraction(1, 2)) * r) > n - 1)
         if ac:
             r = Fraction(n - 1, m - 1) if m > 1 else Fraction(0)
+        if mode in ("cubic", "bicubic"):
+            def cubic(o):
+                # PyTorch: four taps around floor(src), src not clamped, taps clamped
+                # into the input; a tap whose weight is exactly 0 (src whole) is not read
+                src = o * r if ac else (o + Fraction(1, 2)) * r - Fraction(1, 2)
+                i0 = floor(src)
+                taps = [i0] if src == i0 else [i0 - 1, i0, i0 + 1, i0 + 2]
+                return (sorted({min(max(i, 0), n - 1) for i in taps}),
+                        any(i < 0 or i > n - 1 for i in taps))
+            return m, cubic
 
         def reads(o):
             src = o * r if ac else (o + Fraction(1, 2)) * r - Fraction(1, 2)
@@ -115,6 +125,10 @@ def layer_reads(layer, a, n):
                     border = True
             return out, border
         return m, reads
+    if op == "slice":
+        kept = range(n)[slice(_axis(layer.get("start", 0), a), _axis(layer.get("stop"), a),
+                              _axis(layer.get("step", 1), a))]
+        return len(kept), lambda o: ([kept[o]], False)
     if op == "adaptivepool":
         m = _axis(layer["size"], a)
         return m, lambda o: (list(range(floor(o * n / m), ceil((o + 1) * n / m))), False)

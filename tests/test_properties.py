@@ -31,7 +31,7 @@ def padding(draw, k, d):
 def layer(draw, interp: bool = True):
     """One layer dict for a 1-D axis (per-axis lists of length 1 where lists are used)."""
     kinds = ["conv", "conv", "maxpool", "avgpool", "convtranspose", "relu", "pad", "crop",
-             "pixelshuffle", "pixelunshuffle", "adaptivepool", "upsample"]
+             "slice", "pixelshuffle", "pixelunshuffle", "adaptivepool", "upsample", "upsample"]
     op = draw(st.sampled_from(kinds))
     if op == "conv":
         k, d = draw(st.integers(1, 5)), draw(st.integers(1, 3))
@@ -51,20 +51,25 @@ def layer(draw, interp: bool = True):
                 "mode": draw(st.sampled_from(["constant", "replicate", "reflect", "circular"]))}
     if op == "crop":
         return {"op": op, "crop": [[draw(st.integers(0, 3)), draw(st.integers(0, 3))]]}
+    if op == "slice":
+        return {"op": op, "start": draw(st.integers(-4, 4)),
+                "stop": draw(st.sampled_from([None, -3, -1, 30, 60])),
+                "step": draw(st.integers(1, 3))}
     if op in ("pixelshuffle", "pixelunshuffle"):
         return {"op": op, "factor": draw(st.integers(1, 3))}
     if op == "adaptivepool":
         return {"op": op, "size": draw(st.integers(1, 12))}
     if op == "upsample":
-        modes = ["nearest", "nearest-exact"] + (["linear"] if interp else [])
+        modes = ["nearest", "nearest-exact"] + (["linear", "cubic"] if interp else [])
         mode = draw(st.sampled_from(modes))
         spec = {"op": op, "mode": mode}
-        if mode == "linear":
+        if mode in ("linear", "cubic"):
             spec["align_corners"] = draw(st.booleans())
         if draw(st.booleans()):
-            spec["scale"] = draw(st.sampled_from([1, 2, 3, 0.5, 1.5, 2.5]))
+            spec["scale"] = draw(st.sampled_from([1, 2, 3, 0.5, 1.5, 2.5, 0.75, 1.25]))
         else:
-            spec["size"] = draw(st.integers(2, 40))
+            # sizes prime to the input's give align_corners ratios with long periods
+            spec["size"] = draw(st.integers(2, MAX_SIZE))
         return spec
     return {"op": op}
 
@@ -90,7 +95,7 @@ def build(layers, size):
 @given(st.lists(layer(), min_size=1, max_size=6), st.integers(8, 48))
 def test_random_chains_1d(layers, n):
     named = build(layers, [n])
-    interp = any(s.get("mode") == "linear" for s in named)
+    interp = any(s.get("mode") in ("linear", "cubic") for s in named)
     compare(named, [n], check_inside=not interp)
 
 

@@ -26,7 +26,9 @@ class LayerField:
     stride and ``start`` the centre of unit 0 in input coordinates, so unit i
     is centred near ``start + i * jump``. On a global node (one that reads the
     whole input) these are None, and ``local_rf`` is the field with the paths
-    through global operators left out.
+    through global operators left out. ``exact`` is False on an axis where these
+    numbers are estimated from the real units (the field does not repeat within
+    ``maps.MAX_PERIOD`` units, or merged inputs have different jumps).
     """
 
     name: str
@@ -42,6 +44,11 @@ class LayerField:
     is_global: bool
     local_rf: tuple[int, ...] | None
     coverage: tuple[Fraction | None, ...] | None
+    exact: tuple[bool, ...] = ()
+
+    @property
+    def is_exact(self) -> bool:
+        return all(self.exact)
 
     @property
     def position_dependent(self) -> bool:
@@ -80,8 +87,10 @@ def _field(name, node, maps, local, prints) -> LayerField:
         pad = tuple(None if m.table[0] is None else -m.table[0][0] for m in maps)
         cov = tuple(M.coverage(p) for p in prints)
     local_rf = None if local is None else tuple(m.rf_max for m in local)
+    shown = maps if maps is not None else local
+    exact = tuple(m.exact for m in shown) if shown is not None else (True,) * len(node.size)
     return LayerField(name, node.kind, node.inputs, node.module, node.size, rf, rf_min, jump,
-                      start, pad, maps is None, local_rf, cov)
+                      start, pad, maps is None, local_rf, cov, exact)
 
 
 class Fields(Mapping):
@@ -218,6 +227,14 @@ class Analysis:
             return
         if len(ins) > 1 and all(self._maps[s] is not None for s in ins):
             self._check_alignment(node)
+        inexact = [a for a, m in enumerate(maps) if not m.exact]
+        if inexact and all(self._maps[s] is None or all(m.exact for m in self._maps[s])
+                           for s in ins):
+            self.findings.append(Finding(
+                "inexact", name,
+                f"rf, jump, start and padding on axis {', '.join(map(str, inexact))} are "
+                "estimated from the real units, not exact (marked ~): the field does not "
+                f"repeat within {M.MAX_PERIOD} units, or merged inputs have different jumps"))
         posdep = any(m.period > 1 and m.rf_max != m.rf_min for m in maps)
         self._posdep[name] = posdep
         if posdep and not any(self._posdep[s] for s in ins):

@@ -17,7 +17,7 @@ from . import rules as R
 
 #: A period longer than this and than the layer itself is not expanded: the real
 #: units are tabulated instead (exact for them; beyond the border, approximate).
-MAX_PERIOD = 64
+MAX_PERIOD = 1 << 16
 #: A footprint with more holes than this is not tracked.
 MAX_INTERVALS = 4096
 

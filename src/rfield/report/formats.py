@@ -46,9 +46,11 @@ def axes(values, sep: str = "x") -> str:
 def _rf_text(f: LayerField) -> str:
     if f.is_global:
         return "global"
+    mark = "" if f.is_exact else "~"
     if f.position_dependent and f.rf is not None and f.rf_min is not None:
-        return "x".join(str(a) if a == b else f"{a}-{b}" for a, b in zip(f.rf_min, f.rf))
-    return axes(f.rf)
+        return mark + "x".join(str(a) if a == b else f"{a}-{b}"
+                               for a, b in zip(f.rf_min, f.rf))
+    return mark + axes(f.rf)
 
 
 def layer_dict(f: LayerField) -> dict:
@@ -59,6 +61,7 @@ def layer_dict(f: LayerField) -> dict:
         "jump": listed(f.jump), "start": listed(f.start),
         "effective_padding": listed(f.effective_padding), "global": f.is_global,
         "local_rf": listed(f.local_rf), "coverage": listed(f.coverage),
+        "exact": list(f.exact),
     }
 
 
@@ -99,7 +102,7 @@ def to_json(a: Analysis, box: Box, queries: dict | None = None) -> str:
 
 
 CSV_COLUMNS = ("name", "op", "inputs", "output_size", "rf", "rf_min", "jump", "start",
-               "effective_padding", "global", "local_rf")
+               "effective_padding", "global", "local_rf", "exact")
 
 
 def to_csv(a: Analysis, box: Box) -> str:
@@ -109,7 +112,7 @@ def to_csv(a: Analysis, box: Box) -> str:
     for f in a.layers:
         w.writerow([f.name, f.kind, "+".join(f.inputs), axes(f.output_size), axes(f.rf),
                     axes(f.rf_min), axes(f.jump), axes(f.start), axes(f.effective_padding),
-                    str(f.is_global).lower(), axes(f.local_rf)])
+                    str(f.is_global).lower(), axes(f.local_rf), str(f.is_exact).lower()])
     return buf.getvalue()
 
 
@@ -131,7 +134,7 @@ def summary(a: Analysis, box: Box) -> str:
                 head += (f"\nlast spatial layer {last}: receptive field {axes(g.rf, ' x ')}, "
                          f"jump {axes(g.jump, ' x ')}")
     else:
-        head = (f"{box.node}: receptive field {axes(f.rf, ' x ')}"
+        head = (f"{box.node}: receptive field {'' if f.is_exact else '~'}{axes(f.rf, ' x ')}"
                 + (f" (down to {axes(f.rf_min, ' x ')})" if f.position_dependent else "")
                 + f", jump {axes(f.jump, ' x ')}, start {axes(f.start, ' x ')}")
     cov = ""
