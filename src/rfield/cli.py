@@ -7,12 +7,12 @@ failed (verify), 2 bad input or usage.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 
 from .cli_parser import build_parser
 from .errors import RfieldError
+from .safeio import write_atomic
 
 __all__ = ["as_flags", "build_parser", "main"]
 
@@ -63,16 +63,8 @@ def _write(text: str, path: str | None) -> None:
     """To stdout, or to ``path`` whole or not at all."""
     if path is None:
         sys.stdout.write(text)
-        return
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise RfieldError(f"cannot write {path}: {exc.strerror}") from None
+    else:
+        write_atomic(path, text)
 
 
 def cmd_analyze(args) -> int:

@@ -17,8 +17,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import RfieldError, TargetError, require
+from ..safeio import check_regular, read_regular
 
 THRESHOLDS = (0.2, 0.3, 0.5, 0.99)
+MAX_WEIGHTS_BYTES = 8 * 1024 ** 3
+MAX_IMAGE_BYTES = 256 * 1024 ** 2
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
@@ -80,6 +83,7 @@ def load_images(folder: str, shape, torch):
     F = torch.nn.functional
     out = []
     for f in files:
+        check_regular(f, "image", MAX_IMAGE_BYTES)
         try:
             with Image.open(f) as im:
                 arr = np.asarray(im.convert("RGB" if shape[1] == 3 else "L"), dtype=np.float32)
@@ -94,10 +98,16 @@ def load_images(folder: str, shape, torch):
 
 def load_state(model, path: str, torch) -> None:
     """Weights from a state_dict file, never unpickling anything but tensors."""
+    import io
+    import warnings
+
+    data = read_regular(path, "state_dict file", MAX_WEIGHTS_BYTES)
+    if not data:
+        raise TargetError(f"{path}: is empty, not a state_dict file")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise TargetError(f"{path}: no such file") from None
+        with warnings.catch_warnings():  # torch's own warnings would print beside our line
+            warnings.simplefilter("ignore")
+            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:
         raise TargetError(f"{path}: not a state_dict that can be loaded safely "
                           f"(weights_only=True refused it: {str(exc).splitlines()[0][:160]})"

@@ -22,6 +22,7 @@ from typing import Any
 from ..core import ops as O
 from ..core.graph import INPUT, Graph
 from ..errors import TargetError, require
+from ..safeio import check_regular
 from .kernel import Kernel, T, Unknown
 from .onnx_wire import strip_weights
 
@@ -30,16 +31,11 @@ MAX_DIM = 1 << 20
 
 
 def _read_model(path: str, onnx):
-    if not os.path.exists(path):
-        raise TargetError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise TargetError(f"{path}: is a directory, not an ONNX file")
-    if os.path.getsize(path) > MAX_BYTES:
-        raise TargetError(f"{path}: larger than 2 GB; rfield reads models without weights")
+    size = check_regular(path, "ONNX file", MAX_BYTES)
     model = onnx.ModelProto()
     try:
         with open(path, "rb") as fh:
-            if os.path.getsize(path) == 0:
+            if size == 0:
                 raise ValueError("empty file")
             # mapped, not read: the pages that hold weights are never touched
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:

@@ -17,6 +17,7 @@ from pathlib import Path
 from ..core.analysis import Analysis
 from ..core.query import bound_arrays
 from ..errors import RfieldError
+from ..safeio import read_regular
 from .formats import axes, layer_dict, number
 from .plots import growth_data
 
@@ -75,11 +76,7 @@ def report_data(a: Analysis, image_png: bytes | None = None) -> dict:
 
 def read_png(path: str) -> bytes:
     """A PNG file's bytes, for the report's picture."""
-    try:
-        with open(path, "rb") as fh:
-            image = fh.read()
-    except OSError as exc:
-        raise RfieldError(f"{path}: cannot be read ({exc.strerror})") from None
+    image = read_regular(path, "PNG image", 64 * 1024 ** 2)
     if not image.startswith(b"\x89PNG"):
         raise RfieldError(f"{path}: not a PNG image")
     return image

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..core.analysis import Analysis
 from ..errors import RfieldError, require
+from ..safeio import read_regular, write_atomic
 
 
 def _plt():
@@ -58,8 +59,7 @@ def plot_growth(a: Analysis, path: str) -> dict:
                        fontsize=7)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
     return d
 
 
@@ -71,11 +71,26 @@ def demo_image(shape) -> np.ndarray:
     return np.clip(board + 0.3 * xx / max(w - 1, 1), 0, 1)
 
 
+def _save(fig, path: str) -> None:
+    """A figure as PNG bytes, written whole or not at all (see safeio)."""
+    import io
+
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, dpi=110, format="png")
+    finally:
+        _plt().close(fig)
+    write_atomic(path, buf.getvalue())
+
+
 def load_picture(path: str, size) -> np.ndarray:
     """A PNG/JPEG as an array in [0, 1], resampled (nearest) to the input size."""
+    import io
+
     plt = _plt()
+    data = read_regular(path, "picture", 256 * 1024 ** 2)
     try:
-        img = plt.imread(path)
+        img = plt.imread(io.BytesIO(data), format=path.rsplit(".", 1)[-1].lower())
     except (OSError, ValueError, SyntaxError):
         raise RfieldError(f"{path}: cannot be read as an image") from None
     if img.dtype.kind in "ui":
@@ -116,8 +131,7 @@ def plot_boxes(a: Analysis, node: str, path: str, units=None, image=None) -> lis
     ax.set_title(f"fields of {node} on the input")
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
     return data
 
 
@@ -144,5 +158,4 @@ def plot_erf(erf, path: str, box=None) -> None:
     if box:
         ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)

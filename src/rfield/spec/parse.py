@@ -15,6 +15,7 @@ from pathlib import Path
 from ..core.graph import Graph, Provenance, check_input_size
 from ..core.ops import Op
 from ..errors import RfieldError, SpecError, TargetError
+from ..safeio import read_regular
 from .registry import OPS, PARAM_ALIASES, canonical_op
 
 SPEC_SUFFIXES = (".json", ".yaml", ".yml")
@@ -149,19 +150,11 @@ def _layer_lines(text: str) -> list[int | None]:
 def read_spec_file(path: str | os.PathLike) -> tuple[object, list[int | None]]:
     """Parse a JSON or YAML spec file; errors give the file and line."""
     p = Path(path)
-    if not p.exists():
-        raise TargetError(f"{p}: no such file")
-    if p.is_dir():
-        raise TargetError(f"{p}: is a directory, not a spec file")
-    if p.stat().st_size > MAX_SPEC_BYTES:
-        raise SpecError(f"{p}: too large for a spec file ({p.stat().st_size} bytes)")
     try:
-        text = p.read_bytes().decode("utf-8")
+        text = read_regular(p, "spec file", MAX_SPEC_BYTES).decode("utf-8")
     except UnicodeDecodeError:
         raise SpecError(f"{p}: not a text file (is it a model? .onnx and .py targets are "
                         "read by their own front-ends)") from None
-    except OSError as exc:
-        raise TargetError(f"{p}: cannot be read ({exc.strerror})") from None
     if "\x00" in text:
         raise SpecError(f"{p}: not a text file")
     if p.suffix.lower() == ".json":
