@@ -34,6 +34,19 @@ class MissingExtraError(RfieldError, ImportError):
     """An optional dependency is not installed; the message says what to install."""
 
 
+def shown(value: object, limit: int = 40) -> str:
+    """``repr(value)`` cut to about ``limit`` characters: a value echoed in a message
+    may be hostile (a YAML alias bomb, a megabyte string)."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxstring = r.maxother = limit
+    r.maxlist = r.maxtuple = r.maxdict = r.maxset = 4
+    r.maxlevel = 2
+    text = r.repr(value)
+    return text if len(text) <= limit + 10 else text[:limit] + "..."
+
+
 def require(module: str, extra: str):
     """Import an optional dependency or say which extra installs it."""
     import importlib

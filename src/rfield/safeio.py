@@ -34,7 +34,7 @@ def check_regular(path: str | os.PathLike, what: str = "file",
         raise TargetError(f"{p}: is a directory, not a {what}")
     if not stat.S_ISREG(st.st_mode):
         raise TargetError(f"{p}: not a regular file (a device, FIFO or socket); rfield reads "
-                          f"a {what} only from a regular file")
+                          "only regular files")
     if max_bytes is not None and st.st_size > max_bytes:
         raise TargetError(f"{p}: {st.st_size} bytes, more than a {what} may have "
                           f"({max_bytes} bytes)")

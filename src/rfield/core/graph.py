@@ -11,11 +11,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from ..errors import RfieldError, ShapeError, SpecError
+from ..errors import RfieldError, ShapeError, SpecError, shown
 from . import rules as R
 from .ops import Op, Size, check_int
 
 INPUT = "input"
+
+#: Limits no real network reaches, checked before any work: positions per axis of
+#: any tensor, positions of one tensor, and layers of one network.
+MAX_SIDE = 1 << 22
+MAX_POSITIONS = 1 << 28
+MAX_LAYERS = 2_000_000
+
+
+def check_size_limits(size: Size, what: str) -> None:
+    if any(v > MAX_SIDE for v in size):
+        raise ShapeError(f"{what} {shown(list(size))} is beyond the limit of {MAX_SIDE} "
+                         "positions per axis")
+    total = 1
+    for v in size:
+        total *= v
+    if total > MAX_POSITIONS:
+        raise ShapeError(f"{what} {shown(list(size))} is beyond the limit of {MAX_POSITIONS} "
+                         "positions")
 
 
 @dataclass
@@ -61,9 +79,10 @@ class Provenance:
     module_types: Mapping[str, str] = field(default_factory=dict)
     captured_on: str | None = None
     size_note: str | None = None  # where a default input size came from
+    outputs: Mapping[str, str] = field(default_factory=dict)  # what a model returns -> node
 
     def __post_init__(self) -> None:
-        for name in ("unknown_ops", "aliases", "alias_layouts", "module_types"):
+        for name in ("unknown_ops", "aliases", "alias_layouts", "module_types", "outputs"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
 
 
@@ -71,8 +90,10 @@ def check_input_size(size: object) -> Size:
     if isinstance(size, int) and not isinstance(size, bool):
         size = (size,)
     if not isinstance(size, (list, tuple)) or not 1 <= len(size) <= 3:
-        raise SpecError(f"input size must be 1 to 3 whole numbers, got {size!r}")
-    return tuple(check_int(v, "input size", 1) for v in size)
+        raise SpecError(f"input size must be 1 to 3 whole numbers, got {shown(size)}")
+    checked = tuple(check_int(v, "input size", 1) for v in size)
+    check_size_limits(checked, "input size")
+    return checked
 
 
 class Graph:
@@ -131,8 +152,11 @@ class Graph:
             raise SpecError(f"{label}: '{op.kind}' takes {op.arity} input(s), "
                             f"got {len(inputs)}")
         sizes = [self.size_of(src) for src in inputs]
+        if len(self.nodes) >= MAX_LAYERS:
+            raise SpecError(f"{label}: more than {MAX_LAYERS} layers")
         try:
             size, rules = op.bind(sizes)
+            check_size_limits(size, "output size")
         except (ShapeError, SpecError) as exc:
             raise type(exc)(f"{label} ({op.kind}): {exc}") from None
         except RfieldError:

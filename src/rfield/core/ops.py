@@ -8,11 +8,12 @@ one value for every axis or one per axis.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from fractions import Fraction
 from math import floor
 
-from ..errors import ShapeError, SpecError
+from ..errors import ShapeError, SpecError, shown
 from . import rules as R
 
 Size = tuple[int, ...]
@@ -26,7 +27,7 @@ def _is_int(v: object) -> bool:
 
 def check_int(value: object, what: str, minimum: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise SpecError(f"{what} must be a whole number, got {value!r}")
+        raise SpecError(f"{what} must be a whole number, got {shown(value)}")
     if value < minimum:
         bound = "positive" if minimum == 1 else f"at least {minimum}"
         raise SpecError(f"{what} must be {bound}, got {value}")
@@ -58,7 +59,7 @@ def _check_padding(value: object) -> None:
     if isinstance(value, str):
         if value.lower() not in PAD_WORDS:
             raise SpecError(f"padding must be a number, a list or one of {', '.join(PAD_WORDS)}; "
-                            f"got {value!r}")
+                            f"got {shown(value)}")
         return
     items = value if isinstance(value, (list, tuple)) else [value]
     if not items:
@@ -66,7 +67,7 @@ def _check_padding(value: object) -> None:
     for v in items:
         if isinstance(v, (list, tuple)):
             if len(v) != 2:
-                raise SpecError(f"padding per axis is [before, after], got {list(v)!r}")
+                raise SpecError(f"padding per axis is [before, after], got {shown(list(v))}")
             for w in v:
                 check_int(w, "padding", 0)
         else:
@@ -213,7 +214,9 @@ UPSAMPLE_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear",
 
 def _fraction(value: object, what: str) -> Fraction:
     if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)):
-        raise SpecError(f"{what} must be a number, got {value!r}")
+        raise SpecError(f"{what} must be a number, got {shown(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SpecError(f"{what} must be a finite number, got {value}")
     if value <= 0:
         raise SpecError(f"{what} must be positive, got {value}")
     return Fraction(value)
@@ -230,7 +233,7 @@ class Upsample(Op):
             raise SpecError("upsample takes either scale or size")
         if mode not in UPSAMPLE_MODES:
             raise SpecError(f"upsample mode must be one of {', '.join(UPSAMPLE_MODES)}; "
-                            f"got {mode!r}")
+                            f"got {shown(mode)}")
         if scale is not None:
             for v in scale if isinstance(scale, (list, tuple)) else [scale]:
                 _fraction(v, "scale")
@@ -381,10 +384,10 @@ class Slice(Op):
         _check_per_axis_shape(step, "step", 1)
         for v in start if isinstance(start, (list, tuple)) else [start]:
             if not _is_int(v):
-                raise SpecError(f"start must be a whole number, got {v!r}")
+                raise SpecError(f"start must be a whole number, got {shown(v)}")
         for v in stop if isinstance(stop, (list, tuple)) else [stop]:
             if v is not None and not _is_int(v):
-                raise SpecError(f"stop must be a whole number or null, got {v!r}")
+                raise SpecError(f"stop must be a whole number or null, got {shown(v)}")
         self.start, self.stop, self.step = start, stop, step
 
     def bind(self, sizes):
@@ -416,7 +419,7 @@ class Pad(Op):
         if isinstance(padding, str):
             raise SpecError("pad takes numbers, not words")
         if mode not in PAD_MODES:
-            raise SpecError(f"pad mode must be one of {', '.join(PAD_MODES)}; got {mode!r}")
+            raise SpecError(f"pad mode must be one of {', '.join(PAD_MODES)}; got {shown(mode)}")
         self.padding, self.mode = padding, mode
 
     def bind(self, sizes):

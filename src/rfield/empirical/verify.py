@@ -48,8 +48,11 @@ def default_nodes(a: Analysis, limit: int = 6) -> list[str]:
 
 
 def _module_of(graph: Graph, node: str) -> str | None:
+    """The module whose output ``node`` is ("" for the model itself), or None."""
     names = [m for m, n in graph.aliases.items() if n == node]
-    return min(names, key=len) if names else None
+    if names:
+        return min(names, key=len)
+    return "" if graph.provenance.outputs.get("output") == node else None
 
 
 class Target:

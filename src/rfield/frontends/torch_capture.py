@@ -44,6 +44,7 @@ class Capture:
         self.module_layouts: dict[str, tuple] = {}
         self.leaves: set[str] = set()  # module paths without children
         self.kinds: dict[str, str] = {}  # module path -> class name
+        self.outputs: dict[str, str] = {}  # what forward returns -> its node
 
     def reset(self) -> None:
         self.kernel.reset()
@@ -238,6 +239,7 @@ def _capture(torch, model, shape, strict, prefix: str = "",
     return cap.kernel.finish(
         source="torch", input_channels=shape[1], aliases=cap.module_outputs,
         alias_layouts=cap.module_layouts, captured_on=captured_on, size_note=size_note,
+        outputs=cap.outputs,
         module_types={p: cap.kinds[p] for p in cap.module_outputs if p in cap.kinds})
 
 
@@ -310,6 +312,20 @@ def _meta_shortcut(torch, func, args, kwargs):
     return None
 
 
+def _named_outputs(cap: Capture, result, name: str = "output") -> dict[str, str]:
+    """The nodes of what the model returns, named output, output.0, output.logits..."""
+    if isinstance(result, dict) or hasattr(result, "items") and callable(result.items):
+        pairs = [(f"{name}.{k}", v) for k, v in result.items()]
+    elif isinstance(result, (list, tuple)):
+        pairs = [(f"{name}.{i}", v) for i, v in enumerate(result)]
+    else:
+        return {name: cap.lookup(result)[0]} if cap.tracked(result) else {}
+    out: dict[str, str] = {}
+    for key, value in pairs:
+        out.update(_named_outputs(cap, value, key))
+    return out
+
+
 def _run(torch, model, shape, cap: Capture, Mode) -> str:
     """Run forward on meta tensors; if the model cannot, on zeros on the CPU. Returns
     where it ran."""
@@ -325,10 +341,11 @@ def _run(torch, model, shape, cap: Capture, Mode) -> str:
                                          list(model.named_parameters())
                                          + list(model.named_buffers())}
                 with Mode():
-                    functional_call(model, state, (x,), strict=False)
+                    result = functional_call(model, state, (x,), strict=False)
             else:
                 with Mode():
-                    model(x)
+                    result = model(x)
+        cap.outputs = _named_outputs(cap, result)
 
     on_meta = all(p.device.type == "meta" for p in model.parameters()) and \
         any(True for _ in model.parameters())

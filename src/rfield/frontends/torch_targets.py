@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any
 
-from ..errors import TargetError, require
+from ..errors import TargetError, require, shown
 
 
 def _error_line(exc: BaseException) -> str:
@@ -102,6 +102,9 @@ def _load_factory(spec: str):
         sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
         try:
             mod_spec.loader.exec_module(module)
+        except SystemExit as exc:
+            raise TargetError(f"{path} exited while being imported "
+                              f"(sys.exit({shown(exc.code)}))") from None
         except Exception as exc:
             raise TargetError(f"{path} does not import: {_error_line(exc)}") from None
         finally:
@@ -109,6 +112,9 @@ def _load_factory(spec: str):
     else:
         try:
             module = importlib.import_module(path)
+        except SystemExit as exc:
+            raise TargetError(f"{path} exited while being imported "
+                              f"(sys.exit({shown(exc.code)}))") from None
         except Exception as exc:
             raise TargetError(f"{path} does not import: {_error_line(exc)}") from None
     factory = getattr(module, attr, None)
@@ -130,6 +136,9 @@ def build_target(target: str, kwargs: dict | None = None, meta: bool = True):
         factory = _load_factory(target)
         try:
             model = factory(**kwargs) if callable(factory) else factory
+        except SystemExit as exc:
+            raise TargetError(f"{target} exited instead of returning a model "
+                              f"(sys.exit({shown(exc.code)}))") from None
         except Exception as exc:
             raise TargetError(f"{target} raised {_error_line(exc)}") from None
     if not isinstance(model, torch.nn.Module):

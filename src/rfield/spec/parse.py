@@ -10,11 +10,12 @@ import difflib
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
-from ..core.graph import Graph, Provenance, check_input_size
+from ..core.graph import MAX_LAYERS, Graph, Provenance, check_input_size
 from ..core.ops import Op
-from ..errors import RfieldError, SpecError, TargetError
+from ..errors import RfieldError, ShapeError, SpecError, TargetError, shown
 from ..safeio import read_regular
 from .registry import OPS, PARAM_ALIASES, canonical_op
 
@@ -25,16 +26,16 @@ MAX_SPEC_BYTES = 50 * 1024 * 1024
 
 def _suggest(word: str, options) -> str:
     near = difflib.get_close_matches(word, list(options), n=1)
-    return f"; did you mean {near[0]!r}?" if near else ""
+    return f"; did you mean {shown(near[0])}?" if near else ""
 
 
 def make_op(kind: object, params: dict, where: str) -> Op:
     """An op from its spec name and parameters."""
     if not isinstance(kind, str):
-        raise SpecError(f"{where}: 'op' must be a string, got {kind!r}")
+        raise SpecError(f"{where}: 'op' must be a string, got {shown(kind)}")
     key = canonical_op(kind)
     if key is None:
-        raise SpecError(f"{where}: unknown op {kind!r}{_suggest(kind.lower(), OPS)} "
+        raise SpecError(f"{where}: unknown op {shown(kind)}{_suggest(kind.lower(), OPS)} "
                         "(rfield --help lists the ops)")
     ctor, allowed, _ = OPS[key]
     kwargs = {}
@@ -42,7 +43,7 @@ def make_op(kind: object, params: dict, where: str) -> Op:
         name = PARAM_ALIASES.get(raw, raw)
         if name not in allowed:
             known = ", ".join(allowed) if allowed else "no parameters"
-            raise SpecError(f"{where}: {key} has no parameter {raw!r}"
+            raise SpecError(f"{where}: {key} has no parameter {shown(raw)}"
                             f"{_suggest(raw, allowed)} (it takes {known})")
         kwargs[name] = value
     try:
@@ -51,63 +52,76 @@ def make_op(kind: object, params: dict, where: str) -> Op:
         raise SpecError(f"{where}: {exc}") from None
     except TypeError as exc:
         missing = re.findall(r"'(\w+)'", str(exc))
-        what = f"parameter {missing[-1]!r}" if missing else "a parameter"
+        what = f"parameter {shown(missing[-1])}" if missing else "a parameter"
         raise SpecError(f"{where}: {key} needs {what}") from None
 
 
 def graph_from_layers(layers: object, input_size=None, source: str | None = None,
-                      lines: list[int | None] | None = None) -> Graph:
-    """A graph from a list of layer dicts (or Op objects, or (name, op, inputs) tuples)."""
+                      line_of: Callable[[int], int | None] | None = None) -> Graph:
+    """A graph from a list of layer dicts (or Op objects, or (name, op, inputs) tuples).
+
+    ``line_of(i)`` gives the line of layer ``i`` in ``source``; it is asked only when
+    there is an error to report (finding lines costs more than building the graph).
+    """
+    prefix = f"{source}: " if source else ""
     if input_size is None:
-        raise SpecError(f"{source + ': ' if source else ''}no input size: give it in the spec "
+        raise SpecError(f"{prefix}no input size: give it in the spec "
                         "('input': [224, 224]) or with input_size=(224, 224)")
     graph = Graph(input_size)
     if not isinstance(layers, (list, tuple)):
-        raise SpecError(f"{source + ': ' if source else ''}'layers' must be a list, "
-                        f"got {type(layers).__name__}")
+        raise SpecError(f"{prefix}'layers' must be a list, got {type(layers).__name__}")
     if not layers:
-        raise SpecError(f"{source + ': ' if source else ''}the network has no layers")
+        raise SpecError(f"{prefix}the network has no layers")
+    if len(layers) > MAX_LAYERS:
+        raise SpecError(f"{prefix}{len(layers)} layers, more than the limit of {MAX_LAYERS}")
     counts: dict[str, int] = {}
     for i, layer in enumerate(layers):
-        line = lines[i] if lines and i < len(lines) else None
-        where = f"{source}:{line}" if source and line else (source or None)
-        pos = f"layer {i + 1}"
-        label = f"{where}: {pos}" if where else pos
-        if isinstance(layer, Op):
-            name, op, inputs = None, layer, None
-        elif isinstance(layer, tuple) and len(layer) in (2, 3) and isinstance(layer[1], Op):
-            name, op, inputs = layer[0], layer[1], (layer[2] if len(layer) == 3 else None)
-        elif isinstance(layer, dict):
-            spec = dict(layer)
-            name = spec.pop("name", None)
-            if name is not None:
-                label = f"{label} ({name!r})"
-            if "op" not in spec:
-                raise SpecError(f"{label}: no 'op'")
-            kind = spec.pop("op")
-            inputs = spec.pop("inputs", spec.pop("input", None))
-            spec.pop("comment", None)
-            op = make_op(kind, spec, label)
-        else:
-            raise SpecError(f"{label}: a layer must be an object with an 'op', got {layer!r}")
-        if inputs is not None and not (isinstance(inputs, str) or (
-                isinstance(inputs, (list, tuple)) and all(isinstance(s, str) for s in inputs))):
-            raise SpecError(f"{label}: 'inputs' must be a layer name or a list of names")
-        if name is None:
-            counts[op.kind] = counts.get(op.kind, 0) + 1
-            name = f"{op.kind}{counts[op.kind]}"
-            while name in graph.nodes:
-                name += "_"
-        graph.add(name, op, inputs, where=where)
+        try:
+            _add_layer(graph, i, layer, counts)
+        except (SpecError, ShapeError) as exc:
+            line = line_of(i) if line_of and source else None
+            where = f"{source}:{line}" if line else source
+            raise type(exc)(f"{where}: {exc}" if where else str(exc)) from None
     graph.set_provenance(Provenance(source="spec"))
     return graph
 
 
+def _add_layer(graph: Graph, i: int, layer: object, counts: dict[str, int]) -> None:
+    label = f"layer {i + 1}"
+    inputs: object = None
+    if isinstance(layer, Op):
+        name, op = None, layer
+    elif isinstance(layer, tuple) and len(layer) in (2, 3) and isinstance(layer[1], Op):
+        name, op, inputs = layer[0], layer[1], (layer[2] if len(layer) == 3 else None)
+    elif isinstance(layer, dict):
+        spec = dict(layer)
+        name = spec.pop("name", None)
+        if name is not None:
+            label = f"{label} ({shown(name)})"
+        if "op" not in spec:
+            raise SpecError(f"{label}: no 'op'")
+        kind = spec.pop("op")
+        inputs = spec.pop("inputs", spec.pop("input", None))
+        spec.pop("comment", None)
+        op = make_op(kind, spec, label)
+    else:
+        raise SpecError(f"{label}: a layer must be an object with an 'op', got {shown(layer)}")
+    if inputs is not None and not (isinstance(inputs, str) or (
+            isinstance(inputs, (list, tuple)) and all(isinstance(s, str) for s in inputs))):
+        raise SpecError(f"{label}: 'inputs' must be a layer name or a list of names")
+    if name is None:
+        counts[op.kind] = counts.get(op.kind, 0) + 1
+        name = f"{op.kind}{counts[op.kind]}"
+        while name in graph.nodes:
+            name += "_"
+    graph.add(name, op, inputs)
+
+
 def graph_from_dict(spec: object, input_size=None, source: str | None = None,
-                    lines: list[int | None] | None = None) -> Graph:
+                    line_of: Callable[[int], int | None] | None = None) -> Graph:
     where = source or "spec"
     if isinstance(spec, list):
-        return graph_from_layers(spec, input_size, source, lines)
+        return graph_from_layers(spec, input_size, source, line_of)
     if not isinstance(spec, dict):
         raise SpecError(f"{where}: a spec is an object with 'input' and 'layers', "
                         f"got {type(spec).__name__}")
@@ -123,17 +137,34 @@ def graph_from_dict(spec: object, input_size=None, source: str | None = None,
             size = check_input_size(size)
         except SpecError as exc:
             raise SpecError(f"{where}: {exc}") from None
-    return graph_from_layers(spec["layers"], size, source, lines)
+    return graph_from_layers(spec["layers"], size, source, line_of)
 
 
 # --------------------------------------------------------------------------- files
 
-def _layer_lines(text: str) -> list[int | None]:
-    """Line number of each entry of 'layers', read with YAML's composer (JSON is YAML)."""
+def _yaml_loader(yaml):
+    """libyaml's safe loader where it is installed (about 10x faster), else PyYAML's."""
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _layer_lines(text: str) -> Callable[[int], int | None]:
+    """``line_of(i)``: the line of entry ``i`` of 'layers', found with YAML's composer
+    (JSON is YAML) the first time it is asked: only when there is an error to report."""
+    found: list[list[int]] = []
+
+    def line_of(i: int) -> int | None:
+        if not found:
+            found.append(_compose_lines(text))
+        return found[0][i] if i < len(found[0]) else None
+
+    return line_of
+
+
+def _compose_lines(text: str) -> list[int]:
     import yaml
 
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_yaml_loader(yaml))
     except yaml.YAMLError:
         return []
     if isinstance(root, yaml.SequenceNode):
@@ -147,7 +178,46 @@ def _layer_lines(text: str) -> list[int | None]:
     return [item.start_mark.line + 1 for item in seq.value]
 
 
-def read_spec_file(path: str | os.PathLike) -> tuple[object, list[int | None]]:
+#: a YAML document may repeat its own nodes through aliases up to this many in all
+MAX_YAML_NODES = 100_000
+
+
+def _check_expansion(data: object, where: str) -> None:
+    """Refuse YAML whose aliases expand it far beyond its own size ("billion laughs"):
+    shared nodes are counted once to find the document's size, and every time to find
+    what reading it would visit."""
+    sizes: dict[int, int] = {}
+
+    def size(x: object) -> int:
+        if not isinstance(x, (list, dict)):
+            return 1
+        key = id(x)
+        if key not in sizes:
+            sizes[key] = 0  # a cycle counts once
+            items = x.values() if isinstance(x, dict) else x
+            sizes[key] = 1 + sum(size(v) for v in items)
+        return sizes[key]
+
+    expanded = size(data)
+    distinct = sum(len(v) if isinstance(v, (list, dict)) else 0
+                   for v in _containers(data)) + len(sizes)
+    if expanded > MAX_YAML_NODES and expanded > 8 * distinct:
+        raise SpecError(f"{where}: YAML aliases expand the document to {expanded} nodes "
+                        f"from {distinct}; rfield refuses alias bombs")
+
+
+def _containers(data: object):
+    seen: set[int] = set()
+    stack = [data]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, (list, dict)) and id(x) not in seen:
+            seen.add(id(x))
+            yield x
+            stack.extend(x.values() if isinstance(x, dict) else x)
+
+
+def read_spec_file(path: str | os.PathLike) -> tuple[object, Callable[[int], int | None]]:
     """Parse a JSON or YAML spec file; errors give the file and line."""
     p = Path(path)
     try:
@@ -167,18 +237,20 @@ def read_spec_file(path: str | os.PathLike) -> tuple[object, list[int | None]]:
         import yaml
 
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_yaml_loader(yaml))
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = f":{mark.line + 1}" if mark else ""
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise SpecError(f"{p}{line}: malformed YAML: {problem}") from None
+            raise SpecError(f"{p}{line}: malformed YAML: {shown(problem, 80)}") from None
+        if "*" in text:  # aliases: what they expand to is bounded
+            _check_expansion(data, str(p))
     return data, _layer_lines(text)
 
 
 def load_spec_file(path, input_size=None) -> Graph:
-    data, lines = read_spec_file(path)
-    return graph_from_dict(data, input_size, str(path), lines)
+    data, line_of = read_spec_file(path)
+    return graph_from_dict(data, input_size, str(path), line_of)
 
 
 # --------------------------------------------------------------------------- strings
@@ -216,7 +288,7 @@ def _value(text: str, where: str):
         pass
     if re.fullmatch(r"[A-Za-z][\w-]*", text):
         return {"true": True, "false": False, "none": None}.get(text.lower(), text)
-    raise SpecError(f"{where}: cannot read the value {text!r}")
+    raise SpecError(f"{where}: cannot read the value {shown(text)}")
 
 
 def parse_compact(text: str) -> list[dict]:
@@ -231,13 +303,13 @@ def parse_compact(text: str) -> list[dict]:
     if not items:
         raise SpecError("the layer string is empty")
     for pos, item in enumerate(items, 1):
-        where = f"layer string, item {pos} ({item.strip()!r})"
+        where = f"layer string, item {pos} ({shown(item.strip())})"
         m = _ITEM.match(item)
         if not m:
             raise SpecError(f"{where}: expected op(args), for example conv(3,s=2,p=1)")
         kind = canonical_op(m["op"])
         if kind is None:
-            raise SpecError(f"{where}: unknown op {m['op']!r}{_suggest(m['op'].lower(), OPS)}")
+            raise SpecError(f"{where}: unknown op {shown(m['op'])}{_suggest(m['op'].lower(), OPS)}")
         layer: dict = {"op": kind}
         if m["name"]:
             layer["name"] = m["name"]
@@ -266,6 +338,9 @@ def parse_compact(text: str) -> list[dict]:
         times = int(m["times"] or 1)
         if times < 1:
             raise SpecError(f"{where}: *{times} repeats nothing")
+        if len(layers) + times > MAX_LAYERS:
+            raise SpecError(f"{where}: *{times} makes more than the limit of {MAX_LAYERS} "
+                            "layers")
         if times > 1 and "name" in layer:
             raise SpecError(f"{where}: a named layer cannot be repeated")
         layers.extend(dict(layer) for _ in range(times))
@@ -283,7 +358,8 @@ def example_names() -> list[str]:
 def example_path(name: str) -> Path:
     path = EXAMPLES / f"{name}.json"
     if not path.is_file():
-        raise TargetError(f"no built-in example {name!r}; there are: {', '.join(example_names())}")
+        raise TargetError(f"no built-in example {shown(name)}; there are: "
+                          f"{', '.join(example_names())}")
     return path
 
 
