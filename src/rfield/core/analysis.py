@@ -7,14 +7,13 @@ DenseNet with quadratic edges costs time linear in nodes plus edges.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 from . import maps as M
-from .graph import INPUT, Graph
+from .graph import INPUT, Graph, gc_paused
 
 
 @dataclass(frozen=True)
@@ -73,19 +72,28 @@ def _fmt(x: Fraction) -> str:
 
 def _start(m: M.AxisMap) -> Fraction | None:
     s2 = m.start2
-    return None if s2 is None else Fraction(s2) / 2
+    if s2 is None:
+        return None
+    if isinstance(s2, int) and s2 % 2 == 0:  # Fraction's fast path: a whole number
+        return Fraction(s2 // 2)
+    return Fraction(s2) / 2
+
+
+def _axis_numbers(m: M.AxisMap, fp: M.Footprint) -> tuple:
+    """rf, rf_min, jump, start, padding and coverage of one axis."""
+    pad = None if m.table[0] is None else -m.table[0][0]
+    return m.rf_max, m.rf_min, m.jump, _start(m), pad, M.coverage(fp)
 
 
 def _field(name, node, maps, local, prints) -> LayerField:
     if maps is None:
         rf = rf_min = jump = start = pad = cov = None
     else:
-        rf = tuple(m.rf_max for m in maps)
-        rf_min = tuple(m.rf_min for m in maps)
-        jump = tuple(m.jump for m in maps)
-        start = tuple(_start(m) for m in maps)
-        pad = tuple(None if m.table[0] is None else -m.table[0][0] for m in maps)
-        cov = tuple(M.coverage(p) for p in prints)
+        per_axis = [_axis_numbers(maps[0], prints[0])]
+        for a in range(1, len(maps)):  # axes that share a map share its numbers
+            same = maps[a] is maps[a - 1] and prints[a] is prints[a - 1]
+            per_axis.append(per_axis[a - 1] if same else _axis_numbers(maps[a], prints[a]))
+        rf, rf_min, jump, start, pad, cov = (tuple(col) for col in zip(*per_axis))
     local_rf = None if local is None else tuple(m.rf_max for m in local)
     shown = maps if maps is not None else local
     exact = tuple(m.exact for m in shown) if shown is not None else (True,) * len(node.size)
@@ -129,15 +137,8 @@ class Analysis:
     """Fields of every node of a graph, with findings. Queries live in :mod:`query`."""
 
     def __init__(self, graph: Graph) -> None:
-        # The pass makes millions of small tuples and frees none of them: the cyclic
-        # garbage collector would only rescan them (a third of the time on long chains).
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with gc_paused():
             self._run(graph)
-        finally:
-            if enabled:
-                gc.enable()
 
     def _run(self, graph: Graph) -> None:
         self.graph = graph
@@ -162,9 +163,18 @@ class Analysis:
                 # the common case, a window on one input with no global path upstream
                 src = ins[0]
                 pm, pp, rules = maps[src], prints[src], node.rules
-                m = [compose(rules[a], pm[a]) for a in range(nd)]
+                m = [compose(rules[0], pm[0])]
+                p = [through(rules[0], pm[0], pp[0])]
+                for a in range(1, nd):  # equal axes (square layers) share their maps
+                    if rules[a] is rules[a - 1] and pm[a] is pm[a - 1]:
+                        m.append(m[a - 1])
+                        p.append(p[a - 1] if pp[a] is pp[a - 1] else
+                                 through(rules[a], pm[a], pp[a]))
+                    else:
+                        m.append(compose(rules[a], pm[a]))
+                        p.append(through(rules[a], pm[a], pp[a]))
                 maps[name] = local[name] = m
-                prints[name] = [through(rules[a], pm[a], pp[a]) for a in range(nd)]
+                prints[name] = p
                 self._check(node)
                 continue
             if len(ins) == 1 and node.pointwise:
@@ -227,15 +237,21 @@ class Analysis:
             return
         if len(ins) > 1 and all(self._maps[s] is not None for s in ins):
             self._check_alignment(node)
-        inexact = [a for a, m in enumerate(maps) if not m.exact]
-        if inexact and all(self._maps[s] is None or all(m.exact for m in self._maps[s])
-                           for s in ins):
+        # axes of a square layer share one map: look at each distinct map once
+        m0 = maps[0]
+        distinct = (m0,) if all(m is m0 for m in maps) else maps
+        exact, posdep = True, False
+        for m in distinct:
+            exact = exact and m.exact
+            posdep = posdep or (m.period > 1 and m.rf_max != m.rf_min)
+        if not exact and all(
+                self._maps[s] is None or all(m.exact for m in self._maps[s]) for s in ins):
+            inexact = [a for a, m in enumerate(maps) if not m.exact]
             self.findings.append(Finding(
                 "inexact", name,
                 f"rf, jump, start and padding on axis {', '.join(map(str, inexact))} are "
                 "estimated from the real units, not exact (marked ~): the field does not "
                 f"repeat within {M.MAX_PERIOD} units, or merged inputs have different jumps"))
-        posdep = any(m.period > 1 and m.rf_max != m.rf_min for m in maps)
         self._posdep[name] = posdep
         if posdep and not any(self._posdep[s] for s in ins):
             f = self.fields[name]
@@ -245,7 +261,9 @@ class Analysis:
                 "position-dependent", name,
                 f"the field size depends on the unit's position ({spans} per axis)"))
         prints = self._prints[name]
-        holes = any(p is not None and M.has_holes(p) for p in prints)
+        p0 = prints[0]
+        holes = any(p is not None and M.has_holes(p)
+                    for p in ((p0,) if all(p is p0 for p in prints) else prints))
         self._holes[name] = holes
         if holes and not any(self._holes[s] for s in ins):
             f = self.fields[name]
@@ -265,9 +283,10 @@ class Analysis:
                 "layers after it add no spatial context"))
 
     def _covers_input(self, node, axis_maps) -> bool:
-        for m, n_out, last in zip(axis_maps, node.size, self._last_input):
-            e = m.at(n_out // 2)
-            if e is None or e[0] > 0 or e[1] < last:
+        size, last = node.size, self._last_input
+        for a, m in enumerate(axis_maps):
+            e = m.at(size[a] // 2)
+            if e is None or e[0] > 0 or e[1] < last[a]:
                 return False
         return True
 

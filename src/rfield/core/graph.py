@@ -7,7 +7,9 @@ which is a topological order because an input must exist before it is used.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -36,7 +38,7 @@ def check_size_limits(size: Size, what: str) -> None:
                          "positions")
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     name: str
     op: Op
@@ -48,13 +50,23 @@ class Node:
     pointwise: bool = False  # every axis reads index o at o
     global_: bool = False  # some axis reads the whole input
 
-    def __post_init__(self) -> None:
-        self.pointwise = all(r.is_identity for r in self.rules)
-        self.global_ = any(r.is_global for r in self.rules)
-
     @property
     def kind(self) -> str:
         return self.op.kind
+
+
+@contextmanager
+def gc_paused():
+    """No cyclic garbage collection inside: building or analysing a large network makes
+    millions of small objects and frees none, and the collector would only rescan them
+    (a third of the time on long chains)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _frozen(value: Mapping | None) -> Mapping:
@@ -103,6 +115,9 @@ class Graph:
         self.input_size: Size = check_input_size(input_size)
         self.nodes: dict[str, Node] = {}
         self._provenance: Provenance | None = None
+        # (op, input sizes) -> what binding gives: an op used again on the same sizes
+        # (a chain of one layer kind) binds once, and its nodes share rules
+        self._bound: dict[tuple, tuple] = {}
 
     @property
     def provenance(self) -> Provenance:
@@ -154,16 +169,33 @@ class Graph:
         sizes = [self.size_of(src) for src in inputs]
         if len(self.nodes) >= MAX_LAYERS:
             raise SpecError(f"{label}: more than {MAX_LAYERS} layers")
+        key = (id(op), tuple(sizes))
+        bound = self._bound.get(key)
+        if bound is None:  # the entry holds the op, so its id is not reused
+            bound = self._bind(op, sizes, label) + (op,)
+            self._bound[key] = bound
+        size, rules, pointwise, global_, _ = bound
+        node = Node(name, op, inputs, module, where, size, rules, pointwise, global_)
+        self.nodes[name] = node
+        return node
+
+    @staticmethod
+    def _bind(op: Op, sizes: list[Size], label: str) -> tuple:
         try:
             size, rules = op.bind(sizes)
             check_size_limits(size, "output size")
         except (ShapeError, SpecError) as exc:
             raise type(exc)(f"{label} ({op.kind}): {exc}") from None
-        except RfieldError:
-            raise
-        node = Node(name, op, inputs, module, where, size, rules)
-        self.nodes[name] = node
-        return node
+        for a in range(1, len(rules)):  # equal axes share one rule (and so their maps)
+            if rules[a] == rules[a - 1]:
+                rules[a] = rules[a - 1]
+        return (size, rules, all(r.is_identity for r in rules),
+                any(r.is_global for r in rules))
+
+    def clear(self) -> None:
+        """No nodes again (a front-end that starts its capture over)."""
+        self.nodes.clear()
+        self._bound.clear()
 
     def last(self) -> str:
         if not self.nodes:

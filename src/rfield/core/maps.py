@@ -56,6 +56,8 @@ class AxisMap:
 
     @property
     def jump(self) -> Fraction:
+        if self.period == 1:  # Fraction's fast path: a whole number
+            return Fraction(self.shift)
         return Fraction(self.shift, self.period)
 
     @property
@@ -80,10 +82,15 @@ class AxisMap:
 
     @property
     def rf_max(self) -> int:
+        if self.period == 1:  # conv chains: no generator for one entry
+            e = self.table[0]
+            return 0 if e is None else e[1] - e[0] + 1
         return max((e[1] - e[0] + 1 for e in self.table if e is not None), default=0)
 
     @property
     def rf_min(self) -> int:
+        if self.period == 1:
+            return self.rf_max
         return min((e[1] - e[0] + 1 for e in self.table if e is not None), default=0)
 
 
@@ -206,5 +213,7 @@ def coverage(fp: Footprint) -> Fraction | None:
     """Share of the box that unit 0 really depends on."""
     if not fp:
         return None
-    covered = sum(b - a + 1 for a, b in fp)
-    return Fraction(covered, fp[-1][1] - fp[0][0] + 1)
+    span = fp[-1][1] - fp[0][0] + 1
+    if len(fp) == 1:
+        return Fraction(1)
+    return Fraction(sum(b - a + 1 for a, b in fp), span)

@@ -133,7 +133,7 @@ class State:
 
     def reset(self) -> None:
         self.entries.clear()
-        self.graph.nodes.clear()
+        self.graph.clear()
         self.counts.clear()
         self.unknown_ops.clear()
         self.unknown_at.clear()

@@ -21,7 +21,8 @@ def number(x: Fraction | int | None):
     """Exact values for JSON: an int when whole, else a float."""
     if x is None:
         return None
-    x = Fraction(x)
+    if isinstance(x, int):
+        return x
     return int(x) if x.denominator == 1 else float(x)
 
 

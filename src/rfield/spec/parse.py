@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from ..core.graph import MAX_LAYERS, Graph, Provenance, check_input_size
+from ..core.graph import MAX_LAYERS, Graph, Provenance, check_input_size, gc_paused
 from ..core.ops import Op
 from ..errors import RfieldError, ShapeError, SpecError, TargetError, shown
 from ..safeio import read_regular
@@ -21,7 +21,7 @@ from .registry import OPS, PARAM_ALIASES, canonical_op
 
 SPEC_SUFFIXES = (".json", ".yaml", ".yml")
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-MAX_SPEC_BYTES = 50 * 1024 * 1024
+MAX_SPEC_BYTES = 256 * 1024 * 1024
 
 
 def _suggest(word: str, options) -> str:
@@ -75,20 +75,44 @@ def graph_from_layers(layers: object, input_size=None, source: str | None = None
     if len(layers) > MAX_LAYERS:
         raise SpecError(f"{prefix}{len(layers)} layers, more than the limit of {MAX_LAYERS}")
     counts: dict[str, int] = {}
-    for i, layer in enumerate(layers):
-        try:
-            _add_layer(graph, i, layer, counts)
-        except (SpecError, ShapeError) as exc:
-            line = line_of(i) if line_of and source else None
-            where = f"{source}:{line}" if line else source
-            raise type(exc)(f"{where}: {exc}" if where else str(exc)) from None
+    ops: dict = {}
+    with gc_paused():
+        for i, layer in enumerate(layers):
+            try:
+                _add_layer(graph, i, layer, counts, ops)
+            except (SpecError, ShapeError) as exc:
+                line = line_of(i) if line_of and source else None
+                where = f"{source}:{line}" if line else source
+                raise type(exc)(f"{where}: {exc}" if where else str(exc)) from None
     graph.set_provenance(Provenance(source="spec"))
     return graph
 
 
-def _add_layer(graph: Graph, i: int, layer: object, counts: dict[str, int]) -> None:
-    label = f"layer {i + 1}"
+def _frozen(value: object):
+    """A hashable twin of a parameter value (lists become tuples), or None."""
+    if isinstance(value, (list, tuple)):
+        items = [_frozen(v) for v in value]
+        return None if None in items else ("list",) + tuple(items)
+    if isinstance(value, (int, float, str)) or value is None:
+        return (type(value).__name__, value)
+    return None
+
+
+def _add_layer(graph: Graph, i: int, layer: object, counts: dict[str, int],
+               ops: dict) -> None:
+    """Add one layer; ``ops`` keeps the op made for each distinct spec, so that a
+    network repeating one layer makes (and binds) it once."""
     inputs: object = None
+    if type(layer) is dict:  # the common case first: a layer seen before, by its params
+        try:
+            key = tuple(kv for kv in layer.items() if kv[0] not in _NOT_PARAMS)
+            op = ops.get(key)
+        except TypeError:  # a list-valued parameter: the general path below
+            op = None
+        if op is not None:
+            inputs = layer.get("inputs", layer.get("input"))
+            return _add_node(graph, i, layer.get("name"), op, inputs, counts)
+    label = f"layer {i + 1}"
     if isinstance(layer, Op):
         name, op = None, layer
     elif isinstance(layer, tuple) and len(layer) in (2, 3) and isinstance(layer[1], Op):
@@ -103,18 +127,36 @@ def _add_layer(graph: Graph, i: int, layer: object, counts: dict[str, int]) -> N
         kind = spec.pop("op")
         inputs = spec.pop("inputs", spec.pop("input", None))
         spec.pop("comment", None)
-        op = make_op(kind, spec, label)
+        frozen = _frozen([kind, sorted(spec.items())]) if isinstance(kind, str) else None
+        op = ops.get(frozen) if frozen is not None else None
+        if op is None:
+            op = make_op(kind, spec, label)
+            if frozen is not None:
+                ops[frozen] = op
+        try:
+            ops[tuple(kv for kv in layer.items() if kv[0] not in _NOT_PARAMS)] = op
+        except TypeError:
+            pass
     else:
         raise SpecError(f"{label}: a layer must be an object with an 'op', got {shown(layer)}")
+    _add_node(graph, i, name, op, inputs, counts)
+
+
+#: layer keys that are not the op's parameters
+_NOT_PARAMS = frozenset({"name", "inputs", "input", "comment"})
+
+
+def _add_node(graph: Graph, i: int, name: object, op: Op, inputs: object,
+              counts: dict[str, int]) -> None:
     if inputs is not None and not (isinstance(inputs, str) or (
             isinstance(inputs, (list, tuple)) and all(isinstance(s, str) for s in inputs))):
-        raise SpecError(f"{label}: 'inputs' must be a layer name or a list of names")
+        raise SpecError(f"layer {i + 1}: 'inputs' must be a layer name or a list of names")
     if name is None:
-        counts[op.kind] = counts.get(op.kind, 0) + 1
-        name = f"{op.kind}{counts[op.kind]}"
+        n = counts[op.kind] = counts.get(op.kind, 0) + 1
+        name = f"{op.kind}{n}"
         while name in graph.nodes:
             name += "_"
-    graph.add(name, op, inputs)
+    graph.add(name, op, inputs)  # type: ignore[arg-type]  # checked there
 
 
 def graph_from_dict(spec: object, input_size=None, source: str | None = None,
@@ -229,7 +271,8 @@ def read_spec_file(path: str | os.PathLike) -> tuple[object, Callable[[int], int
         raise SpecError(f"{p}: not a text file")
     if p.suffix.lower() == ".json":
         try:
-            data = json.loads(text)
+            with gc_paused():
+                data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise SpecError(f"{p}:{exc.lineno}: malformed JSON: {exc.msg} "
                             f"(column {exc.colno})") from None
