@@ -259,7 +259,8 @@ class Kernel(State):
         shape says it has.
         """
         node, layout = self.get(x)
-        if has_space(layout) or x.shape is None or len(x.shape) != self.nd + 2:
+        if has_space(layout) or x.shape is None or len(x.shape) != self.nd + 2 \
+                or None in x.shape:
             return node, layout
         size = tuple(int(n) for n in x.shape[2:])
         if node != INPUT:

@@ -19,11 +19,14 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
+import numpy as np
+
 from ..core import ops as O
 from ..core.graph import INPUT, Graph
-from ..errors import TargetError, require
+from ..errors import RfieldError, TargetError, require, shown
 from ..safeio import check_regular
 from .kernel import Kernel, T, Unknown
+from .onnx_fold import FOLD, fold
 from .onnx_wire import strip_weights
 
 MAX_BYTES = 2 * 1024 ** 3
@@ -156,18 +159,48 @@ class OnnxReader:
         for d, v in zip(first.type.tensor_type.shape.dim, shape):
             d.Clear()
             d.dim_value = v
-        self.shapes = _inferred_shapes(model, onnx, path, shape)
         self.node: Any = None  # the ONNX node being read, for names and messages
+        self.consts: dict[str, Any] = {}
+        order = _topo(g, set(self.inits) | {i.name for i in g.input}, path)
+        self.shapes = self._shapes_with_constants(model, order, shape)
         self.kernel = Kernel(size, strict, "ONNX shape inference", self._naming, self._where)
         self.kernel.bind(T(first.name), INPUT, (None, None) + tuple(range(len(size))))
-        self.consts: dict[str, Any] = {}
         self.aliases: dict[str, str] = {}
-        for n in _topo(g, set(self.inits) | {i.name for i in g.input}, path):
+        for n in order:
             self.read_node(n)
         if not self.kernel.graph.nodes:
             raise TargetError(f"{path}: no node of the model depends on its input")
         self.graph = self.kernel.finish(source="onnx", input_channels=channels,
                                         aliases=self.aliases)
+
+    def _shapes_with_constants(self, model, order: list, shape: list) -> dict:
+        """Shapes from ONNX shape inference, re-run with the input-independent subgraphs
+        folded to constants (a Reshape to a shape computed from the input's shape has
+        no inferred shape until its target is a constant)."""
+        shapes = _inferred_shapes(model, self.onnx, self.path, shape)
+        for _ in range(4):
+            before = len(self.consts)
+            for n in order:
+                self.node = n
+                self._fold(n, shapes)
+            if len(self.consts) == before:
+                break
+            shapes = _inferred_shapes(self._with_constants(model), self.onnx, self.path, shape)
+        return shapes
+
+    def _with_constants(self, model):
+        """A copy of the model (for shape inference only) whose folded tensors are
+        initializers instead of nodes."""
+        folded = {k: v for k, v in self.consts.items() if isinstance(v, np.ndarray)}
+        copy = self.onnx.ModelProto()
+        copy.CopyFrom(model)
+        nodes = [n for n in copy.graph.node if not (n.output and all(
+            o in folded for o in n.output if o))]
+        del copy.graph.node[:]
+        copy.graph.node.extend(nodes)
+        copy.graph.initializer.extend(self.onnx.numpy_helper.from_array(v, k)
+                                      for k, v in folded.items() if k not in self.inits)
+        return copy
 
     # ------------------------------------------------------------------ helpers
 
@@ -187,18 +220,29 @@ class OnnxReader:
         return bool(name) and self.kernel.has(T(name))
 
     def const(self, name: str):
-        """The value of a constant input (initializer or Constant node), or None."""
+        """The value of a constant input (initializer, Constant node or a folded
+        input-independent subgraph), or None."""
         if not name:
             return None
-        if name in self.consts:
-            return self.consts[name]
-        t = self.inits.get(name)
-        if t is None:
-            return None
-        if t.data_location == self.onnx.TensorProto.EXTERNAL:
+        value = self.consts.get(name)
+        if value is None:
+            value = self.inits.get(name)
+        if value is None or isinstance(value, np.ndarray):
+            return value
+        return self._tensor_value(name, value)
+
+    def _tensor_value(self, name: str, t):
+        """A TensorProto's array, never from a file the model names."""
+        if t.data_location == self.onnx.TensorProto.EXTERNAL or len(t.external_data):
             raise TargetError(f"{self.path}: {name!r} is stored in an external file, which "
                               "rfield never reads")
-        return self.onnx.numpy_helper.to_array(t)
+        try:
+            value = self.onnx.numpy_helper.to_array(t)
+        except Exception as exc:
+            raise TargetError(f"{self.path}: tensor {name!r} is malformed "
+                              f"({type(exc).__name__})") from None
+        self.consts[name] = value
+        return value
 
     def ints(self, name: str, what: str) -> list[int] | None:
         """A constant input as ints; None when the input is absent."""
@@ -209,6 +253,54 @@ class OnnxReader:
             raise Unknown(f"{what} with computed values")
         return [int(v) for v in c.flatten()]
 
+    def _fold(self, n, shapes: dict) -> None:
+        """Constants, and a node's value when it is shape arithmetic rfield can compute
+        from constants and inferred shapes (weights, never read, are not folded)."""
+        if not n.output or n.output[0] in self.consts:
+            return
+        try:
+            a = {x.name: self.onnx.helper.get_attribute_value(x) for x in n.attribute}
+        except Exception:
+            raise TargetError(f"{self._where()}: an attribute is malformed") from None
+        if n.op_type == "Constant":
+            return self._constant(n, a)
+        if n.op_type in ("Shape", "Size"):
+            return self.shape_of(n, a, shapes)
+        if n.op_type not in FOLD:
+            return
+        values = []
+        for i in n.input:
+            try:
+                values.append(self.const(i))
+            except TargetError:  # external or stripped: not a constant to compute with
+                return
+            if i and values[-1] is None:
+                return
+        folded = fold(n.op_type, a, values)
+        if folded is not None:
+            self.consts[n.output[0]] = folded
+
+    def _constant(self, n, a: dict) -> None:
+        """A Constant node: its tensor is read when a handler asks for it (a weight
+        stored in an external file is never opened)."""
+        if "value" in a:
+            self.consts[n.output[0]] = a["value"]
+        for key in ("value_ints", "value_floats", "value_int", "value_float"):
+            if key in a:
+                self.consts[n.output[0]] = np.asarray(a[key])
+
+    def shape_of(self, n, a: dict, shapes: dict | None = None) -> None:
+        """Shape and Size of a tensor read no data: their values are the shapes that
+        inference gives at the input size, constants for what follows."""
+        shape = (self.shapes if shapes is None else shapes).get(n.input[0])
+        if shape is None or None in shape:
+            return
+        if n.op_type == "Size":
+            self.consts[n.output[0]] = np.asarray(int(np.prod(shape)), np.int64)
+        else:
+            start, end = a.get("start", 0), a.get("end")
+            self.consts[n.output[0]] = np.asarray(shape[start:end], np.int64)
+
     def handler(self, op_type: str):
         versions = HANDLERS.get(op_type, {})
         usable = [v for v in versions if v <= self.opset] or sorted(versions)[:1]
@@ -218,14 +310,13 @@ class OnnxReader:
 
     def read_node(self, n) -> None:
         self.node = n
-        a = {x.name: self.onnx.helper.get_attribute_value(x) for x in n.attribute}
-        if n.op_type == "Constant":
-            if "value" in a:
-                self.consts[n.output[0]] = self.onnx.numpy_helper.to_array(a["value"])
-            return
+        try:
+            a = {x.name: self.onnx.helper.get_attribute_value(x) for x in n.attribute}
+        except Exception:
+            raise TargetError(f"{self._where()}: an attribute is malformed") from None
         live = [self.t(i) for i in n.input if self.tracked(i)]
-        if not live:
-            return  # does not depend on the network input (shape arithmetic, constants)
+        if not live:  # does not depend on the network input: folded before, if it can be
+            return
         handler = self.handler(n.op_type)
         try:
             if handler is None:
@@ -233,6 +324,12 @@ class OnnxReader:
             handler(self, n, a)
         except Unknown as exc:
             self.kernel.unknown(str(exc), live, [self.t(o) for o in n.output if o])
+        except RfieldError:
+            raise
+        except (IndexError, KeyError, TypeError, ValueError, ZeroDivisionError,
+                OverflowError, AttributeError) as exc:
+            raise TargetError(f"{self._where()} is malformed: {type(exc).__name__}: "
+                              f"{shown(str(exc), 80)}") from None
         for o in n.output:
             entry = self.kernel.entry(o)
             if entry is not None and entry[0] != INPUT:
@@ -480,16 +577,16 @@ def matmul(r, n, a):
     r.kernel.matmul("matmul", x, y, r.t(n.output[0]))
 
 
+def shape_of(r, n, a):
+    r.shape_of(n, a)
+
+
 def depth_to_space(r, n, a):
     r.kernel.blocks(*_io(r, n), O.PixelShuffle(int(a["blocksize"])))
 
 
 def space_to_depth(r, n, a):
     r.kernel.blocks(*_io(r, n), O.PixelUnshuffle(int(a["blocksize"])))
-
-
-def shape_only(r, n, a):
-    """Shape and Size read no data: their outputs are constants."""
 
 
 # operator -> {opset version where these semantics begin: handler}
@@ -509,7 +606,7 @@ HANDLERS: dict[str, dict[int, Handler]] = {
     "Softmax": {1: softmax_v1, 13: softmax}, "LogSoftmax": {1: softmax_v1, 13: softmax},
     "Hardmax": {1: softmax_v1, 13: softmax},
     "DepthToSpace": {1: depth_to_space}, "SpaceToDepth": {1: space_to_depth},
-    "Shape": {1: shape_only}, "Size": {1: shape_only},
+    "Shape": {1: shape_of}, "Size": {1: shape_of},
     "ReduceSum": {1: reduce_attr, 13: reduce_input},
     "ReduceMean": {1: reduce_attr, 18: reduce_input},
     "ReduceMax": {1: reduce_attr, 18: reduce_input},

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import textwrap
 
-FRONTENDS = ("spec", "torch", "onnx")
+FRONTENDS = ("spec", "torch", "onnx")  # `rfield ops NAME` picks by these prefixes
 
 
 def _spec() -> list[str]:
@@ -17,20 +17,22 @@ def _spec() -> list[str]:
 def supported() -> dict[str, list[str]]:
     """Front-end -> the operator names its table handles (ONNX: with the opsets where
     a handler changes)."""
+    from ..frontends.onnx_fold import FOLD
     from ..frontends.onnx_graph import HANDLERS as ONNX
     from ..frontends.torch_ops import HANDLERS as TORCH
 
     onnx = [name + ("" if len(versions) == 1 else
                     " (opset " + ", ".join(str(v) for v in sorted(versions)) + ")")
             for name, versions in sorted(ONNX.items())]
-    return {"spec": _spec(), "torch": sorted(TORCH), "onnx": onnx}
+    return {"spec": _spec(), "torch": sorted(TORCH), "onnx": onnx,
+            "onnx shape arithmetic, folded to constants": sorted(FOLD)}
 
 
 def ops_text(frontends: list[str] | None = None, width: int = 78) -> str:
     """One wrapped paragraph per front-end."""
     out = []
     for name, ops in supported().items():
-        if frontends and name not in frontends:
+        if frontends and name.split()[0] not in frontends:
             continue
         out.append(f"{name} ({len(ops)}):")
         out.append(textwrap.fill(", ".join(ops), width, initial_indent="  ",
