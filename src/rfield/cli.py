@@ -52,6 +52,9 @@ def _options(args) -> dict:
             raise RfieldError("--kwargs must be a JSON object, like '{\"num_classes\": 10}'")
     if getattr(args, "strict", False):
         opts["strict"] = True
+    for name in ("layout", "input_name"):
+        if getattr(args, name, None) is not None:
+            opts[name] = getattr(args, name)
     return opts
 
 
@@ -176,8 +179,10 @@ def cmd_verify(args) -> int:
 _FLAGS = [(re.compile(r"input_size=\(([^)]*)\)"), lambda m: "--input " + m[1].replace(", ", ",")),
           (re.compile(r"input_size="), lambda m: "--input"),
           (re.compile(r"strict=True"), lambda m: "--strict"),
-          (re.compile(r"\b(channels|node|kwargs)='([^']*)'"), lambda m: f"--{m[1]} {m[2]}"),
-          (re.compile(r"\b(channels|node|kwargs)="), lambda m: f"--{m[1]} ")]
+          (re.compile(r"\b(channels|node|kwargs|layout|input_name)='([^']*)'"),
+           lambda m: f"--{m[1].replace('_', '-')} {m[2]}"),
+          (re.compile(r"\b(channels|node|kwargs|layout|input_name)="),
+           lambda m: f"--{m[1].replace('_', '-')} ")]
 
 
 def as_flags(message: str) -> str:

@@ -30,6 +30,10 @@ def _add_target_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channels", type=int, help="input channels of a model (default: read "
                    "from its first layer)")
     p.add_argument("--kwargs", metavar="JSON", help="arguments for a model factory, as JSON")
+    p.add_argument("--layout", choices=("nchw", "nhwc"),
+                   help="ONNX: the input's layout, where the graph does not tell it")
+    p.add_argument("--input-name", metavar="NAME",
+                   help="ONNX: the image input, where the model has several")
     p.add_argument("--strict", action="store_true",
                    help="fail on operators rfield does not know instead of warning")
 

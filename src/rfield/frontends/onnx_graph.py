@@ -27,6 +27,7 @@ from ..errors import RfieldError, TargetError, require, shown
 from ..safeio import check_regular
 from .kernel import Kernel, T, Unknown
 from .onnx_fold import FOLD, fold
+from .onnx_input import LAYOUTS, choose_input, dims_of, spatial_dims
 from .onnx_wire import strip_weights
 
 MAX_BYTES = 2 * 1024 ** 3
@@ -87,29 +88,24 @@ def _topo(graph, known: set[str], path: str) -> list:
     return order
 
 
-def _input_size(first, input_size, path: str) -> tuple[list, tuple[int, ...]]:
-    """The model input's dims and the spatial size to read it at."""
-    dims = [d.dim_value if d.HasField("dim_value") else None
-            for d in first.type.tensor_type.shape.dim]
-    if not 3 <= len(dims) <= 5:
-        raise TargetError(f"{path}: input {first.name!r} has {len(dims)} dims; rfield reads "
-                          "N, C and 1 to 3 spatial dims")
-    spatial = dims[2:]
+def _input_size(dims: list, spatial: list[int], input_size, name: str,
+                path: str) -> tuple[int, ...]:
+    """The spatial size to read the input at: given, or the model's own static one."""
     if input_size is not None:
         size = tuple(int(v) for v in input_size)
         if len(size) == len(spatial) + 1:
             size = size[1:]
         if len(size) != len(spatial):
             raise TargetError(f"input_size has {len(size)} values but the model's input "
-                              f"{first.name!r} has {len(spatial)} spatial dims")
-    elif any(v is None or v < 1 for v in spatial):
-        raise TargetError(f"{path}: the input {first.name!r} has no fixed spatial size; "
+                              f"{name!r} has {len(spatial)} spatial dims")
+    elif any(dims[d] is None or dims[d] < 1 for d in spatial):
+        raise TargetError(f"{path}: the input {name!r} has no fixed spatial size; "
                           "give input_size=(224, 224)")
     else:
-        size = tuple(int(v) for v in spatial if v is not None)
+        size = tuple(int(dims[d]) for d in spatial)
     if any(v > MAX_DIM or v < 1 for v in size):
         raise TargetError(f"{path}: input size {list(size)} is absurd")
-    return dims, size
+    return size
 
 
 def _inferred_shapes(model, onnx, path: str, shape: list) -> dict[str, list | None]:
@@ -141,7 +137,8 @@ def _opset(model) -> int:
 class OnnxReader:
     """Reads one model: the input, shapes from inference, then each node in order."""
 
-    def __init__(self, model, onnx, input_size, strict: bool, path: str) -> None:
+    def __init__(self, model, onnx, input_size, strict: bool, path: str,
+                 layout: str | None = None, input_name: str | None = None) -> None:
         self.onnx, self.path = onnx, path
         self.opset = _opset(model)
         g = model.graph
@@ -149,22 +146,26 @@ class OnnxReader:
         inputs = [i for i in g.input if i.name not in self.inits]
         if not inputs:
             raise TargetError(f"{path}: the model has no input")
-        first = inputs[0]
-        if len(inputs) > 1:
-            raise TargetError(f"{path}: the model has more than one input "
-                              f"({first.name!r}, {inputs[1].name!r}); rfield reads one")
-        dims, size = _input_size(first, input_size, path)
-        channels = dims[1] if dims[1] else 1
-        shape = [1, channels, *size]
+        first = choose_input(inputs, input_name, path)
+        dims = dims_of(first)
+        spatial = spatial_dims(g, first.name, len(dims), layout, path)
+        size = _input_size(dims, spatial, input_size, first.name, path)
+        shape = [1] + [v or 1 for v in dims[1:]]
+        for axis, d in enumerate(spatial):
+            shape[d] = size[axis]
+        channels = next((shape[d] for d in range(1, len(dims)) if d not in spatial), 1)
         for d, v in zip(first.type.tensor_type.shape.dim, shape):
             d.Clear()
             d.dim_value = v
+        input_layout: list[int | None] = [None] * len(dims)
+        for axis, d in enumerate(spatial):
+            input_layout[d] = axis
         self.node: Any = None  # the ONNX node being read, for names and messages
         self.consts: dict[str, Any] = {}
         order = _topo(g, set(self.inits) | {i.name for i in g.input}, path)
         self.shapes = self._shapes_with_constants(model, order, shape)
         self.kernel = Kernel(size, strict, "ONNX shape inference", self._naming, self._where)
-        self.kernel.bind(T(first.name), INPUT, (None, None) + tuple(range(len(size))))
+        self.kernel.bind(T(first.name), INPUT, tuple(input_layout))
         self.aliases: dict[str, str] = {}
         for n in order:
             self.read_node(n)
@@ -646,9 +647,16 @@ HANDLERS: dict[str, dict[int, Handler]] = {
 }
 
 
-def graph_from_onnx(path, input_size=None, strict: bool = False, **_ignored) -> Graph:
-    """Read an ONNX file (no weights, no external data) into a Graph."""
+def graph_from_onnx(path, input_size=None, strict: bool = False, layout: str | None = None,
+                    input_name: str | None = None, **_ignored) -> Graph:
+    """Read an ONNX file (no weights, no external data) into a Graph.
+
+    The image input is the only image-like one (or ``input_name``); its spatial dims
+    are read from how the graph uses it, or from ``layout`` ("nchw" or "nhwc").
+    """
     onnx = require("onnx", "onnx")
     path = os.fspath(path)
+    if layout is not None and layout not in LAYOUTS:
+        raise TargetError(f"layout must be one of {', '.join(LAYOUTS)}, got {shown(layout)}")
     model = _read_model(path, onnx)
-    return OnnxReader(model, onnx, input_size, strict, path).graph
+    return OnnxReader(model, onnx, input_size, strict, path, layout, input_name).graph
