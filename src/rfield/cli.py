@@ -7,6 +7,7 @@ failed (verify), 2 bad input or usage.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 
@@ -216,6 +217,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug: one line all the same, the traceback on request
+        if os.environ.get("RFIELD_DEBUG") == "1":
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        sys.stderr.write(f"rfield: internal error: {type(exc).__name__}: {first[:200]} "
+                         "(please report it; RFIELD_DEBUG=1 shows the traceback)\n")
+        return 2
 
 
 if __name__ == "__main__":

@@ -287,6 +287,10 @@ class Resize(Op):
 
     def bind(self, sizes: list[Size]) -> tuple[Size, list[R.AxisRule]]:
         (n_in,) = sizes
+        if min(self.n_out) < 1:
+            raise _size_error(n_in, self.n_out)
+        if any(s is not None and s <= 0 for s in self.scales):
+            raise ShapeError(f"scales {[str(s) for s in self.scales]} must be positive")
         rules: list[R.AxisRule] = []
         for n, m, s in zip(n_in, self.n_out, self.scales):
             scale = s if s is not None else Fraction(m, n)
