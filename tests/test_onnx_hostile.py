@@ -168,7 +168,7 @@ def test_fuzzing_a_real_export_never_ends_in_a_traceback(tmp_path):
     model = onnx.load(str(path))
     rng = random.Random(0)
     outcomes = {"read": 0, "refused": 0}
-    for k in range(int(os.environ.get("RFIELD_FUZZ", "300"))):
+    for _ in range(int(os.environ.get("RFIELD_FUZZ", "300"))):
         bad = tmp_path / "bad.onnx"
         bad.write_bytes(_mutations(model, rng).SerializeToString())
         try:
