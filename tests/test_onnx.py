@@ -326,3 +326,28 @@ def test_unknown_ops_on_mixed_positions_are_not_reported(tmp_path):
     a = rfield.analyze(str(p))
     assert a.graph.unknown_ops == {"view that merges or splits spatial dims": 1}
     assert a.field().is_global
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small"])
+def test_dynamo_exports_keep_module_names(tmp_path, name):
+    """torch.onnx.export(dynamo=True) names nodes node_Conv_292; the module paths it
+    writes in each node's metadata make --node layer3 work as on the torch model."""
+    torch = pytest.importorskip("torch")
+    tv = pytest.importorskip("torchvision")
+    pytest.importorskip("onnxscript")
+    from torch_checks import stage_modules
+
+    model = tv.models.get_model(name, weights=None).eval()
+    path = tmp_path / f"{name}.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, 3, 64, 64),), str(path), dynamo=True)
+    t = rfield.analyze(model, (64, 64))
+    o = rfield.analyze(str(path))
+    modules = stage_modules(t)
+    assert modules
+    for module in modules:
+        tf, of = t.field(module), o.field(module)
+        assert (tf.rf, tf.jump, tf.start, tf.is_global) == (of.rf, of.jump, of.start,
+                                                           of.is_global), module
+        assert t.box(module).ranges == o.box(module).ranges, module

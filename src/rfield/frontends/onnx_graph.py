@@ -331,10 +331,32 @@ class OnnxReader:
                 OverflowError, AttributeError) as exc:
             raise TargetError(f"{self._where()} is malformed: {type(exc).__name__}: "
                               f"{shown(str(exc), 80)}") from None
-        for o in n.output:
-            entry = self.kernel.entry(o)
-            if entry is not None and entry[0] != INPUT:
-                self.aliases.setdefault(o, entry[0])
+        made = [e[0] for e in map(self.kernel.entry, n.output) if e and e[0] != INPUT]
+        for o, node in zip(n.output, made):
+            self.aliases.setdefault(o, node)
+        for scope in _module_scopes(n) if made else ():
+            self.aliases[scope] = made[0]  # the last node inside a module makes its output
+
+
+def _module_scopes(n) -> list[str]:
+    """The torch module paths a node ran in, from the metadata torch's dynamo exporter
+    writes (its node names lose them): layer1, layer1.0, layer1.0.conv1."""
+    raw = next((p.value for p in n.metadata_props
+                if p.key == "pkg.torch.onnx.name_scopes"), None)
+    if not raw:
+        return []
+    try:
+        import ast
+
+        names = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return []
+    paths: list[str] = []
+    for name in names[1:] if isinstance(names, list) else []:
+        if not isinstance(name, str) or (paths and not name.startswith(paths[-1] + ".")):
+            break
+        paths.append(name)
+    return paths
 
 
 def _word(a: dict, key: str, default: str) -> str:
