@@ -104,3 +104,19 @@ def test_strict_reports_every_unknown_operator_at_once(tmp_path):
         rfield.analyze(str(tmp_path / "u.onnx"), strict=True)
     msg = str(info.value)
     assert "CumSum (2 x, first in" in msg and "'cs1'" in msg and "Trilu (1 x" in msg
+
+
+@pytest.mark.parametrize("op,attrs,inputs", [
+    ("InstanceNormalization", {}, ["c", "s", "b"]),
+    ("LayerNormalization", {"axis": -1}, ["c", "s1", "b1"]),
+    ("LayerNormalization", {"axis": 1}, ["c", "s1", "b1"]),
+])
+def test_norms_over_positions_read_everything(tmp_path, op, attrs, inputs):
+    n = 9
+    inits = [weight("w", [1, 1, 3]), weight("s", [1]), weight("b", [1]),
+             weight("s1", [n] if attrs.get("axis") == -1 else [1, n]),
+             weight("b1", [n] if attrs.get("axis") == -1 else [1, n])]
+    m = model_1d([conv(), helper.make_node(op, inputs, ["y"], epsilon=1e-3, **attrs)], n,
+                 inits)
+    a = assert_matches_oracle(m, n, tmp_path / "norm.onnx")
+    assert a.field().is_global and a.field().local_rf == (3,)

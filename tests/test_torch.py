@@ -309,3 +309,40 @@ def test_unknown_ops_on_tokens_are_not_reported():
     a = rfield.analyze(Tokens(), (16, 16))
     assert a.graph.unknown_ops == {"view that merges or splits spatial dims": 1}
     assert a.field().is_global and a.field("patch").rf == (4, 4)
+
+
+class Normed(nn.Module):
+    """A norm whose statistics run over positions between two convolutions."""
+
+    def __init__(self, norm):
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, stride=2)
+        self.norm = norm
+        self.b = nn.Conv2d(4, 4, 3)
+
+    def forward(self, x):
+        return self.b(self.norm(self.a(x)))
+
+
+@pytest.mark.parametrize("norm", [nn.GroupNorm(2, 4), nn.InstanceNorm2d(4, affine=True),
+                                  nn.LayerNorm([4, 7, 7])], ids=["group", "instance", "layer"])
+def test_norms_over_positions_are_global_with_a_local_field(norm):
+    a, checked = check_model(Normed(norm), (16, 16), modules=["norm", "b"])
+    assert checked and a.field("b").is_global
+    # the local field is the one of the same network without the norm, measured too
+    plain, _ = check_model(Normed(nn.Identity()), (16, 16), modules=["b"])
+    assert a.field("b").local_rf == plain.field("b").rf
+
+
+def test_a_layer_norm_over_channels_stays_pointwise():
+    class ChannelsLast(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(3, 4, 3)
+            self.norm = nn.LayerNorm(4)
+
+        def forward(self, x):
+            return self.norm(self.a(x).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+    a, checked = check_model(ChannelsLast(), (12, 12), modules=[""])
+    assert checked and not a.field().is_global and a.field().rf == (3, 3)

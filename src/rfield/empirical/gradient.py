@@ -22,7 +22,7 @@ IDENTITY_FUNCS = {
     "relu", "relu_", "relu6", "hardtanh", "hardtanh_", "leaky_relu", "leaky_relu_", "gelu",
     "silu", "silu_", "hardswish", "hardswish_", "mish", "elu", "elu_", "selu", "celu",
     "softplus", "prelu",
-    "batch_norm", "instance_norm", "group_norm", "layer_norm", "local_response_norm",
+    "batch_norm", "local_response_norm",
     "dropout", "dropout2d", "dropout1d", "dropout3d", "clamp", "clamp_", "clip",
     "clamp_min", "clamp_max",
 }
@@ -32,6 +32,9 @@ IDENTITY_FUNCS = {
 # (attention's softmax too: as an identity, q @ k^T squares the magnitude per block)
 GATE_FUNCS = {"sigmoid", "sigmoid_", "hardsigmoid", "hardsigmoid_", "tanh", "tanh_",
               "softmax", "log_softmax"}
+# norms whose statistics run over positions: each output reads its own value and the
+# mean of what the statistics cover (x + mean keeps both dependencies, stays bounded)
+NORM_FUNCS = {"group_norm", "instance_norm", "layer_norm"}
 MAX_TO_AVG = {
     "max_pool1d": "avg_pool1d", "max_pool2d": "avg_pool2d", "max_pool3d": "avg_pool3d",
     "adaptive_max_pool1d": "adaptive_avg_pool1d", "adaptive_max_pool2d": "adaptive_avg_pool2d",
@@ -88,9 +91,22 @@ def _mode(torch):
                 return x / (1 + x.abs())
             if name in MAX_TO_AVG:
                 return _avg(F, name, args, kwargs)
+            if name in NORM_FUNCS:
+                return _norm(name, args, kwargs)
             return func(*args, **kwargs)
 
     return Linearise
+
+
+def _norm(name, args, kwargs):
+    x = args[0] if args else kwargs["input"]
+    if name == "layer_norm":
+        shape = args[1] if len(args) > 1 else kwargs["normalized_shape"]
+        k = 1 if isinstance(shape, int) else len(shape)
+        dims = tuple(range(x.dim() - k, x.dim()))
+    else:
+        dims = tuple(range(2, x.dim()))
+    return (x + x.mean(dim=dims, keepdim=True)) / 2
 
 
 def _avg(F, name, args, kwargs):

@@ -487,6 +487,21 @@ class Kernel(State):
         else:
             self.bind(out, node, new)
 
+    def normalize(self, kind: str, x: T, out: T, dims: Sequence[int]) -> None:
+        """A norm whose statistics run over ``dims``: over a spatial dim, every output
+        reads its own position and (through the statistics) every position there, as
+        a squeeze-and-excitation gate does; over channels only, it is pointwise."""
+        node, layout = self.get(x)
+        shape = x.shape or (2,) * len(layout)
+        if not any(layout[d % len(layout)] is not None and shape[d % len(layout)] != 1
+                   for d in dims):
+            self.bind(out, self.add(kind, O.Pointwise(kind), [node]), layout)
+            return
+        size = self.sizes(x.shape, layout)
+        stats = self.add(kind, O.GlobalPool(), [node])
+        spread = self.add("broadcast", O.Broadcast(size), [stats]) if size else stats
+        self.bind(out, self.add(kind, O.Merge(kind), [node, spread]), layout)
+
     def along(self, kind: str, x: T, out: T, dims: Sequence[int] | None) -> None:
         """Softmax and friends: every position reads every other along ``dims``
         (None: all dims)."""

@@ -604,6 +604,19 @@ def shape_of(r, n, a):
     r.shape_of(n, a)
 
 
+def norm_over_space(r, n, a):
+    """InstanceNormalization, GroupNormalization: statistics over the dims after C."""
+    x, out = _io(r, n)
+    r.kernel.normalize(n.op_type, x, out, range(2, r.kernel.rank(x)))
+
+
+def layer_norm(r, n, a):
+    """LayerNormalization: statistics over the dims from ``axis`` (default -1) on."""
+    x, out = _io(r, n)
+    rank = r.kernel.rank(x)
+    r.kernel.normalize(n.op_type, x, out, range(a.get("axis", -1) % rank, rank))
+
+
 def depth_to_space(r, n, a):
     r.kernel.blocks(*_io(r, n), O.PixelShuffle(int(a["blocksize"])))
 
@@ -658,8 +671,8 @@ HANDLERS: dict[str, dict[int, Handler]] = {
     "Sqrt": {1: pointwise}, "Reciprocal": {1: pointwise}, "Neg": {1: pointwise},
     "Abs": {1: pointwise}, "Identity": {1: pointwise}, "Dropout": {1: pointwise},
     "Cast": {1: pointwise}, "CastLike": {1: pointwise}, "BatchNormalization": {1: pointwise},
-    "InstanceNormalization": {1: pointwise}, "GroupNormalization": {1: pointwise},
-    "LayerNormalization": {1: pointwise}, "LpNormalization": {1: pointwise},
+    "InstanceNormalization": {1: norm_over_space}, "GroupNormalization": {1: norm_over_space},
+    "LayerNormalization": {1: layer_norm}, "LpNormalization": {1: pointwise},
     "LRN": {1: pointwise}, "ThresholdedRelu": {1: pointwise}, "Floor": {1: pointwise},
     "Ceil": {1: pointwise}, "Round": {1: pointwise}, "Sign": {1: pointwise},
     "Sin": {1: pointwise}, "Cos": {1: pointwise}, "Not": {1: pointwise},

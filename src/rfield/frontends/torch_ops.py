@@ -301,6 +301,22 @@ def roll(c: Capture, _key, args, kwargs, out) -> None:
     c.kernel.bind(c.t(out), *c.lookup(x))
 
 
+def norm_over_space(c: Capture, kind, args, kwargs, out) -> None:
+    """group_norm, instance_norm: statistics over every dim after the channels."""
+    x = c.t(args[0] if args else kwargs["input"])
+    c.kernel.normalize(kind, x, c.t(out), range(2, c.kernel.rank(x)))
+
+
+def layer_norm(c: Capture, kind, args, kwargs, out) -> None:
+    """Statistics over the last len(normalized_shape) dims: channels only in
+    channels-last blocks (pointwise), spatial dims too in others."""
+    x = c.t(args[0] if args else kwargs["input"])
+    shape = _arg(args, kwargs, 1, "normalized_shape")
+    k = len(per_dim(shape, 1))
+    rank = c.kernel.rank(x)
+    c.kernel.normalize(kind, x, c.t(out), range(rank - k, rank))
+
+
 def dropout(c: Capture, _key, args, kwargs, out) -> None:
     c.kernel.pointwise("dropout", c.t(args[0]), [c.t(out)])
 
@@ -340,6 +356,7 @@ HANDLERS: dict[str, Handler] = {
     "linear": linear, "matmul": matmul, "bmm": matmul, "mm": matmul, "einsum": einsum,
     "scaled_dot_product_attention": attention, "multi_head_attention_forward": attention,
     "roll": roll, "dropout": dropout,
+    "group_norm": norm_over_space, "instance_norm": norm_over_space, "layer_norm": layer_norm,
     # elementwise over several tensors, with broadcasting
     **_table(merge, "add", "radd", "iadd", "sub", "rsub", "isub", "mul", "rmul", "imul",
              "div", "truediv", "rtruediv", "itruediv", "true_divide", "maximum", "minimum",
@@ -349,8 +366,8 @@ HANDLERS: dict[str, Handler] = {
     **_table(pointwise, "relu", "relu6", "hardtanh", "leaky_relu", "gelu", "silu", "sigmoid",
              "tanh", "hardswish", "hardsigmoid", "mish", "elu", "selu", "celu", "softplus",
              "prelu", "rrelu", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
-             "feature_alpha_dropout", "batch_norm", "instance_norm", "group_norm",
-             "layer_norm", "local_response_norm", "clone", "contiguous", "detach", "to",
+             "feature_alpha_dropout", "batch_norm", "local_response_norm", "clone",
+             "contiguous", "detach", "to",
              "float", "double", "half", "type", "type_as", "abs", "neg", "exp", "log", "sqrt",
              "rsqrt", "square", "pow", "rpow", "clamp", "clip", "clamp_min", "clamp_max",
              "sign", "erf", "reciprocal", "invert", "requires_grad", "cpu", "cuda",
