@@ -24,8 +24,9 @@ class LayerField:
     the smallest (they differ after upsampling); ``jump`` is the effective
     stride and ``start`` the centre of unit 0 in input coordinates, so unit i
     is centred near ``start + i * jump``. On a global node (one that reads the
-    whole input) these are None, and ``local_rf`` is the field with the paths
-    through global operators left out. ``exact`` is False on an axis where these
+    whole input) these are None, and ``local_rf``, ``local_jump`` and
+    ``local_start`` describe the field with the paths through global operators
+    left out (equal to rf, jump and start on other nodes). ``exact`` is False on an axis where these
     numbers are estimated from the real units (the field does not repeat within
     ``maps.MAX_PERIOD`` units, or merged inputs have different jumps).
     """
@@ -44,6 +45,8 @@ class LayerField:
     local_rf: tuple[int, ...] | None
     coverage: tuple[Fraction | None, ...] | None
     exact: tuple[bool, ...] = ()
+    local_jump: tuple[Fraction, ...] | None = None
+    local_start: tuple[Fraction | None, ...] | None = None
 
     @property
     def is_exact(self) -> bool:
@@ -94,11 +97,16 @@ def _field(name, node, maps, local, prints) -> LayerField:
             same = maps[a] is maps[a - 1] and prints[a] is prints[a - 1]
             per_axis.append(per_axis[a - 1] if same else _axis_numbers(maps[a], prints[a]))
         rf, rf_min, jump, start, pad, cov = (tuple(col) for col in zip(*per_axis))
-    local_rf = None if local is None else tuple(m.rf_max for m in local)
+    if maps is not None or local is None:
+        local_rf, local_jump, local_start = rf, jump, start
+    else:
+        local_rf = tuple(m.rf_max for m in local)
+        local_jump = tuple(m.jump for m in local)
+        local_start = tuple(_start(m) for m in local)
     shown = maps if maps is not None else local
     exact = tuple(m.exact for m in shown) if shown is not None else (True,) * len(node.size)
     return LayerField(name, node.kind, node.inputs, node.module, node.size, rf, rf_min, jump,
-                      start, pad, maps is None, local_rf, cov, exact)
+                      start, pad, maps is None, local_rf, cov, exact, local_jump, local_start)
 
 
 class Fields(Mapping):

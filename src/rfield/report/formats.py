@@ -61,7 +61,8 @@ def layer_dict(f: LayerField) -> dict:
         "output_size": list(f.output_size), "rf": listed(f.rf), "rf_min": listed(f.rf_min),
         "jump": listed(f.jump), "start": listed(f.start),
         "effective_padding": listed(f.effective_padding), "global": f.is_global,
-        "local_rf": listed(f.local_rf), "coverage": listed(f.coverage),
+        "local_rf": listed(f.local_rf), "local_jump": listed(f.local_jump),
+        "local_start": listed(f.local_start), "coverage": listed(f.coverage),
         "exact": list(f.exact),
     }
 
@@ -124,7 +125,8 @@ def summary(a: Analysis, box: Box) -> str:
     if f.is_global:
         head = f"{box.node}: reads the whole input (global)"
         if f.local_rf is not None:
-            head += f"; without the global paths, receptive field {axes(f.local_rf, ' x ')}"
+            head += (f"; without the global paths, receptive field {axes(f.local_rf, ' x ')}"
+                     f", jump {axes(f.local_jump, ' x ')}")
         last = a.last_spatial(box.node)
         if last is not None and last != box.node:
             g = a.fields[last]
@@ -176,7 +178,9 @@ def _rows(a: Analysis, depth: int | None = None):
                                 _rf_text(f))
         if local:
             row += (axes(f.local_rf) if f.is_global else "",)
-        rows.append(row + (axes(f.jump), axes(f.start), axes(f.effective_padding)))
+        # a global node's stride and centre along its local paths, as users ask next
+        rows.append(row + (axes(f.local_jump), axes(f.local_start),
+                           axes(f.effective_padding)))
     return head, rows
 
 
