@@ -12,9 +12,7 @@ keyed by operator and by the opset version where its semantics changed.
 
 from __future__ import annotations
 
-import mmap
 import os
-import sys
 from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
@@ -24,114 +22,17 @@ import numpy as np
 from ..core import ops as O
 from ..core.graph import INPUT, Graph
 from ..errors import RfieldError, TargetError, require, shown
-from ..safeio import check_regular
 from .kernel import Kernel, T, Unknown
 from .onnx_fold import FOLD, fold
 from .onnx_input import LAYOUTS, choose_input, dims_of, spatial_dims
-from .onnx_wire import strip_weights
-
-MAX_BYTES = 2 * 1024 ** 3
-MAX_DIM = 1 << 20
-
-
-def _read_model(path: str, onnx):
-    size = check_regular(path, "ONNX file", MAX_BYTES)
-    model = onnx.ModelProto()
-    try:
-        with open(path, "rb") as fh:
-            if size == 0:
-                raise ValueError("empty file")
-            # mapped, not read: the pages that hold weights are never touched
-            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-                stripped = strip_weights(mapped)
-        model.ParseFromString(stripped)
-    except OSError as exc:
-        raise TargetError(f"{path}: cannot be read ({exc.strerror})") from None
-    except Exception:
-        raise TargetError(f"{path}: not a valid ONNX file (truncated or malformed protobuf)") \
-            from None
-    if not model.HasField("graph") or not model.graph.node:
-        raise TargetError(f"{path}: the ONNX model has no graph nodes")
-    return model
-
-
-def _topo(graph, known: set[str], path: str) -> list:
-    """Nodes in dependency order; a cycle or an input nobody makes is an error."""
-    producers = {o: n for n in graph.node for o in n.output if o}
-    order: list = []
-    state: dict[int, int] = {}
-
-    def visit(n) -> None:
-        key = id(n)
-        if state.get(key) == 2:
-            return
-        if state.get(key) == 1:
-            raise TargetError(f"{path}: the graph has a cycle through node {n.name or n.op_type!r}")
-        state[key] = 1
-        for i in n.input:
-            if not i or i in known:
-                continue
-            if i not in producers:
-                raise TargetError(f"{path}: node {n.name or n.op_type!r} reads {i!r}, which no "
-                                  "node, input or initializer provides")
-            visit(producers[i])
-        state[key] = 2
-        order.append(n)
-
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 4 * len(graph.node) + 1000))
-    try:
-        for n in graph.node:
-            visit(n)
-    finally:
-        sys.setrecursionlimit(limit)
-    return order
-
-
-def _input_size(dims: list, spatial: list[int], input_size, name: str,
-                path: str) -> tuple[int, ...]:
-    """The spatial size to read the input at: given, or the model's own static one."""
-    if input_size is not None:
-        size = tuple(int(v) for v in input_size)
-        if len(size) == len(spatial) + 1:
-            size = size[1:]
-        if len(size) != len(spatial):
-            raise TargetError(f"input_size has {len(size)} values but the model's input "
-                              f"{name!r} has {len(spatial)} spatial dims")
-    elif any(dims[d] is None or dims[d] < 1 for d in spatial):
-        raise TargetError(f"{path}: the input {name!r} has no fixed spatial size; "
-                          "give input_size=(224, 224)")
-    else:
-        size = tuple(int(dims[d]) for d in spatial)
-    if any(v > MAX_DIM or v < 1 for v in size):
-        raise TargetError(f"{path}: input size {list(size)} is absurd")
-    return size
-
-
-def _inferred_shapes(model, onnx, path: str, shape: list) -> dict[str, list | None]:
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
-    except Exception as exc:
-        raise TargetError(f"{path}: ONNX shape inference failed at input {shape}: "
-                          f"{str(exc).splitlines()[0]}") from None
-    shapes: dict[str, list | None] = {}
-    for vi in list(inferred.graph.value_info) + list(inferred.graph.output) + \
-            list(inferred.graph.input):
-        t = vi.type.tensor_type
-        if t.HasField("shape"):
-            shapes[vi.name] = [d.dim_value if d.HasField("dim_value") else None
-                               for d in t.shape.dim]
-    for init in model.graph.initializer:
-        shapes[init.name] = list(init.dims)
-    for name, dims in shapes.items():
-        if any(v is not None and v > MAX_DIM * 64 for v in dims or ()):
-            raise TargetError(f"{path}: tensor {name!r} has an absurd dimension {dims}")
-    return shapes
-
-
-def _opset(model) -> int:
-    versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
-    return max(versions) if versions else 1
+from .onnx_model import (
+    inferred_shapes,
+    module_scopes,
+    opset,
+    read_model,
+    topo,
+)
+from .onnx_model import input_size as input_size_of
 
 
 class OnnxReader:
@@ -140,7 +41,7 @@ class OnnxReader:
     def __init__(self, model, onnx, input_size, strict: bool, path: str,
                  layout: str | None = None, input_name: str | None = None) -> None:
         self.onnx, self.path = onnx, path
-        self.opset = _opset(model)
+        self.opset = opset(model)
         g = model.graph
         self.inits = {t.name: t for t in g.initializer}
         inputs = [i for i in g.input if i.name not in self.inits]
@@ -149,7 +50,7 @@ class OnnxReader:
         first = choose_input(inputs, input_name, path)
         dims = dims_of(first)
         spatial = spatial_dims(g, first.name, len(dims), layout, path)
-        size = _input_size(dims, spatial, input_size, first.name, path)
+        size = input_size_of(dims, spatial, input_size, first.name, path)
         shape = [1] + [v or 1 for v in dims[1:]]
         for axis, d in enumerate(spatial):
             shape[d] = size[axis]
@@ -162,7 +63,7 @@ class OnnxReader:
             input_layout[d] = axis
         self.node: Any = None  # the ONNX node being read, for names and messages
         self.consts: dict[str, Any] = {}
-        order = _topo(g, set(self.inits) | {i.name for i in g.input}, path)
+        order = topo(g, set(self.inits) | {i.name for i in g.input}, path)
         self.shapes = self._shapes_with_constants(model, order, shape)
         self.kernel = Kernel(size, strict, "ONNX shape inference", self._naming, self._where)
         self.kernel.bind(T(first.name), INPUT, tuple(input_layout))
@@ -178,7 +79,7 @@ class OnnxReader:
         """Shapes from ONNX shape inference, re-run with the input-independent subgraphs
         folded to constants (a Reshape to a shape computed from the input's shape has
         no inferred shape until its target is a constant)."""
-        shapes = _inferred_shapes(model, self.onnx, self.path, shape)
+        shapes = inferred_shapes(model, self.onnx, self.path, shape)
         for _ in range(4):
             before = len(self.consts)
             for n in order:
@@ -186,7 +87,7 @@ class OnnxReader:
                 self._fold(n, shapes)
             if len(self.consts) == before:
                 break
-            shapes = _inferred_shapes(self._with_constants(model), self.onnx, self.path, shape)
+            shapes = inferred_shapes(self._with_constants(model), self.onnx, self.path, shape)
         return shapes
 
     def _with_constants(self, model):
@@ -334,29 +235,8 @@ class OnnxReader:
         made = [e[0] for e in map(self.kernel.entry, n.output) if e and e[0] != INPUT]
         for o, node in zip(n.output, made):
             self.aliases.setdefault(o, node)
-        for scope in _module_scopes(n) if made else ():
+        for scope in module_scopes(n) if made else ():
             self.aliases[scope] = made[0]  # the last node inside a module makes its output
-
-
-def _module_scopes(n) -> list[str]:
-    """The torch module paths a node ran in, from the metadata torch's dynamo exporter
-    writes (its node names lose them): layer1, layer1.0, layer1.0.conv1."""
-    raw = next((p.value for p in n.metadata_props
-                if p.key == "pkg.torch.onnx.name_scopes"), None)
-    if not raw:
-        return []
-    try:
-        import ast
-
-        names = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        return []
-    paths: list[str] = []
-    for name in names[1:] if isinstance(names, list) else []:
-        if not isinstance(name, str) or (paths and not name.startswith(paths[-1] + ".")):
-            break
-        paths.append(name)
-    return paths
 
 
 def _word(a: dict, key: str, default: str) -> str:
@@ -693,5 +573,5 @@ def graph_from_onnx(path, input_size=None, strict: bool = False, layout: str | N
     path = os.fspath(path)
     if layout is not None and layout not in LAYOUTS:
         raise TargetError(f"layout must be one of {', '.join(LAYOUTS)}, got {shown(layout)}")
-    model = _read_model(path, onnx)
+    model = read_model(path, onnx)
     return OnnxReader(model, onnx, input_size, strict, path, layout, input_name).graph
