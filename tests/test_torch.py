@@ -347,3 +347,26 @@ def test_a_layer_norm_over_channels_stays_pointwise():
 
     a, checked = check_model(ChannelsLast(), (12, 12), modules=[""])
     assert checked and not a.field().is_global and a.field().rf == (3, 3)
+
+
+def test_the_default_node_is_what_the_model_returns():
+    """A model returning a dict (as Hugging Face and segmentation models do) is answered
+    for its first spatial output, and each returned tensor is a named node."""
+
+    class Returns(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(3, 4, 5, stride=2)
+            self.b = nn.Conv2d(4, 4, 3)
+
+        def forward(self, x):
+            y = self.a(x)
+            pooled = self.b(y).mean((2, 3))  # computed last, but not what users ask
+            return {"last_hidden_state": y, "pooler_output": pooled}
+
+    a = rfield.analyze(Returns(), (3, 16, 16))
+    assert a.field().name == a.graph.aliases["a"] and a.field().rf == (5, 5)
+    assert a.field("pooler_output").is_global
+    assert a.field("output.last_hidden_state") == a.field("last_hidden_state")
+    a2, checked = check_model(Returns(), (16, 16), modules=["a"])
+    assert checked and a2.box().ranges == a2.box("a").ranges

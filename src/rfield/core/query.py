@@ -43,12 +43,21 @@ class Box:
 
 
 def resolve_node(graph: Graph, name: str | None) -> str:
+    """A node by its name, a module path, an ONNX tensor name or the name of what a
+    model returns (``output``, ``output.logits`` or just ``logits``). By default: the
+    first spatial tensor the model returns, else its first, else the last node."""
+    outputs = graph.provenance.outputs
     if name is None:
-        return graph.last()
+        returned = [n for n in outputs.values() if n in graph.nodes]
+        spatial = [n for n in returned if all(s > 1 for s in graph.nodes[n].size)]
+        return (spatial or returned or [graph.last()])[0]
     if name in graph.nodes:
         return name
     if name in graph.aliases:
         return graph.aliases[name]
+    for key in (name, f"output.{name}"):
+        if key in outputs and outputs[key] in graph.nodes:
+            return outputs[key]
     if name == INPUT:
         raise QueryError("'input' is the network's input, not a layer")
     near = difflib.get_close_matches(name, list(graph.aliases) + list(graph.nodes), n=3)
