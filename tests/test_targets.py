@@ -180,3 +180,23 @@ def test_a_missing_timm_names_the_extra_that_installs_it(monkeypatch):
         rfield.analyze("timm:resnet18")
     pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
     assert '\ntimm = ["torch>=2.1", "torchvision>=0.16", "timm>=0.9"]' in pyproject
+
+
+def test_too_few_sizes_for_the_model_says_so(capsys):
+    code, out, err = run(capsys, "analyze", "torchvision:resnet18", "--input", "224")
+    assert code == 2 and out == "" and "a 2-D model needs 2 sizes" in err
+    assert "--input 224,224" in err
+
+
+def test_json_gives_the_last_spatial_layer_of_a_classifier(capsys):
+    import json
+
+    code, out, err = run(capsys, "analyze", "torchvision:resnet18", "--input", "64,64",
+                         "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    a = rfield.analyze("torchvision:resnet18", (64, 64))
+    last = data["last_spatial"]
+    assert last["name"] == a.last_spatial(a.graph.last()) == "layer4.1.relu_1"
+    assert last["rf"] == [435, 435] and last["box"] == [list(r) for r in a.box(
+        last["name"]).ranges]

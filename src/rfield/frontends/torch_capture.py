@@ -160,10 +160,14 @@ def _readings(model, size: tuple[int, ...], channels: int | None) -> list[tuple[
     ndim = _module_ndim(model)
     as_given = (size, candidates)
     with_channels = (size[1:], [size[0]])
+    if ndim is not None:
+        if len(size) not in (ndim, ndim + 1):
+            raise TargetError(f"a {ndim}-D model needs {ndim} sizes (or channels and "
+                              f"{ndim} sizes), got {list(size)}: give input_size="
+                              f"({', '.join(['224'] * ndim)})")
+        return [with_channels] if ndim == len(size) - 1 else [as_given]
     if len(size) < 2:
         return [as_given]
-    if ndim is not None:
-        return [with_channels] if ndim == len(size) - 1 else [as_given]
     return [with_channels] if len(size) == 4 else [as_given, with_channels]
 
 

@@ -82,6 +82,11 @@ def result_dict(a: Analysis, box: Box, queries: dict | None = None) -> dict:
     }
     if any(u[1] != u[0] for u in box.units):
         out["units"] = [list(u) for u in box.units]
+    last = a.last_spatial(box.node)
+    if last is not None and last != box.node:  # what a classifier's head is fed
+        centre = a.box(last)
+        out["last_spatial"] = dict(layer_dict(a.fields[last]), box=[
+            list(r) for r in centre.ranges], unit=[u[0] for u in centre.units])
     for key, runs in (queries or {}).items():
         out[key] = [[list(r) for r in axis] for axis in runs]
     return out
