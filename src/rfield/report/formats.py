@@ -11,6 +11,7 @@ import csv
 import io
 import json
 from collections.abc import Callable
+from typing import Any
 from fractions import Fraction
 
 from ..core.analysis import Analysis, LayerField
@@ -69,7 +70,7 @@ def layer_dict(f: LayerField) -> dict:
 
 def result_dict(a: Analysis, box: Box, queries: dict | None = None) -> dict:
     unit = [u[0] for u in box.units]
-    out = {
+    out: dict[str, Any] = {
         "input_size": list(a.graph.input_size),
         "node": box.node,
         "unit": unit,
