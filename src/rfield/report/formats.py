@@ -11,8 +11,8 @@ import csv
 import io
 import json
 from collections.abc import Callable
-from typing import Any
 from fractions import Fraction
+from typing import Any
 
 from ..core.analysis import Analysis, LayerField
 from ..core.query import Box
