@@ -200,3 +200,13 @@ def test_json_gives_the_last_spatial_layer_of_a_classifier(capsys):
     assert last["name"] == a.last_spatial(a.graph.last()) == "layer4.1.relu_1"
     assert last["rf"] == [435, 435] and last["box"] == [list(r) for r in a.box(
         last["name"]).ranges]
+
+
+@pytest.mark.parametrize("name", ["swin_tiny_patch4_window7_224", "davit_tiny"])
+def test_windowed_attention_is_reported_not_a_crash(capsys, name):
+    """timm's Swin and DaViT used to end in a TypeError after torch.roll: their window
+    partitions are reported as views rfield does not follow, and the answer is given."""
+    pytest.importorskip("timm")
+    code, out, err = run(capsys, "analyze", f"timm:{name}")
+    assert code == 0, err
+    assert "view that merges or splits spatial dims is not known" in out
