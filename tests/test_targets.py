@@ -210,3 +210,24 @@ def test_windowed_attention_is_reported_not_a_crash(capsys, name):
     code, out, err = run(capsys, "analyze", f"timm:{name}")
     assert code == 0, err
     assert "view that merges or splits spatial dims is not known" in out
+
+
+def test_an_empty_depth_level_is_a_message(capsys, tmp_path):
+    path = tmp_path / "ml.py"
+    path.write_text("from torch import nn\n"
+                    "class M(nn.Module):\n"
+                    "    def __init__(self):\n"
+                    "        super().__init__()\n"
+                    "        self.blocks = nn.ModuleList(\n"
+                    "            [nn.Conv2d(3, 3, 3), nn.Conv2d(3, 3, 3)])\n"
+                    "    def forward(self, x):\n"
+                    "        for b in self.blocks:\n"
+                    "            x = b(x)\n"
+                    "        return x\n"
+                    "def build():\n"
+                    "    return M()\n")
+    code, out, err = run(capsys, "analyze", f"{path}:build", "--input", "16,16", "--depth", "1")
+    assert code == 2 and out == "" and "no module output at depth 1" in err
+    assert "try --depth 2" in err
+    code, out, err = run(capsys, "analyze", f"{path}:build", "--input", "16,16", "--depth", "2")
+    assert code == 0 and "blocks.1" in out

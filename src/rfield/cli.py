@@ -180,6 +180,7 @@ def cmd_verify(args) -> int:
 _FLAGS = [(re.compile(r"input_size=\(([^)]*)\)"), lambda m: "--input " + m[1].replace(", ", ",")),
           (re.compile(r"input_size="), lambda m: "--input"),
           (re.compile(r"strict=True"), lambda m: "--strict"),
+          (re.compile(r"\bdepth=(\d+)"), lambda m: f"--depth {m[1]}"),
           (re.compile(r"\b(channels|node|kwargs|layout|input_name)='([^']*)'"),
            lambda m: f"--{m[1].replace('_', '-')} {m[2]}"),
           (re.compile(r"\b(channels|node|kwargs|layout|input_name)="),

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..core.analysis import Analysis, LayerField
 from ..core.query import Box
+from ..errors import QueryError
 
 
 def number(x: Fraction | int | None):
@@ -167,6 +168,11 @@ def grouped(a: Analysis, depth: int | None) -> list[tuple[str, LayerField]]:
         if node not in seen:
             seen.add(node)
             out.append((module, a.fields[node]))
+    if not out:
+        deepest = max(m.count(".") + 1 for m in a.graph.aliases)
+        raise QueryError(f"no module output at depth {depth} (modules there are never "
+                         f"called themselves, a ModuleList for one); try depth={depth + 1}"
+                         f" (the deepest is {deepest})")
     return out
 
 
