@@ -256,3 +256,17 @@ def test_python_api_with_op_objects_and_dicts():
     assert [f.rf for f in a.layers] == [f.rf for f in b.layers]
     assert [f.name for f in a.layers] == ["conv1", "second", "conv2"]
     assert a.box().ranges == b.box().ranges
+
+
+def test_node_prints_only_the_rows_that_lead_to_it(capsys):
+    import rfield
+    from rfield.core.query import ancestors
+
+    code, out, _ = run(capsys, "analyze", "example:resnet18", "--node", "layer2.0.conv1")
+    assert code == 0
+    rows = [line.split() for line in out.split("\n\n")[0].splitlines()[2:]]
+    a = rfield.analyze("example:resnet18")
+    assert [r[0] for r in rows] == ancestors(a.graph, "layer2.0.conv1")
+    full = run(capsys, "analyze", "example:resnet18")[1].split("\n\n")[0].splitlines()
+    full_rows = {line.split()[0]: line.split() for line in full[2:]}
+    assert all(full_rows[r[0]] == r for r in rows)  # the same rows, fewer of them

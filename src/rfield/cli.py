@@ -90,7 +90,8 @@ def cmd_analyze(args) -> int:
         queries["units_seeing"] = a.units_seeing(_region(args.seeing), node)
     if args.inside:
         queries["units_inside"] = a.units_inside(node)
-    text = render(args.format or "table", a, box, depth=args.depth, queries=queries)
+    text = render(args.format or "table", a, box, depth=args.depth, queries=queries,
+                  leading_to=node if args.node else None)
     # pictures first: if one fails, nothing has been printed
     if args.plot:
         from .report.plots import plot_growth

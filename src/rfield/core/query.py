@@ -81,8 +81,8 @@ def resolve_unit(graph: Graph, node: str, unit) -> tuple[int, ...]:
     return unit
 
 
-def _ancestors(graph: Graph, node: str) -> list[str]:
-    """The node and everything it reads, in graph order."""
+def ancestors(graph: Graph, node: str) -> list[str]:
+    """The node and every node it reads from, in graph order."""
     keep = {node}
     for name in reversed(list(graph.nodes)):
         if name in keep:
@@ -128,7 +128,7 @@ def _backward(graph: Graph, node: str, axis: int, first: int, last: int):
     padding is read. Sets are runs (lo, hi) while they stay contiguous, masks after."""
     sets: dict[str, object] = {node: (first, last)}
     padded = False
-    for name in reversed(_ancestors(graph, node)):
+    for name in reversed(ancestors(graph, node)):
         current = sets.pop(name, None)
         if current is None:
             continue
@@ -193,7 +193,7 @@ def _forward(graph: Graph, node: str, axis: int, start: np.ndarray, combine: str
     and none is padding (which units read no padding).
     """
     flags: dict[str, np.ndarray] = {INPUT: start}
-    for name in _ancestors(graph, node):
+    for name in ancestors(graph, node):
         n = graph.nodes[name]
         rule: R.AxisRule = n.rules[axis]
         out: np.ndarray | None = None

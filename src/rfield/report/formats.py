@@ -15,7 +15,7 @@ from fractions import Fraction
 from typing import Any
 
 from ..core.analysis import Analysis, LayerField
-from ..core.query import Box
+from ..core.query import Box, ancestors
 from ..errors import QueryError
 
 
@@ -176,9 +176,13 @@ def grouped(a: Analysis, depth: int | None) -> list[tuple[str, LayerField]]:
     return out
 
 
-def _rows(a: Analysis, depth: int | None = None):
-    """Table rows; a 'local' column (the field without global paths) where it differs."""
+def _rows(a: Analysis, depth: int | None = None, leading_to: str | None = None):
+    """Table rows; a 'local' column (the field without global paths) where it differs.
+    With ``leading_to``, only the layers that node reads from (and itself)."""
     pairs = grouped(a, depth)
+    if leading_to is not None:
+        wanted = set(ancestors(a.graph, leading_to))
+        pairs = [(label, f) for label, f in pairs if f.name in wanted]
     layers = [f for _, f in pairs]
     local = any(f.is_global and f.local_rf is not None for f in layers)
     head = ("layer", "op", "output", "rf") + (("local",) if local else ()) + (
@@ -201,8 +205,9 @@ def _size_note(a: Analysis) -> str:
     return f" (the native size, from {note})" if note else ""
 
 
-def to_table(a: Analysis, box: Box, max_name: int = 24, depth: int | None = None) -> str:
-    head, rows = _rows(a, depth)
+def to_table(a: Analysis, box: Box, max_name: int = 24, depth: int | None = None,
+             leading_to: str | None = None) -> str:
+    head, rows = _rows(a, depth, leading_to)
     clip = lambda s: s if len(s) <= max_name else "…" + s[-(max_name - 1):]
     rows = [(clip(r[0]),) + r[1:] for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
@@ -217,8 +222,9 @@ def to_table(a: Analysis, box: Box, max_name: int = 24, depth: int | None = None
     return "\n".join(out) + "\n"
 
 
-def to_markdown(a: Analysis, box: Box, depth: int | None = None) -> str:
-    head, rows = _rows(a, depth)
+def to_markdown(a: Analysis, box: Box, depth: int | None = None,
+                leading_to: str | None = None) -> str:
+    head, rows = _rows(a, depth, leading_to)
     esc = lambda s: s.replace("|", "\\|")
     out = ["| " + " | ".join(head) + " |", "|" + "|".join(
         ["---", "---"] + ["---:"] * (len(head) - 2)) + "|"]
@@ -249,11 +255,13 @@ def queries_text(node: str, queries: dict) -> str:
 
 
 def render(fmt: str, a: Analysis, box: Box, depth: int | None = None,
-           queries: dict | None = None) -> str:
+           queries: dict | None = None, leading_to: str | None = None) -> str:
     """The analysis in one format; ``queries`` (units_seeing, units_inside) are keys of
-    the JSON or lines after the other formats."""
+    the JSON or lines after the other formats; ``leading_to`` keeps only the table rows
+    that node reads from (the JSON and CSV keep every layer, for scripts)."""
     if fmt == "json":
         return to_json(a, box, queries)
     if fmt == "csv":
         return to_csv(a, box) + queries_text(box.node, queries or {})
-    return RENDERERS[fmt](a, box, depth=depth) + queries_text(box.node, queries or {})
+    return RENDERERS[fmt](a, box, depth=depth, leading_to=leading_to) + queries_text(
+        box.node, queries or {})
