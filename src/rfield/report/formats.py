@@ -141,8 +141,12 @@ def summary(a: Analysis, box: Box) -> str:
                 head += (f"\nlast spatial layer {last}: global; without the global paths, "
                          f"receptive field {axes(g.local_rf, ' x ')}")
             else:
+                centre = a.box(last)
+                seen_there = " x ".join(f"[{lo}..{hi}]" for lo, hi in centre.ranges)
                 head += (f"\nlast spatial layer {last}: receptive field {axes(g.rf, ' x ')}, "
-                         f"jump {axes(g.jump, ' x ')}")
+                         f"jump {axes(g.jump, ' x ')}; its unit "
+                         f"({', '.join(str(u[0]) for u in centre.units)}) sees input "
+                         f"{seen_there}")
     else:
         head = (f"{box.node}: receptive field {'' if f.is_exact else '~'}{axes(f.rf, ' x ')}"
                 + (f" (down to {axes(f.rf_min, ' x ')})" if f.position_dependent else "")
