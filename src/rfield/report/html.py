@@ -91,8 +91,8 @@ def render(a: Analysis, title: str, image_png: bytes | None = None) -> str:
         rows.append(
             f'<tr data-layer="{html.escape(f.name)}"><td>{html.escape(f.name)}</td>'
             f"<td>{html.escape(f.kind)}</td><td>{axes(f.output_size)}</td><td>{rf}</td>"
-            f"<td>{axes(f.local_rf) if f.is_global else ''}</td><td>{axes(f.jump)}</td>"
-            f"<td>{axes(f.start)}</td><td>{axes(f.effective_padding)}</td></tr>")
+            f"<td>{axes(f.local_rf) if f.is_global else ''}</td><td>{axes(f.local_jump)}</td>"
+            f"<td>{axes(f.local_start)}</td><td>{axes(f.effective_padding)}</td></tr>")
     warnings = "".join(f"<li>{html.escape(w)}</li>" for w in a.warnings) or \
         "<li>none</li>"
     payload = json.dumps(data, default=number).replace("</", "<\\/")
