@@ -186,7 +186,7 @@ def _rows(a: Analysis, depth: int | None = None, leading_to: str | None = None):
     pairs = grouped(a, depth)
     if leading_to is not None:
         wanted = set(ancestors(a.graph, leading_to))
-        pairs = [(label, f) for label, f in pairs if f.name in wanted]
+        pairs = [(label, f) for label, f in pairs if f.name in wanted] or pairs
     layers = [f for _, f in pairs]
     local = any(f.is_global and f.local_rf is not None for f in layers)
     head = ("layer", "op", "output", "rf") + (("local",) if local else ()) + (
@@ -209,9 +209,14 @@ def _size_note(a: Analysis) -> str:
     return f" (the native size, from {note})" if note else ""
 
 
-def to_table(a: Analysis, box: Box, max_name: int = 24, depth: int | None = None,
+def to_table(a: Analysis, box: Box, width: int = 80, depth: int | None = None,
              leading_to: str | None = None) -> str:
+    """The layer table within ``width`` columns: the name column takes what the others
+    leave (at least 24); longer names keep their end (``…ages.0.blocks.0.conv_dw``)."""
     head, rows = _rows(a, depth, leading_to)
+    others = sum(max(len(h), *(len(r[i]) for r in rows)) + 2
+                 for i, h in enumerate(head) if i > 0)
+    max_name = max(24, width - others)
     clip = lambda s: s if len(s) <= max_name else "…" + s[-(max_name - 1):]
     rows = [(clip(r[0]),) + r[1:] for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
