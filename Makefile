@@ -30,9 +30,10 @@ test: $(VENV)/.full
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
-# every model of torchvision's registry against back-propagation (CI runs it too)
+# every model of torchvision's registry and every smp architecture against
+# back-propagation (CI runs it too)
 test-slow: $(VENV)/.full
-	$(BIN)/python -m pytest -q -m slow tests/test_torch_zoo.py
+	$(BIN)/python -m pytest -q -m slow tests/test_torch_zoo.py tests/test_smp.py
 
 lint: $(VENV)/.full
 	$(BIN)/ruff check src tests bench
