@@ -168,3 +168,18 @@ def test_boxes_over_a_picture_and_a_bad_picture(tmp_path, capsys):
                  str(bad)])
     o, err = capsys.readouterr()
     assert code == 2 and o == "" and "cannot be read as an image" in err
+
+
+def test_erf_of_a_torchvision_model_runs_its_random_initialisation(capsys):
+    """torchvision models are built without initialisation for the analysis and the
+    measurement (which set their own weights); the ERF runs the model's random weights,
+    so it must have them (uninitialised memory gave NaN)."""
+    import math
+
+    pytest.importorskip("torchvision")
+    code, out, err = run(capsys, "erf", "torchvision:resnet18", "--input", "64,64",
+                         "--samples", "1", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert all(math.isfinite(s) and s > 0 for s in data["std"])
+    assert 0 < data["area_ratio"]["20"] < 1

@@ -123,11 +123,13 @@ def load_graph(target: Any, input_size=None, **options: Any) -> Graph:
                              **{k: v for k, v in options.items() if k != "kwargs"})
 
 
-def build_module(t: Target, kwargs: dict | None = None, meta: bool = False):
+def build_module(t: Target, kwargs: dict | None = None, meta: bool = False,
+                 init: bool = False):
     """The torch module of a model target, and the prefix of its module names (a
-    detection model is read through its ``backbone``)."""
+    detection model is read through its ``backbone``); ``init`` keeps the random
+    initialisation (see build_torchvision)."""
     from .frontends.torch_targets import build_target, detection_backbone
 
     if t.kind == "module":
         return t.value, ""
-    return detection_backbone(build_target(t.value, kwargs, meta))
+    return detection_backbone(build_target(t.value, kwargs, meta, init))

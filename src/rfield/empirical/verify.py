@@ -58,7 +58,7 @@ def _module_of(graph: Graph, node: str) -> str | None:
 class Target:
     """What is verified: a torch model (module paths) or a spec (built in torch)."""
 
-    def __init__(self, target, input_size, options: dict) -> None:
+    def __init__(self, target, input_size, options: dict, init: bool = False) -> None:
         resolved = resolve(target)
         if resolved.kind == "onnx":
             raise RfieldError("verify runs a PyTorch model or a layer spec; an ONNX file has "
@@ -68,7 +68,7 @@ class Target:
         self.is_spec = self.graph.provenance.source == "spec"
         self.model = None
         if not self.is_spec:
-            self.model, _ = build_module(resolved, options.get("kwargs"), meta=False)
+            self.model, _ = build_module(resolved, options.get("kwargs"), meta=False, init=init)
 
     def analysis(self, size) -> Analysis:
         return Analysis(self.graph if size is None else load_graph(

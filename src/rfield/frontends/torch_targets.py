@@ -4,6 +4,7 @@ hands it to the capture."""
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import importlib.util
@@ -44,10 +45,12 @@ class _NoInit:
             setattr(torch.nn.init, n, f)
 
 
-def build_torchvision(name: str, kwargs: dict, meta: bool = True):
+def build_torchvision(name: str, kwargs: dict, meta: bool = True, init: bool = False):
     """Build with weights=None. On the meta device (``meta``) nothing is allocated or
     initialised: right for the analysis, not for running the model (buffers that
-    init computes, such as position indices, are left empty)."""
+    init computes, such as position indices, are left empty). Off it, the random
+    initialisation is skipped unless ``init``: the measurement sets every weight
+    itself, the effective receptive field runs the random weights."""
     torch = require("torch", "torch")
     tv = require("torchvision", "vision")
     available = tv.models.list_models()
@@ -70,7 +73,7 @@ def build_torchvision(name: str, kwargs: dict, meta: bool = True):
             return builder(**args)
     except Exception:
         try:
-            with _NoInit():
+            with contextlib.nullcontext() if init else _NoInit():
                 return builder(**args)
         except Exception as exc:
             raise TargetError(f"torchvision:{name} could not be built: {_error_line(exc)}") \
@@ -123,13 +126,14 @@ def _load_factory(spec: str):
     return factory
 
 
-def build_target(target: str, kwargs: dict | None = None, meta: bool = True):
+def build_target(target: str, kwargs: dict | None = None, meta: bool = True,
+                 init: bool = False):
     """The nn.Module named by a target string (see build_torchvision for ``meta``)."""
     torch = require("torch", "torch")
     kwargs = dict(kwargs or {})
     kind, _, rest = target.partition(":")
     if kind == "torchvision":
-        model = build_torchvision(rest, kwargs, meta)
+        model = build_torchvision(rest, kwargs, meta, init)
     elif kind == "timm":
         model = build_timm(rest, kwargs)
     else:
