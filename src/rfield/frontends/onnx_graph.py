@@ -160,10 +160,7 @@ class OnnxReader:
         from constants and inferred shapes (weights, never read, are not folded)."""
         if not n.output or n.output[0] in self.consts:
             return
-        try:
-            a = {x.name: self.onnx.helper.get_attribute_value(x) for x in n.attribute}
-        except Exception:
-            raise TargetError(f"{self._where()}: an attribute is malformed") from None
+        a = self._attrs(n)
         if n.op_type == "Constant":
             return self._constant(n, a)
         if n.op_type in ("Shape", "Size"):
@@ -210,15 +207,18 @@ class OnnxReader:
 
     # ------------------------------------------------------------------ nodes
 
-    def read_node(self, n) -> None:
-        self.node = n
+    def _attrs(self, n) -> dict:
         try:
-            a = {x.name: self.onnx.helper.get_attribute_value(x) for x in n.attribute}
+            return {x.name: self.onnx.helper.get_attribute_value(x) for x in n.attribute}
         except Exception:
             raise TargetError(f"{self._where()}: an attribute is malformed") from None
+
+    def read_node(self, n) -> None:
+        self.node = n
         live = [self.t(i) for i in n.input if self.tracked(i)]
         if not live:  # does not depend on the network input: folded before, if it can be
             return
+        a = self._attrs(n)
         handler = self.handler(n.op_type)
         try:
             if handler is None:
@@ -232,11 +232,12 @@ class OnnxReader:
                 OverflowError, AttributeError) as exc:
             raise TargetError(f"{self._where()} is malformed: {type(exc).__name__}: "
                               f"{shown(str(exc), 80)}") from None
-        made = [e[0] for e in map(self.kernel.entry, n.output) if e and e[0] != INPUT]
-        for o, node in zip(n.output, made):
+        made = [(o, e[0]) for o, e in zip(n.output, map(self.kernel.entry, n.output))
+                if e and e[0] != INPUT]
+        for o, node in made:
             self.aliases.setdefault(o, node)
         for scope in module_scopes(n) if made else ():
-            self.aliases[scope] = made[0]  # the last node inside a module makes its output
+            self.aliases[scope] = made[0][1]  # the last node inside a module makes its output
 
 
 def _word(a: dict, key: str, default: str) -> str:
