@@ -103,15 +103,12 @@ def _add_layer(graph: Graph, i: int, layer: object, counts: dict[str, int],
     """Add one layer; ``ops`` keeps the op made for each distinct spec, so that a
     network repeating one layer makes (and binds) it once."""
     inputs: object = None
-    if type(layer) is dict:  # the common case first: a layer seen before, by its params
-        try:
-            key = tuple(kv for kv in layer.items() if kv[0] not in _NOT_PARAMS)
-            op = ops.get(key)
-        except TypeError:  # a list-valued parameter: the general path below
-            op = None
-        if op is not None:
-            inputs = layer.get("inputs", layer.get("input"))
-            return _add_node(graph, i, layer.get("name"), op, inputs, counts)
+    key = _raw_key(layer)
+    op = ops.get(key) if key is not None else None
+    if op is not None:  # the common case first: a layer seen before, by its params
+        assert isinstance(layer, dict)
+        inputs = layer.get("inputs", layer.get("input"))
+        return _add_node(graph, i, layer.get("name"), op, inputs, counts)
     label = f"layer {i + 1}"
     if isinstance(layer, Op):
         name, op = None, layer
@@ -133,10 +130,8 @@ def _add_layer(graph: Graph, i: int, layer: object, counts: dict[str, int],
             op = make_op(kind, spec, label)
             if frozen is not None:
                 ops[frozen] = op
-        try:
-            ops[tuple(kv for kv in layer.items() if kv[0] not in _NOT_PARAMS)] = op
-        except TypeError:
-            pass
+        if key is not None:
+            ops[key] = op
     else:
         raise SpecError(f"{label}: a layer must be an object with an 'op', got {shown(layer)}")
     _add_node(graph, i, name, op, inputs, counts)
@@ -144,6 +139,18 @@ def _add_layer(graph: Graph, i: int, layer: object, counts: dict[str, int],
 
 #: layer keys that are not the op's parameters
 _NOT_PARAMS = frozenset({"name", "inputs", "input", "comment"})
+
+
+def _raw_key(layer: object) -> tuple | None:
+    """A layer dict's op and parameters as they are, if hashable (no list values)."""
+    if type(layer) is not dict:
+        return None
+    key = tuple(kv for kv in layer.items() if kv[0] not in _NOT_PARAMS)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def _add_node(graph: Graph, i: int, name: object, op: Op, inputs: object,
