@@ -77,3 +77,14 @@ def test_no_temporary_file_is_left_when_killed_mid_write(tmp_path, sig):
     assert proc.returncode == expected, proc.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
     assert out.read_text() == "old"
+
+
+def test_a_new_file_gets_the_mode_the_umask_gives(capsys, tmp_path):
+    out = tmp_path / "new.txt"
+    old = os.umask(0o027)
+    try:
+        code, _, err = run(capsys, "analyze", "example:seed2", "-o", str(out))
+    finally:
+        os.umask(old)
+    assert code == 0, err
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640

@@ -114,17 +114,14 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
     with _removed_on_signal(tmp):
         try:
             mode = stat.S_IMODE(os.stat(real).st_mode) if os.path.exists(real) else None
+            # a new file gets the usual mode (the umask applies); an old one its own
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                         0o600 if mode is None else mode)
+                         0o666 if mode is None else mode)
             try:
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(payload)
-                if mode is not None:
+                if mode is not None:  # the umask may have narrowed it
                     os.chmod(tmp, mode)
-                else:  # a new file: the usual mode, as the user's umask says
-                    umask = os.umask(0)
-                    os.umask(umask)
-                    os.chmod(tmp, 0o666 & ~umask)
                 os.replace(tmp, real)
             except BaseException:
                 _unlink(tmp)
