@@ -158,15 +158,14 @@ class OnnxReader:
     def _fold(self, n, shapes: dict) -> None:
         """Constants, and a node's value when it is shape arithmetic rfield can compute
         from constants and inferred shapes (weights, never read, are not folded)."""
-        if not n.output or n.output[0] in self.consts:
+        if not n.output or n.output[0] in self.consts or (
+                n.op_type not in FOLD and n.op_type not in ("Constant", "Shape", "Size")):
             return
         a = self._attrs(n)
         if n.op_type == "Constant":
             return self._constant(n, a)
         if n.op_type in ("Shape", "Size"):
             return self.shape_of(n, a, shapes)
-        if n.op_type not in FOLD:
-            return
         values = []
         for i in n.input:
             try:
