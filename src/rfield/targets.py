@@ -16,8 +16,7 @@ from typing import Any
 
 from .core.graph import Graph
 from .errors import TargetError, require
-
-SPEC_SUFFIXES = (".json", ".yaml", ".yml")
+from .spec.parse import looks_like_spec_path
 
 
 @dataclass(frozen=True)
@@ -27,11 +26,6 @@ class Target:
 
     kind: str
     value: Any
-
-    @property
-    def is_model(self) -> bool:
-        """A torch model: something verify and erf can run."""
-        return self.kind in ("module", "torchvision", "timm", "factory")
 
     @property
     def label(self) -> str:
@@ -56,8 +50,8 @@ def resolve(target: Any) -> Target:
     lower = target.lower()
     if lower.endswith(".onnx"):
         return Target("onnx", target)
-    kind, sep, rest = target.partition(":")
-    if not sep or target.startswith("example:") or lower.endswith(SPEC_SUFFIXES) \
+    kind, sep, _ = target.partition(":")
+    if not sep or target.startswith("example:") or looks_like_spec_path(target) \
             or "(" in kind or os.path.exists(target):
         return Target("spec", target)
     if kind in ("torchvision", "timm"):
