@@ -50,3 +50,41 @@ def assert_matches_oracle(model, n, path, oracle_model=None):
     for o, box in enumerate(want):
         assert a.box(node, (o,)).ranges == (box,), (o, a.box(node, (o,)).ranges, box)
     return a
+
+
+def require_installed(*modules: str) -> None:
+    """Skip the calling test module unless ``modules`` are installed, without importing
+    them here: jaxlib and TensorFlow loaded beside torch can crash the process (a
+    segfault in triton's import). Under RFIELD_REQUIRE_EXTRAS=1 a missing one fails."""
+    import importlib.util
+    import os
+
+    import pytest
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing and os.environ.get("RFIELD_REQUIRE_EXTRAS") == "1":
+        raise ImportError(f"RFIELD_REQUIRE_EXTRAS=1 but {', '.join(missing)} missing")
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed", allow_module_level=True)
+
+
+def run_exporter(script: str, out) -> dict:
+    """Run ``exporters/<script>`` in its own process (a framework that is not loaded
+    beside torch); it writes ONNX files and ``measured.json`` into ``out``."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).parent / "exporters" / script
+    run = subprocess.run([sys.executable, str(path), str(out)], capture_output=True,
+                         text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads((Path(out) / "measured.json").read_text())
+
+
+def unit_boxes(a, shape) -> list:
+    """Per unit of the model's output (row-major), per input axis, [first, last]."""
+    node = a.graph.last()
+    assert a.graph.nodes[node].size == tuple(shape)
+    return [[list(r) for r in a.box(node, unit).ranges] for unit in np.ndindex(*shape)]

@@ -60,6 +60,14 @@ def per_dim(value: Any, n: int) -> list:
     return [value] * n
 
 
+def _trivial(i: int, n: int, kernel, stride, padding, dilation, output_padding) -> bool:
+    """Whether a window leaves dim ``i`` (of ``n``) as it is: size 1, step 1, no padding."""
+    pad = 0 if isinstance(padding, str) else per_dim(padding, n)[i]
+    out_pad = 0 if output_padding is None else per_dim(output_padding, n)[i]
+    return (per_dim(kernel, n)[i] == 1 and per_dim(stride, n)[i] == 1 and out_pad == 0
+            and (pad == 0 or list(per_dim(pad, 2)) == [0, 0]))
+
+
 def has_space(layout: Layout) -> bool:
     return any(a is not None for a in layout)
 
@@ -348,6 +356,16 @@ class Kernel(State):
         them in input-axis order. ``output_padding`` makes it a transposed conv.
         """
         nsp = len(kernel)
+        if nsp > self.nd and has_space(self.layout(x)):
+            # jax2onnx pools a 6-D (1, 1, N, H, W, C) view with windows of 1 on N and C
+            dims = dims if dims is not None else range(self.rank(x) - nsp, self.rank(x))
+            keep = [i for i, d in enumerate(dims) if self.layout(x)[d] is not None
+                    or not _trivial(i, nsp, kernel, stride, padding, dilation, output_padding)]
+            pick = lambda v: v if isinstance(v, str) else [per_dim(v, nsp)[i] for i in keep]
+            kernel = [int(kernel[i]) for i in keep]
+            stride, padding, dilation = map(pick, (stride, padding, dilation))
+            output_padding = None if output_padding is None else pick(output_padding)
+            dims, nsp = [dims[i] for i in keep], len(keep)
         node, layout, order = self.window_order(x, nsp, kind, dims)
         perm = lambda v: [per_dim(v, nsp)[i] for i in order]
         pad = padding if isinstance(padding, str) else perm(padding)
