@@ -60,6 +60,24 @@ def short_constant():
         helper.make_node("Slice", ["c", "st", "st"], ["y"], name="slice")], out="y")
 
 
+def nested_if(depth: int, reads: str = "c", cond=(True,)):
+    """An If whose then-branch holds another If, ``depth`` deep; the innermost reads
+    ``reads``."""
+    def leaf(name):
+        return helper.make_graph([helper.make_node("Identity", [reads], [name])], name, [],
+                                 [helper.make_tensor_value_info(name, TensorProto.FLOAT, None)])
+
+    inner = leaf("in0")
+    for level in range(1, depth + 1):
+        node = helper.make_node("If", ["k"], [f"in{level}"], then_branch=inner,
+                                else_branch=leaf(f"else{level}"), name=f"if{level}")
+        inner = helper.make_graph([node], f"b{level}", [], [
+            helper.make_tensor_value_info(f"in{level}", TensorProto.FLOAT, None)])
+    const = helper.make_node("Constant", [], ["k"], value=helper.make_tensor(
+        "k", TensorProto.BOOL, [len(cond)], list(cond)))
+    return conv_model(extra_nodes=[const, *inner.node], out=f"in{depth}")
+
+
 CASES = {
     "external-constant-fifo": lambda d: external_constant(str(d / "fifo.bin")),
     "external-constant-relative": lambda d: external_constant("secret.bin"),
@@ -78,6 +96,9 @@ CASES = {
     "resize-1e30": lambda d: resize(1e30),
     "resize-1e-30": lambda d: resize(1e-30),
     "constant-short-raw-data": lambda d: short_constant(),
+    "if-nested-20-deep": lambda d: nested_if(20),
+    "if-branch-reads-nothing-known": lambda d: nested_if(1, reads="nowhere"),
+    "if-condition-of-three-values": lambda d: nested_if(1, cond=(True, False, True)),
 }
 
 

@@ -12,6 +12,7 @@ no padding) walk forwards the same way.
 from __future__ import annotations
 
 import difflib
+import numbers
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -69,9 +70,10 @@ def resolve_unit(graph: Graph, node: str, unit) -> tuple[int, ...]:
     size = graph.nodes[node].size
     if unit is None:
         return tuple(n // 2 for n in size)
-    if isinstance(unit, int):
+    if isinstance(unit, numbers.Integral):
         unit = (unit,) * len(size)
-    unit = tuple(unit)
+    unit = tuple(int(i) if isinstance(i, numbers.Integral) and not isinstance(i, bool)
+                 else i for i in unit)  # numpy integers too
     if len(unit) != len(size):
         raise QueryError(f"unit {list(unit)} has {len(unit)} indices; layer {node!r} has "
                          f"{len(size)} axes")

@@ -29,10 +29,13 @@ from .onnx_model import (
     inferred_shapes,
     module_scopes,
     opset,
+    outer_reads,
     read_model,
     topo,
 )
 from .onnx_model import input_size as input_size_of
+
+MAX_NESTING = 16  # If branches inside If branches (protobuf allows about 30)
 
 
 class OnnxReader:
@@ -68,6 +71,9 @@ class OnnxReader:
         self.kernel = Kernel(size, strict, "ONNX shape inference", self._naming, self._where)
         self.kernel.bind(T(first.name), INPUT, tuple(input_layout))
         self.aliases: dict[str, str] = {}
+        self.known = set(self.inits) | {i.name for i in g.input} | \
+            {o for n in g.node for o in n.output if o}
+        self.depth = 0  # of If branches being read
         for n in order:
             self.read_node(n)
         if not self.kernel.graph.nodes:
@@ -212,9 +218,23 @@ class OnnxReader:
         except Exception:
             raise TargetError(f"{self._where()}: an attribute is malformed") from None
 
+    def read_branch(self, g) -> list[str]:
+        """Read the nodes of an If branch in the current scope; its output names."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise TargetError(f"{self._where()}: If branches nest over {MAX_NESTING} deep")
+        self.inits.update((t.name, t) for t in g.initializer)
+        for n in topo(g, self.known | {t.name for t in g.initializer}, self.path):
+            self.node = n
+            self._fold(n, self.shapes)
+            self.read_node(n)
+            self.known.update(o for o in n.output if o)
+        self.depth -= 1
+        return [o.name for o in g.output]
+
     def read_node(self, n) -> None:
         self.node = n
-        live = [self.t(i) for i in n.input if self.tracked(i)]
+        live = [self.t(i) for i in list(n.input) + outer_reads(n) if self.tracked(i)]
         if not live:  # does not depend on the network input: folded before, if it can be
             return
         a = self._attrs(n)
@@ -506,6 +526,26 @@ def space_to_depth(r, n, a):
 
 
 # operator -> {opset version where these semantics begin: handler}
+def if_node(r: OnnxReader, n, a: dict) -> None:
+    """Both branches, their outputs merged (the union of their fields), when the
+    condition is not a constant; the condition, if it depends on the input, is a global
+    path like a gate. A constant condition takes its branch alone."""
+    cond = r.const(n.input[0])
+    branches = [a["then_branch"], a["else_branch"]]
+    if cond is not None:
+        if cond.size != 1:
+            raise TargetError(f"{r._where()}: the condition has {cond.size} values")
+        branches = branches[:1] if bool(cond.flatten()[0]) else branches[1:]
+    results = [r.read_branch(g) for g in branches]
+    r.node = n
+    for i, out in enumerate(n.output):
+        ins = [r.t(names[i]) for names in results if i < len(names) and r.tracked(names[i])]
+        if r.tracked(n.input[0]) and ins:
+            ins.append(r.t(n.input[0]))
+        if ins:
+            r.kernel.merge("if", ins, r.t(out))
+
+
 HANDLERS: dict[str, dict[int, Handler]] = {
     "Conv": {1: conv}, "ConvTranspose": {1: conv_transpose},
     "MaxPool": {1: max_pool}, "AveragePool": {1: avg_pool}, "LpPool": {1: lp_pool},
@@ -550,6 +590,7 @@ HANDLERS: dict[str, dict[int, Handler]] = {
     "Erf": {1: pointwise}, "Exp": {1: pointwise}, "Log": {1: pointwise},
     "Sqrt": {1: pointwise}, "Reciprocal": {1: pointwise}, "Neg": {1: pointwise},
     "Abs": {1: pointwise}, "Identity": {1: pointwise}, "Dropout": {1: pointwise},
+    "If": {1: if_node},
     "Cast": {1: pointwise}, "CastLike": {1: pointwise}, "BatchNormalization": {1: pointwise},
     "InstanceNormalization": {1: norm_over_space}, "GroupNormalization": {1: norm_over_space},
     "LayerNormalization": {1: layer_norm}, "LpNormalization": {1: pointwise},

@@ -38,6 +38,24 @@ def read_model(path: str, onnx):
     return model
 
 
+def subgraphs(n) -> list:
+    """The graphs an If, Loop or Scan node carries in its attributes."""
+    return [a.g for a in n.attribute if a.HasField("g")] + \
+        [g for a in n.attribute for g in a.graphs]
+
+
+def outer_reads(n) -> list[str]:
+    """Tensors a node's subgraphs read from the scopes around them: inputs too, though
+    not listed in ``n.input``."""
+    reads: list[str] = []
+    for g in subgraphs(n):
+        made = {i.name for i in g.input} | {t.name for t in g.initializer} | \
+            {o for m in g.node for o in m.output}
+        for m in g.node:
+            reads += [i for i in list(m.input) + outer_reads(m) if i and i not in made]
+    return list(dict.fromkeys(reads))
+
+
 def topo(graph, known: set[str], path: str) -> list:
     """Nodes in dependency order; a cycle or an input nobody makes is an error."""
     producers = {o: n for n in graph.node for o in n.output if o}
@@ -51,7 +69,7 @@ def topo(graph, known: set[str], path: str) -> list:
         if state.get(key) == 1:
             raise TargetError(f"{path}: the graph has a cycle through node {n.name or n.op_type!r}")
         state[key] = 1
-        for i in n.input:
+        for i in list(n.input) + outer_reads(n):
             if not i or i in known:
                 continue
             if i not in producers:
@@ -98,14 +116,17 @@ def inferred_shapes(model, onnx, path: str, shape: list) -> dict[str, list | Non
         raise TargetError(f"{path}: ONNX shape inference failed at input {shape}: "
                           f"{str(exc).splitlines()[0]}") from None
     shapes: dict[str, list | None] = {}
-    for vi in list(inferred.graph.value_info) + list(inferred.graph.output) + \
-            list(inferred.graph.input):
-        t = vi.type.tensor_type
-        if t.HasField("shape"):
-            shapes[vi.name] = [d.dim_value if d.HasField("dim_value") else None
-                               for d in t.shape.dim]
-    for init in model.graph.initializer:
-        shapes[init.name] = list(init.dims)
+    graphs = [inferred.graph]
+    while graphs:  # the graph and, for If/Loop nodes, the graphs inside
+        g = graphs.pop()
+        for vi in list(g.value_info) + list(g.output) + list(g.input):
+            t = vi.type.tensor_type
+            if t.HasField("shape"):
+                shapes[vi.name] = [d.dim_value if d.HasField("dim_value") else None
+                                   for d in t.shape.dim]
+        for init in g.initializer:
+            shapes[init.name] = list(init.dims)
+        graphs += [sub for n in g.node for sub in subgraphs(n)]
     for name, dims in shapes.items():
         if any(v is not None and v > MAX_DIM * 64 for v in dims or ()):
             raise TargetError(f"{path}: tensor {name!r} has an absurd dimension {dims}")
