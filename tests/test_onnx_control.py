@@ -131,3 +131,41 @@ def test_a_spatial_flip_is_reported_not_guessed(tmp_path):
     a = rfield.analyze(_export(Flips(True), tmp_path / "tta.onnx", (17, 15)))
     assert a.field().is_global
     assert any("negative step" in op for op in a.graph.unknown_ops)
+
+
+class Shrink(torch.nn.Module):
+    """A convolution, an antialiased shrink, another convolution."""
+
+    def __init__(self, mode: str, **how):
+        super().__init__()
+        self.mode, self.how = mode, how
+        self.a = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.b = torch.nn.Conv2d(4, 4, 3)
+
+    def forward(self, x):
+        y = torch.nn.functional.interpolate(self.a(x), mode=self.mode, antialias=True,
+                                            **self.how)
+        return self.b(y)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("how", [{"scale_factor": 0.5}, {"size": (7, 9)},
+                                 {"scale_factor": (0.25, 0.75)}])
+def test_antialias_shrink_torch_and_its_onnx_export(tmp_path, mode, how):
+    """PyTorch's antialias (dropping taps past the border) and ONNX's (reading the
+    edge there) read the same indices: the torch front-end and the dynamo export both
+    equal back-propagation through the module."""
+    size = (32, 36)
+    model = Shrink(mode, **how).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        onnx_path = tmp_path / "aa.onnx"
+        torch.onnx.export(model, (torch.zeros(1, 3, *size),), str(onnx_path), dynamo=True,
+                          opset_version=18)
+    for a in (rfield.analyze(model, size), rfield.analyze(str(onnx_path))):
+        assert not a.graph.unknown_ops
+        out = a.graph.nodes[a.graph.last()].size
+        units = [(0, 0), tuple(s // 2 for s in out), tuple(s - 1 for s in out), (1, 2)]
+        for got in measure(model, (1, 3, *size), [""], {"": units})[""]:
+            assert a.box(a.graph.last(), got.unit).ranges == got.box, (a.graph.provenance.source,
+                                                                       got.unit)

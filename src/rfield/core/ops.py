@@ -228,7 +228,7 @@ class Upsample(Op):
     kind = "upsample"
 
     def __init__(self, scale=None, size=None, mode: str = "nearest",
-                 align_corners: bool = False):
+                 align_corners: bool = False, antialias: bool = False):
         if (scale is None) == (size is None):
             raise SpecError("upsample takes either scale or size")
         if mode not in UPSAMPLE_MODES:
@@ -241,6 +241,9 @@ class Upsample(Op):
             _check_per_axis_shape(size, "size", 1)
         self.scale, self.size, self.mode = scale, size, mode
         self.align_corners = bool(align_corners)
+        self.antialias = bool(antialias)
+        if self.antialias and (self.align_corners or "linear" not in mode and "cubic" not in mode):
+            raise SpecError("antialias is for linear and cubic modes without align_corners")
 
     def bind(self, sizes):
         (n_in,) = sizes
@@ -269,7 +272,8 @@ class Upsample(Op):
             scale = Fraction(n - 1, m - 1) if m > 1 else Fraction(0)
             return R.Resample(n, m, scale, Fraction(0), kind)
         return R.Resample(n, m, ratio, ratio / 2 - Fraction(1, 2), kind,
-                          clamp_low=kind == "linear")
+                          clamp_low=kind == "linear" and not self.antialias,
+                          antialias=max(Fraction(1), ratio) if self.antialias else Fraction(0))
 
 
 class Resize(Op):
@@ -281,9 +285,11 @@ class Resize(Op):
 
     kind = "resize"
 
-    def __init__(self, n_out, scales, mode: str, ctm: str, nearest: str) -> None:
+    def __init__(self, n_out, scales, mode: str, ctm: str, nearest: str,
+                 antialias: bool = False) -> None:
         self.n_out, self.scales = list(n_out), list(scales)
         self.mode, self.ctm, self.nearest = mode, ctm, nearest
+        self.antialias = antialias and mode in ("linear", "cubic")
 
     def bind(self, sizes: list[Size]) -> tuple[Size, list[R.AxisRule]]:
         (n_in,) = sizes
@@ -306,7 +312,9 @@ class Resize(Op):
                 kind = self.nearest
             else:
                 kind = "cubic" if self.mode == "cubic" else "linear"
-            rules.append(R.Resample(n, m, a_, b_, kind, clamp_low=kind == "linear"))
+            stretch = max(Fraction(1), 1 / scale) if self.antialias else Fraction(0)
+            rules.append(R.Resample(n, m, a_, b_, kind, antialias=stretch,
+                                    clamp_low=kind == "linear" and not self.antialias))
         return tuple(self.n_out), rules
 
 

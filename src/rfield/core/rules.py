@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from math import floor, gcd
+from math import ceil, floor, gcd
 
 import numpy as np
 
@@ -168,6 +168,12 @@ class Resample(AxisRule):
     "linear" (two neighbours) or "cubic" (four). A neighbour whose weight is
     exactly 0 is not read. ``clamp_low`` clamps a negative source coordinate
     to 0 before interpolating, as PyTorch and ONNX do for linear modes.
+
+    ``antialias`` (linear and cubic; 0 for none) is the factor L >= 1 the filter is
+    stretched by when shrinking (the shrink factor of the declared scale, whatever the
+    coordinate mode): every index within L of the source (2L for cubic) is read,
+    except, for cubic, those exactly L away (the filter's zero there); indices past
+    the border read the edge (ONNX) or are dropped (PyTorch): the same reads.
     """
 
     n_in: int
@@ -176,6 +182,7 @@ class Resample(AxisRule):
     offset: Fraction
     kind: str
     clamp_low: bool = False
+    antialias: Fraction = Fraction(0)
 
     def __post_init__(self) -> None:
         if self.scale <= 0:
@@ -197,8 +204,18 @@ class Resample(AxisRule):
             return base if self.kind == "round_prefer_floor" else base + 1
         return base + (1 if frac > Fraction(1, 2) else 0)
 
+    def _stretch(self) -> tuple[Fraction, Fraction]:
+        """Antialias: the stretch L and the reach (L, or 2L for cubic)."""
+        stretch = max(Fraction(1), self.antialias)
+        return stretch, stretch * (2 if self.kind == "cubic" else 1)
+
     def reads(self, o: int) -> list[int]:
         src = self._source(o)
+        if self.antialias:
+            stretch, reach = self._stretch()
+            return [i for i in range(floor(src - reach), floor(src + reach) + 1)
+                    if abs(i - src) < reach and not (self.kind == "cubic"
+                                                     and abs(i - src) == stretch)]
         if self.kind in ("linear", "cubic"):
             base = floor(src)
             if src == base:
@@ -220,6 +237,19 @@ class Resample(AxisRule):
     def taps(self, o: np.ndarray) -> list[Tap]:
         last = self.n_in - 1
         base, rem, den = self._source_arrays(o)
+        if self.antialias:
+            stretch, reach = self._stretch()
+            d = int(den.flat[0]) if den.size else 1  # one denominator for every unit
+            within = ceil(reach * d) - 1  # |index - source| * d <= within: inside the reach
+            zero = stretch * d  # the cubic filter's zero, if it falls on a whole number
+            slots = []
+            for j in range(-ceil(reach) - 1, ceil(reach) + 2):
+                away = np.abs(j * d - rem)  # |index - source| * d, exact
+                read = away <= within
+                if self.kind == "cubic" and zero.denominator == 1:
+                    read &= away != zero.numerator
+                slots.append((np.clip(base + j, 0, last), read))
+            return slots
         if self.kind == "linear":
             base = np.minimum(base, last)
             second = (rem != 0) & (base < last)

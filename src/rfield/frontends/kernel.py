@@ -68,6 +68,18 @@ def _trivial(i: int, n: int, kernel, stride, padding, dilation, output_padding) 
             and (pad == 0 or list(per_dim(pad, 2)) == [0, 0]))
 
 
+def _without_trivial(layout: Layout, dims, kernel, stride, padding, dilation,
+                     output_padding) -> tuple:
+    """A window's dims and parameters less the positionless dims it leaves as they are."""
+    n = len(kernel)
+    dims = list(dims) if dims is not None else list(range(len(layout) - n, len(layout)))
+    keep = [i for i, d in enumerate(dims) if layout[d] is not None
+            or not _trivial(i, n, kernel, stride, padding, dilation, output_padding)]
+    pick = lambda v: v if isinstance(v, str) else [per_dim(v, n)[i] for i in keep]
+    return ([dims[i] for i in keep], [int(kernel[i]) for i in keep], pick(stride),
+            pick(padding), pick(dilation), None if output_padding is None else pick(output_padding))
+
+
 def has_space(layout: Layout) -> bool:
     return any(a is not None for a in layout)
 
@@ -355,17 +367,11 @@ class Kernel(State):
         padding may also be a word or [before, after] per dim); the kernel puts
         them in input-axis order. ``output_padding`` makes it a transposed conv.
         """
-        nsp = len(kernel)
-        if nsp > self.nd and has_space(self.layout(x)):
+        if len(kernel) > self.nd and has_space(self.layout(x)):
             # jax2onnx pools a 6-D (1, 1, N, H, W, C) view with windows of 1 on N and C
-            dims = dims if dims is not None else range(self.rank(x) - nsp, self.rank(x))
-            keep = [i for i, d in enumerate(dims) if self.layout(x)[d] is not None
-                    or not _trivial(i, nsp, kernel, stride, padding, dilation, output_padding)]
-            pick = lambda v: v if isinstance(v, str) else [per_dim(v, nsp)[i] for i in keep]
-            kernel = [int(kernel[i]) for i in keep]
-            stride, padding, dilation = map(pick, (stride, padding, dilation))
-            output_padding = None if output_padding is None else pick(output_padding)
-            dims, nsp = [dims[i] for i in keep], len(keep)
+            dims, kernel, stride, padding, dilation, output_padding = _without_trivial(
+                self.layout(x), dims, kernel, stride, padding, dilation, output_padding)
+        nsp = len(kernel)
         node, layout, order = self.window_order(x, nsp, kind, dims)
         perm = lambda v: [per_dim(v, nsp)[i] for i in order]
         pad = padding if isinstance(padding, str) else perm(padding)

@@ -396,8 +396,6 @@ def _resize(r: OnnxReader, n, a: dict, scales, ctm: str, nearest: str) -> None:
     x, out = _io(r, n)
     node, layout, _ = r.kernel.window_order(x, r.kernel.rank(x) - 2, n.op_type)
     mode = _word(a, "mode", "nearest")
-    if a.get("antialias"):
-        raise Unknown("Resize(antialias=1)")
     if ctm not in ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"):
         raise Unknown(f"Resize(coordinate_transformation_mode={ctm})")
     size = r.kernel.sizes(out.shape, layout)
@@ -412,7 +410,7 @@ def _resize(r: OnnxReader, n, a: dict, scales, ctm: str, nearest: str) -> None:
         for d, s in zip(axes, [float(v) for v in scales]):
             full[d] = s
         per_axis = [Fraction(full[dims[ax]]) for ax in range(r.kernel.nd)]
-    op = O.Resize(size, per_axis, mode, ctm, nearest)
+    op = O.Resize(size, per_axis, mode, ctm, nearest, antialias=bool(a.get("antialias")))
     r.kernel.emit("resize", op, node, layout, out)
 
 

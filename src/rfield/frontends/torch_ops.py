@@ -126,7 +126,8 @@ def interpolate(c: Capture, _key, args, kwargs, out) -> None:
     nsp = c.kernel.rank(x) - 2
     node, layout, order = c.kernel.window_order(x, nsp, "interpolate")
     mode = a.get("mode", "nearest")
-    if a.get("antialias"):
+    aa = bool(a.get("antialias"))
+    if aa and (mode not in ("bilinear", "bicubic") or a.get("align_corners")):
         raise Unknown(f"interpolate(mode={mode}, antialias=True)")
     out_size = c.kernel.sizes(o.shape, layout)
     if out_size is None:
@@ -137,10 +138,10 @@ def interpolate(c: Capture, _key, args, kwargs, out) -> None:
     elif a.get("scale_factor") is not None and not a.get("recompute_scale_factor"):
         sc = per_dim(a["scale_factor"], nsp)
         op = O.Upsample(scale=[float(sc[i]) for i in order], mode=mode,
-                        align_corners=bool(a.get("align_corners")))
+                        align_corners=bool(a.get("align_corners")), antialias=aa)
     else:
         op = O.Upsample(size=list(out_size), mode=mode,
-                        align_corners=bool(a.get("align_corners")))
+                        align_corners=bool(a.get("align_corners")), antialias=aa)
     c.kernel.emit("upsample", op, node, layout, o)
 
 
