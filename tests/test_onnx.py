@@ -68,6 +68,43 @@ def test_resize_antialias(tmp_path, mode, ctm, n, scale):
     assert_matches_oracle(model_1d([r], n, [scales]), n, tmp_path / "r.onnx")
 
 
+@pytest.mark.parametrize("mode", ["nearest", "linear"])
+@pytest.mark.parametrize("n,scale", [(7, 0.5), (10, 0.375), (5, 1.5), (9, 2.25)])
+def test_resize_half_pixel_symmetric(tmp_path, mode, n, scale):
+    """Opset 19's mode centres the output on the input when n * scale is fractional.
+    Checked with onnxruntime: the reference evaluator computes the centring offset in
+    floating point (3.5 * (1 - 3 / 3.5) = 0.49999999999999978) and moves unit 0."""
+    pytest.importorskip("onnxruntime")
+    scales = numpy_helper.from_array(np.array([1, 1, scale], np.float32), "scales")
+    r = helper.make_node("Resize", ["x", "", "scales"], ["y"], mode=mode,
+                         coordinate_transformation_mode="half_pixel_symmetric")
+    assert_matches_oracle(model_1d([r], n, [scales], opset=19), n, tmp_path / "r.onnx",
+                          runtime=True)
+
+
+def _crop_and_resize(start: float, end: float, out: int, mode: str):
+    roi = numpy_helper.from_array(np.array([0, 0, start, 1, 1, end], np.float32), "roi")
+    sizes = numpy_helper.from_array(np.array([1, 1, out], np.int64), "sizes")
+    r = helper.make_node("Resize", ["x", "roi", "", "sizes"], ["y"], mode=mode,
+                         coordinate_transformation_mode="tf_crop_and_resize")
+    return model_1d([r], 12, [roi, sizes])
+
+
+@pytest.mark.parametrize("mode", ["nearest", "linear", "cubic"])
+@pytest.mark.parametrize("start,end,out", [(0.25, 0.75, 5), (0, 1, 23), (0.5, 0.5, 3),
+                                           (0.125, 0.875, 1)])
+def test_resize_tf_crop_and_resize(tmp_path, mode, start, end, out):
+    assert_matches_oracle(_crop_and_resize(start, end, out, mode), 12, tmp_path / "r.onnx")
+
+
+def test_crop_and_resize_past_the_input_is_reported(tmp_path):
+    """Units sampled outside the input get the extrapolation value: not followed."""
+    path = tmp_path / "r.onnx"
+    onnx.save(_crop_and_resize(-0.25, 1.0, 7, "linear"), path)
+    a = rfield.analyze(str(path))
+    assert any("outside the input" in op for op in a.graph.unknown_ops)
+
+
 def test_resize_to_sizes_then_conv(tmp_path):
     n = 6
     sizes = numpy_helper.from_array(np.array([1, 1, 15], np.int64), "sizes")

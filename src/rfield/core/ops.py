@@ -286,10 +286,30 @@ class Resize(Op):
     kind = "resize"
 
     def __init__(self, n_out, scales, mode: str, ctm: str, nearest: str,
-                 antialias: bool = False) -> None:
+                 antialias: bool = False, roi=None) -> None:
         self.n_out, self.scales = list(n_out), list(scales)
         self.mode, self.ctm, self.nearest = mode, ctm, nearest
         self.antialias = antialias and mode in ("linear", "cubic")
+        self.roi = roi  # per axis (start, end) as fractions of the input: tf_crop_and_resize
+
+    @staticmethod
+    def source(ctm: str, n: int, m: int, scale: Fraction, roi=None) -> tuple[Fraction, Fraction]:
+        """Output unit o samples input coordinate a*o + b under the coordinate mode."""
+        if ctm == "align_corners":
+            return (Fraction(n - 1, m - 1) if m > 1 else Fraction(0)), Fraction(0)
+        if ctm == "asymmetric":
+            return 1 / scale, Fraction(0)
+        if ctm == "pytorch_half_pixel" and m == 1:
+            return Fraction(0), Fraction(0)
+        if ctm == "tf_crop_and_resize":
+            lo, hi = roi
+            if m == 1:
+                return Fraction(0), (hi - lo) * (n - 1) / 2 + lo * (n - 1)
+            return (hi - lo) * Fraction(n - 1, m - 1), lo * (n - 1)
+        offset = Fraction(0)
+        if ctm == "half_pixel_symmetric":  # centres the output on the input
+            offset = Fraction(n, 2) * (1 - m / (scale * n))
+        return 1 / scale, 1 / scale / 2 - Fraction(1, 2) + offset
 
     def bind(self, sizes: list[Size]) -> tuple[Size, list[R.AxisRule]]:
         (n_in,) = sizes
@@ -298,16 +318,9 @@ class Resize(Op):
         if any(s is not None and s <= 0 for s in self.scales):
             raise ShapeError(f"scales {[str(s) for s in self.scales]} must be positive")
         rules: list[R.AxisRule] = []
-        for n, m, s in zip(n_in, self.n_out, self.scales):
+        for axis, (n, m, s) in enumerate(zip(n_in, self.n_out, self.scales)):
             scale = s if s is not None else Fraction(m, n)
-            if self.ctm == "align_corners":
-                a_, b_ = (Fraction(n - 1, m - 1) if m > 1 else Fraction(0)), Fraction(0)
-            elif self.ctm == "asymmetric":
-                a_, b_ = 1 / scale, Fraction(0)
-            elif self.ctm == "pytorch_half_pixel" and m == 1:
-                a_, b_ = Fraction(0), Fraction(0)
-            else:
-                a_, b_ = 1 / scale, 1 / scale / 2 - Fraction(1, 2)
+            a_, b_ = self.source(self.ctm, n, m, scale, self.roi and self.roi[axis])
             if self.mode == "nearest":
                 kind = self.nearest
             else:

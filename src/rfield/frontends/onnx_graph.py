@@ -396,22 +396,50 @@ def _resize(r: OnnxReader, n, a: dict, scales, ctm: str, nearest: str) -> None:
     x, out = _io(r, n)
     node, layout, _ = r.kernel.window_order(x, r.kernel.rank(x) - 2, n.op_type)
     mode = _word(a, "mode", "nearest")
-    if ctm not in ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"):
+    if ctm not in ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
+                   "half_pixel_symmetric", "tf_crop_and_resize"):
         raise Unknown(f"Resize(coordinate_transformation_mode={ctm})")
     size = r.kernel.sizes(out.shape, layout)
     if size is None:
         raise Unknown("Resize with unknown output size")
     dims = {ax: d for d, ax in enumerate(layout) if ax is not None}
+    axes = [int(v) % len(layout) for v in a["axes"]] if a.get("axes") is not None \
+        else list(range(len(layout)))
     per_axis: list = [None] * r.kernel.nd
     if scales is not None and len(scales):
         full = [1.0] * len(layout)
-        axes = [int(v) % len(layout) for v in a["axes"]] if a.get("axes") is not None \
-            else list(range(len(layout)))
         for d, s in zip(axes, [float(v) for v in scales]):
             full[d] = s
         per_axis = [Fraction(full[dims[ax]]) for ax in range(r.kernel.nd)]
-    op = O.Resize(size, per_axis, mode, ctm, nearest, antialias=bool(a.get("antialias")))
+    elif _word(a, "keep_aspect_ratio_policy", "stretch") != "stretch":
+        raise Unknown("Resize to sizes keeping the aspect ratio")
+    roi = _roi(r, n, x, axes, dims, size) if ctm == "tf_crop_and_resize" else None
+    op = O.Resize(size, per_axis, mode, ctm, nearest, antialias=bool(a.get("antialias")),
+                  roi=roi)
     r.kernel.emit("resize", op, node, layout, out)
+
+
+def _roi(r: OnnxReader, n, x: T, axes: list[int], dims: dict, size) -> list:
+    """Per spatial axis, the (start, end) of the crop, as fractions of the input; a crop
+    that samples outside the input (where the extrapolation value is written instead) is
+    not followed."""
+    values = r.const(n.input[1]) if len(n.input) > 1 and n.input[1] else None
+    if values is None or x.shape is None:
+        raise Unknown("Resize(tf_crop_and_resize) with a computed roi")
+    values = [Fraction(float(v)) for v in values.flatten()]
+    rank = len(x.shape)
+    full = [(Fraction(0), Fraction(1))] * rank
+    for i, d in enumerate(axes):
+        full[d] = (values[i], values[i + len(axes)])
+    roi = [full[dims[ax]] for ax in range(len(size))]
+    for ax, (lo_hi, m) in enumerate(zip(roi, size)):
+        length = x.shape[dims[ax]]
+        a_, b_ = O.Resize.source("tf_crop_and_resize", length, m, Fraction(0), lo_hi)
+        if a_ < 0:
+            raise Unknown("Resize(tf_crop_and_resize) with a mirrored roi")
+        if not (0 <= b_ <= length - 1 and 0 <= a_ * (m - 1) + b_ <= length - 1):
+            raise Unknown("Resize(tf_crop_and_resize) sampling outside the input")
+    return roi
 
 
 def upsample_attr(r, n, a):
