@@ -41,8 +41,8 @@ def resolve(target: Any) -> Target:
     """Which kind of target ``target`` is (nothing is loaded or built)."""
     if isinstance(target, Graph):
         return Target("graph", target)
-    if _is_torch_module(target):
-        return Target("module", target)
+    if _is_torch_module(target) or _is_torch_module(getattr(target, "model", None)):
+        return Target("module", target)  # a holder of one is told what to pass
     if isinstance(target, os.PathLike):
         target = os.fspath(target)
     if not isinstance(target, str):
@@ -122,8 +122,10 @@ def build_module(t: Target, kwargs: dict | None = None, meta: bool = False,
     """The torch module of a model target, and the prefix of its module names (a
     detection model is read through its ``backbone``); ``init`` keeps the random
     initialisation (see build_torchvision)."""
+    from .frontends.torch_capture import held_network
     from .frontends.torch_targets import build_target, detection_backbone
 
+    torch = require("torch", "torch")
     if t.kind == "module":
-        return t.value, ""
-    return detection_backbone(build_target(t.value, kwargs, meta, init))
+        return held_network(torch, t.value), ""
+    return detection_backbone(held_network(torch, build_target(t.value, kwargs, meta, init)))

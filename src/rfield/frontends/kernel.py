@@ -150,6 +150,7 @@ class State:
         self.counts: Counter = Counter()
         self.unknown_ops: Counter = Counter()
         self.unknown_at: dict[str, str] = {}  # operator -> where it was first met
+        self.grids: set[tuple[int, ...]] = set()  # the spatial sizes nodes have had
 
     def reset(self) -> None:
         self.entries.clear()
@@ -157,6 +158,7 @@ class State:
         self.counts.clear()
         self.unknown_ops.clear()
         self.unknown_at.clear()
+        self.grids.clear()
 
     # ------------------------------------------------------------------ tensors
 
@@ -202,6 +204,7 @@ class State:
             self.graph.add(name, op, list(inputs), module=module)
         except (ShapeError, SpecError) as exc:
             raise type(exc)(f"{exc} (in {self.where()})") from None
+        self.grids.add(self.graph.nodes[name].size)
         return name
 
     def emit(self, kind: str, op: O.Op, node: str, layout: Layout, out: T) -> str:
@@ -274,15 +277,17 @@ class Kernel(State):
     def spatial(self, x: T) -> tuple[str, Layout]:
         """Node and layout of a tensor used as N, C, *spatial by a window operator.
 
-        A tensor whose positions were mixed (window partitions, attention reshapes)
-        has lost its spatial dims: it is global, broadcast back onto the grid its
-        shape says it has.
+        A tensor whose positions were mixed has lost its spatial dims. Reshaped to a
+        grid the network has had (ViT tokens to 14 x 14), it is global, broadcast onto
+        that grid; else (a detector's anchors viewed as 4 x 8400) it stays positionless.
         """
         node, layout = self.get(x)
         if has_space(layout) or x.shape is None or len(x.shape) != self.nd + 2 \
                 or None in x.shape:
             return node, layout
         size = tuple(int(n) for n in x.shape[2:])
+        if size not in self.grids:
+            return node, layout
         if node != INPUT:
             node = self.as_global(node)
         new = self.add("broadcast", O.Broadcast(size), [node])
@@ -446,9 +451,12 @@ class Kernel(State):
     # ------------------------------------------------------------------ shape
 
     def concat(self, kind: str, ins: Sequence[T], out: T, dim: int) -> None:
-        layout = self.layout(ins[0])
-        if layout[dim % len(layout)] is not None:
+        layouts = [self.layout(t) for t in ins]
+        if any(lay[dim % len(lay)] is not None for lay in layouts):
             raise Unknown(f"{kind} along a spatial dim")
+        if len({has_space(lay) for lay in layouts}) > 1:  # some positions mixed upstream
+            return self.merge(kind, ins, out)
+        layout = layouts[0]
         nodes = list(dict.fromkeys(self.get(t)[0] for t in ins))
         op = O.Merge("concat") if len(nodes) > 1 else O.Pointwise("concat")
         self.bind(out, self.add(kind, op, nodes), layout)

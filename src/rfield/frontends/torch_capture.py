@@ -171,6 +171,21 @@ def _readings(model, size: tuple[int, ...], channels: int | None) -> list[tuple[
     return [with_channels] if len(size) == 4 else [as_given, with_channels]
 
 
+def held_network(torch, model):
+    """The network a user's object holds: an ultralytics ``YOLO(...)`` is an nn.Module
+    whose forward predicts from files and whose ``train`` starts training; its
+    ``.model`` is the network."""
+    inner = getattr(model, "model", None)
+    if isinstance(inner, torch.nn.Module) and any(
+            c.__module__ == "ultralytics.engine.model" for c in type(model).__mro__):
+        return inner
+    if not isinstance(model, torch.nn.Module):
+        hint = f"; its .model is one: pass {type(model).__name__}(...).model" \
+            if isinstance(inner, torch.nn.Module) else ""
+        raise TargetError(f"expected a torch.nn.Module, got {type(model).__name__}{hint}")
+    return model
+
+
 def graph_from_module(model, input_size=None, channels: int | None = None,
                       strict: bool = False, prefix: str = "", size_note: str | None = None,
                       **_ignored) -> Graph:
@@ -182,8 +197,7 @@ def graph_from_module(model, input_size=None, channels: int | None = None,
     ``size_note`` says where a default input size came from.
     """
     torch = require("torch", "torch")
-    if not isinstance(model, torch.nn.Module):
-        raise TargetError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    model = held_network(torch, model)
     if input_size is None:
         raise TargetError("a model needs an input size: give input_size=(224, 224)")
     if isinstance(input_size, int):
@@ -217,12 +231,20 @@ def _capture(torch, model, shape, strict, prefix: str = "",
             cap.handle(func, args, kwargs, out)
             return out
 
-    names = {m: ".".join(p for p in (prefix, n) if p) for n, m in model.named_modules()}
-    cap.leaves = {names[m] for m in model.modules() if not any(True for _ in m.children())}
-    cap.kinds = {names[m]: type(m).__name__ for m in model.modules()}
+    names: dict = {}  # module -> every path it is held at (shared instances have several)
+    for n, m in model.named_modules(remove_duplicate=False):
+        names.setdefault(m, []).append(".".join(p for p in (prefix, n) if p))
+    cap.leaves = {p for m, paths in names.items() if not any(True for _ in m.children())
+                  for p in paths}
+    cap.kinds = {p: type(m).__name__ for m, paths in names.items() for p in paths}
     hooks = _hook_modules(torch, model, names, cap, prefix)
-    was_training = model.training
-    model.eval()
+    # eval mode, set on each module's flag: a subclass's train() or eval() may do
+    # anything (ultralytics' train() trains); each module's own mode is restored after,
+    # and every module's attributes as they were: a forward may cache what it made
+    # (ultralytics' Detect keeps its anchor grid, here on meta tensors)
+    kept = {m: dict(vars(m)) for m in model.modules()}
+    for m in kept:
+        m.training = False
     try:
         captured_on = _run(torch, model, shape, cap, Mode)
     except RfieldError:
@@ -237,7 +259,9 @@ def _capture(torch, model, shape, strict, prefix: str = "",
     finally:
         for h in hooks:
             h.remove()
-        model.train(was_training)
+        for m, attrs in kept.items():
+            vars(m).clear()
+            vars(m).update(attrs)
     if not cap.kernel.graph.nodes:
         raise TargetError("the model did no operation rfield could see on its input")
     return cap.kernel.finish(
@@ -247,11 +271,22 @@ def _capture(torch, model, shape, strict, prefix: str = "",
         module_types={p: cap.kinds[p] for p in cap.module_outputs if p in cap.kinds})
 
 
+def call_site(paths: list[str], stack: list[str]) -> str:
+    """The path of a module called now: for an instance held at several paths (one
+    activation shared by every block), the one under the caller."""
+    if len(paths) > 1 and stack:
+        inside = [p for p in paths if p.rsplit(".", 1)[0] == stack[-1]]
+        if inside:
+            return inside[0]
+    return paths[0]
+
+
 def _hook_modules(torch, model, names, cap: Capture, prefix: str) -> list:
     """Forward hooks that keep the module stack and name each module's output."""
 
     def pre(mod, _inp):
-        cap.module_stack.append(names.get(mod, type(mod).__name__))
+        cap.module_stack.append(call_site(names.get(mod) or [type(mod).__name__],
+                                          cap.module_stack))
 
     def post(mod, _inp, out):
         path = cap.module_stack.pop() if cap.module_stack else None

@@ -55,6 +55,12 @@ def pointwise(c: Capture, kind, args, kwargs, out) -> None:
     c.kernel.pointwise(kind, c.t(src), outs)
 
 
+def cast(c: Capture, kind, args, kwargs, out) -> None:
+    """x.type_as(y), x.to(y): the values are x's; y gives only a dtype and a device."""
+    if c.tracked(args[0]):
+        c.kernel.pointwise(kind, c.t(args[0]), [c.t(out)])
+
+
 def merge(c: Capture, kind, args, kwargs, out) -> None:
     ins = [c.t(a) for a in flat((args, kwargs)) if c.tracked(a)]
     c.kernel.merge(kind, ins, c.t(out))
@@ -356,7 +362,7 @@ HANDLERS: dict[str, Handler] = {
     "softmax": along, "log_softmax": along, "cumsum": along,
     "linear": linear, "matmul": matmul, "bmm": matmul, "mm": matmul, "einsum": einsum,
     "scaled_dot_product_attention": attention, "multi_head_attention_forward": attention,
-    "roll": roll, "dropout": dropout,
+    "roll": roll, "dropout": dropout, "to": cast, "type": cast, "type_as": cast,
     "group_norm": norm_over_space, "instance_norm": norm_over_space, "layer_norm": layer_norm,
     # elementwise over several tensors, with broadcasting
     **_table(merge, "add", "radd", "iadd", "sub", "rsub", "isub", "mul", "rmul", "imul",
@@ -368,8 +374,8 @@ HANDLERS: dict[str, Handler] = {
              "tanh", "hardswish", "hardsigmoid", "mish", "elu", "selu", "celu", "softplus",
              "prelu", "rrelu", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
              "feature_alpha_dropout", "batch_norm", "local_response_norm", "clone",
-             "contiguous", "detach", "to",
-             "float", "double", "half", "type", "type_as", "abs", "neg", "exp", "log", "sqrt",
+             "contiguous", "detach",
+             "float", "double", "half", "abs", "neg", "exp", "log", "sqrt",
              "rsqrt", "square", "pow", "rpow", "clamp", "clip", "clamp_min", "clamp_max",
              "sign", "erf", "reciprocal", "invert", "requires_grad", "cpu", "cuda",
              "bfloat16", "nan_to_num", "logit", "sin", "cos", "floor", "ceil", "round",

@@ -89,9 +89,37 @@ def result_dict(a: Analysis, box: Box, queries: dict | None = None) -> dict:
         centre = a.box(last)
         out["last_spatial"] = dict(layer_dict(a.fields[last]), box=[
             list(r) for r in centre.ranges], unit=[u[0] for u in centre.units])
+    maps = returned_maps(a, box.node)
+    if maps:
+        out["returned_maps"] = [dict(layer_dict(a.fields[n]), returned=key)
+                                for key, n in maps]
     for key, runs in (queries or {}).items():
         out[key] = [[list(r) for r in axis] for axis in runs]
     return out
+
+
+def returned_maps(a: Analysis, node: str) -> list[tuple[str, str]]:
+    """(name, node) of each spatial map the model returns, when it returns several
+    and ``node`` is one of them: a detector's P3/P4/P5 levels, whose stride and field
+    anchor design needs."""
+    maps: dict[str, str] = {}
+    for key, n in a.graph.provenance.outputs.items():
+        if n in a.graph.nodes and all(v > 1 for v in a.graph.nodes[n].size):
+            maps.setdefault(n, key)
+    if len(maps) < 2 or node not in maps:
+        return []
+    return [(key, n) for n, key in maps.items()]
+
+
+def _levels(a: Analysis, node: str) -> str:
+    lines = []
+    for key, n in returned_maps(a, node):
+        f = a.fields[n]
+        field = (f"global, local {axes(f.local_rf, ' x ')}, jump {axes(f.local_jump, ' x ')}"
+                 if f.is_global else f"receptive field {axes(f.rf, ' x ')}, jump "
+                 f"{axes(f.jump, ' x ')}, start {axes(f.start, ' x ')}")
+        lines.append(f"  {key} ({n}, {axes(f.output_size, 'x')}): {field}")
+    return "\nreturned maps:\n" + "\n".join(lines) if lines else ""
 
 
 def dumps(data: dict) -> str:
@@ -155,7 +183,8 @@ def summary(a: Analysis, box: Box) -> str:
     if any(c < 1 for c in box.coverage):
         cov = f", reading {percent(box.coverage)} of the positions it spans per axis"
     pad = " (partly padding)" if any(box.clipped) else ""
-    return f"{head}\nunit ({unit}) sees input {seen}, {' x '.join(map(str, box.size))}{cov}{pad}"
+    return (f"{head}\nunit ({unit}) sees input {seen}, {' x '.join(map(str, box.size))}"
+            f"{cov}{pad}{_levels(a, box.node)}")
 
 
 def grouped(a: Analysis, depth: int | None) -> list[tuple[str, LayerField]]:

@@ -1,0 +1,82 @@
+"""ultralytics YOLO as users hold it (``YOLO("yolov8n.yaml")``, random weights): the
+wrapper object is read through its network and left as it was, a shared activation
+instance is named by its call site, the per-level maps the detection head reads are
+checked against back-propagation, and the head's decoding (anchor grids from
+constants, flattened positions) is not printed as an image."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+pytest.importorskip("torch")
+ultralytics = pytest.importorskip("ultralytics")
+
+import rfield  # noqa: E402
+from rfield.cli import main  # noqa: E402
+
+from torch_checks import check_model  # noqa: E402
+
+LEVELS = ["model.15", "model.18", "model.21"]  # what yolov8n's Detect (model.22) reads
+
+
+@pytest.fixture(scope="module")
+def yolo():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ultralytics.YOLO("yolov8n.yaml")
+
+
+def test_the_wrapper_is_read_through_its_network_and_left_as_it_was(yolo):
+    before = {name: m.training for name, m in yolo.model.named_modules()}
+    a = rfield.analyze(yolo, (320, 320))
+    assert {name: m.training for name, m in yolo.model.named_modules()} == before
+    import torch  # and it still runs: nothing the capture made (meta anchors) is left
+
+    yolo.model(torch.zeros(1, 3, 320, 320))
+    # the decoding after the flattened maps is not followed (and not an image)
+    assert set(a.graph.unknown_ops) == {"view that merges or splits spatial dims"}
+    assert a.field().name == a.graph.aliases["model.15"]  # P3, the first returned map
+    assert not a.field().is_global
+
+
+def test_levels_equal_back_propagation(yolo):
+    a, checked = check_model(yolo.model, (256, 256), modules=LEVELS, exact=True)
+    assert checked >= 3 * 3
+    jumps = [a.field(m).jump for m in LEVELS]
+    assert [j[0] for j in jumps] == [8, 16, 32]
+
+
+def test_a_shared_activation_is_named_where_it_is_called(yolo):
+    a = rfield.analyze(yolo.model, (320, 320))
+    aliases = a.graph.aliases
+    assert aliases["model.15.cv2.act"] == aliases["model.15.cv2"] == aliases["model.15"]
+    assert "model.22.cv2.0.1.act" in aliases
+    assert not any(name.startswith("model.0.act_") for name in a.graph.nodes)
+
+
+def test_cli_prints_each_level(tmp_path, capsys, monkeypatch):
+    (tmp_path / "yolo_factory.py").write_text(
+        "def yolo():\n    from ultralytics import YOLO\n    return YOLO('yolov8n.yaml')\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["analyze", "yolo_factory.py:yolo", "--input", "320,320"]) == 0
+    out = capsys.readouterr().out
+    assert "returned maps:" in out
+    for level, (size, jump) in zip(LEVELS, ((40, 8), (20, 16), (10, 32))):
+        assert f"({level}.cv2.act, {size}x{size}): receptive field" in out
+        assert f"jump {jump} x {jump}" in out
+    # one side of 32: the 1-wide P5 map no longer stops the reading of P3
+    assert main(["analyze", "yolo_factory.py:yolo", "--input", "640,32",
+                 "--node", "model.15"]) == 0
+
+
+def test_an_object_holding_a_network_is_named(capsys):
+    class Holder:
+        def __init__(self):
+            import torch
+
+            self.model = torch.nn.Conv2d(3, 3, 3)
+
+    with pytest.raises(rfield.RfieldError, match=r"pass Holder\(...\).model"):
+        rfield.analyze(Holder(), (32, 32))
