@@ -47,7 +47,7 @@ def check_model(model, size, modules=None, units_per_axis=("centre", 0, -1), cha
     shape = (1, channels) + tuple(size)
     units = {}
     for m in modules:
-        n = a.graph.aliases[m] if m else a.graph.last()
+        n = a.graph.aliases[m] if m else a.field().name  # "": what the model returns
         out = a.graph.nodes[n].size
         picks = []
         for u in units_per_axis:
@@ -58,7 +58,7 @@ def check_model(model, size, modules=None, units_per_axis=("centre", 0, -1), cha
                        copy_model=copy_model)
     checked = 0
     for m in modules:
-        n = a.graph.aliases[m] if m else a.graph.last()
+        n = a.graph.aliases[m] if m else a.field().name  # "": what the model returns
         for got in measured[m]:
             assert got.output_size == a.graph.nodes[n].size, (m, got.output_size)
             box = a.box(n, got.unit)

@@ -54,7 +54,7 @@ def resolve(target: Any) -> Target:
     if not sep or target.startswith("example:") or looks_like_spec_path(target) \
             or "(" in kind or os.path.exists(target):
         return Target("spec", target)
-    if kind in ("torchvision", "timm"):
+    if kind in ("torchvision", "timm", "hf"):
         return Target(kind, target)
     return Target("factory", target)
 
@@ -64,7 +64,7 @@ def native_size(t: Target) -> tuple[tuple[int, ...] | None, str | None]:
     comes from; (None, None) where there is none."""
     name = t.value.partition(":")[2] if isinstance(t.value, str) else ""
     if t.kind == "torchvision":
-        return _torchvision_size(name), "torchvision's weights transforms"
+        return _torchvision_size(name), "the native size, from torchvision's weights transforms"
     if t.kind == "timm":
         timm = require("timm", "timm")
         try:
@@ -72,7 +72,17 @@ def native_size(t: Target) -> tuple[tuple[int, ...] | None, str | None]:
         except Exception:
             cfg = None
         size = getattr(cfg, "input_size", None) if cfg is not None else None
-        return (tuple(int(v) for v in size) if size else None), "timm's pretrained_cfg"
+        return (tuple(int(v) for v in size) if size else None), \
+            "the native size, from timm's pretrained_cfg"
+    if t.kind == "hf":
+        from .frontends.torch_targets import hf_config
+
+        size = getattr(hf_config(name, {}), "image_size", None)
+        if isinstance(size, int):
+            return (size, size), "the native size, from the config's image_size"
+        if isinstance(size, (list, tuple)) and len(size) == 2:
+            return tuple(int(v) for v in size), "the native size, from the config's image_size"
+        return (224, 224), "ImageNet's usual size: the config names no image_size"
     return None, None
 
 

@@ -90,6 +90,32 @@ def build_timm(name: str, kwargs: dict):
         raise TargetError(f"timm:{name} could not be built: {_error_line(exc)}") from None
 
 
+def hf_config(name: str, kwargs: dict):
+    """A Hugging Face transformers config built here from its model type (``resnet``,
+    ``convnext``, ``swin``): nothing is downloaded; ``kwargs`` set its fields."""
+    transformers = require("transformers", "hf")
+    try:
+        return transformers.AutoConfig.for_model(name, **kwargs)
+    except ValueError:
+        raise TargetError(f"hf:{name}: not a transformers model type (hf:resnet, "
+                          "hf:convnext, hf:swin...); rfield builds configs locally and "
+                          "downloads nothing, so hub names such as microsoft/resnet-50 "
+                          "are not read") from None
+
+
+def build_hf(name: str, kwargs: dict, meta: bool = True):
+    """The bare model (AutoModel: last_hidden_state, no task head) of a config, with
+    random weights, on the meta device when only its structure is needed."""
+    torch = require("torch", "torch")
+    transformers = require("transformers", "hf")
+    config = hf_config(name, kwargs)
+    try:
+        with torch.device("meta" if meta else "cpu"):
+            return transformers.AutoModel.from_config(config)
+    except Exception as exc:
+        raise TargetError(f"hf:{name} could not be built: {_error_line(exc)}") from None
+
+
 def _load_factory(spec: str):
     path, _, attr = spec.rpartition(":")
     if not attr.isidentifier():
@@ -136,6 +162,8 @@ def build_target(target: str, kwargs: dict | None = None, meta: bool = True,
         model = build_torchvision(rest, kwargs, meta, init)
     elif kind == "timm":
         model = build_timm(rest, kwargs)
+    elif kind == "hf":
+        model = build_hf(rest, kwargs, meta)
     else:
         factory = _load_factory(target)
         try:

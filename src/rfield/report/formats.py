@@ -235,7 +235,7 @@ def _rows(a: Analysis, depth: int | None = None, leading_to: str | None = None):
 
 def _size_note(a: Analysis) -> str:
     note = a.graph.provenance.size_note
-    return f" (the native size, from {note})" if note else ""
+    return f" ({note})" if note else ""
 
 
 def to_table(a: Analysis, box: Box, width: int = 80, depth: int | None = None,
