@@ -293,6 +293,30 @@ def test_timm_targets_against_the_measurement(name):
     assert checked >= 3 and not a.graph.unknown_ops
 
 
+def test_tresnet_space_to_depth_stem_is_followed():
+    """TResNet's stem regroups 4 x 4 pixel blocks into channels with a view, a permute
+    and a view: PixelUnshuffle(4). Its SE gates make the field global; the local field
+    is that of the same network without them, which is measured."""
+    timm = pytest.importorskip("timm")
+    import copy
+
+    model = timm.create_model("tresnet_m", pretrained=False).eval()
+    a = rfield.analyze(model, (128, 128))
+    assert not a.graph.unknown_ops
+    last = a.fields[a.last_spatial(a.field().name)]
+    assert last.is_global and last.local_rf is not None
+    plain = copy.deepcopy(model)
+    for name, module in list(plain.named_modules()):
+        if type(module).__name__ == "SEModule":
+            parent, _, attr = name.rpartition(".")
+            setattr(plain.get_submodule(parent), attr, nn.Identity())
+    b, checked = check_model(plain, (128, 128), modules=["body.s2d", "body.conv1",
+                                                         "body.layer2", "body.layer4"])
+    assert checked >= 8 and not b.fields[b.graph.aliases["body.layer4"]].is_global
+    plain_last = b.fields[b.graph.aliases["body.layer4"]]
+    assert (last.local_rf, last.local_jump) == (plain_last.rf, plain_last.jump)
+
+
 class Tokens(nn.Module):
     """ViT-style: patches to tokens, then an op rfield does not know on the tokens."""
 

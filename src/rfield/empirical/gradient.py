@@ -53,14 +53,16 @@ class Measured:
 
 
 def positive_copy(model, seed: int = 0, copy_model: bool = True):
-    """A float64 copy with positive parameters and neutral norm statistics.
+    """A float64 copy with positive parameters and neutral norm statistics; other
+    buffers (a blur pool's fixed filter) are kept.
 
     Weights are drawn from [0.5, 1] / fan-in, so activations stay near 1 however
     deep the network: plain positive weights overflow float64 within ~100 layers.
     """
     torch = require("torch", "torch")
     m = copy.deepcopy(model) if copy_model else model
-    if any(p.device.type == "meta" for p in list(m.parameters()) + list(m.buffers())):
+    unset = any(p.device.type == "meta" for p in list(m.parameters()) + list(m.buffers()))
+    if unset:
         m = m.to_empty(device="cpu")
     m = m.double().eval()
     gen = torch.Generator().manual_seed(seed)
@@ -70,9 +72,14 @@ def positive_copy(model, seed: int = 0, copy_model: bool = True):
             p.copy_((0.5 + 0.5 * torch.rand(p.shape, generator=gen, dtype=torch.float64))
                     / fan_in)
         for name, b in m.named_buffers():
+            leaf = name.rsplit(".", 1)[-1]
             if not b.is_floating_point():
                 continue
-            b.fill_(1.0 if "var" in name else 0.0)
+            if leaf in ("running_mean", "running_var"):
+                b.fill_(1.0 if leaf == "running_var" else 0.0)
+            elif unset:  # made on meta, never set: positive, so no path is cut
+                b.fill_(1.0)
+            # other buffers are the model's own constants (a blur pool's filter)
     return m
 
 

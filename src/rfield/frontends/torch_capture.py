@@ -29,7 +29,7 @@ from typing import Any
 from ..core.graph import INPUT, Graph
 from ..errors import RfieldError, TargetError, require
 from .kernel import Kernel, T, Unknown
-from .torch_ops import HANDLERS, IGNORE, flat
+from .torch_ops import HANDLERS, IGNORE, MODULE_HANDLERS, flat
 
 
 class Capture:
@@ -45,12 +45,14 @@ class Capture:
         self.leaves: set[str] = set()  # module paths without children
         self.kinds: dict[str, str] = {}  # module path -> class name
         self.outputs: dict[str, str] = {}  # what forward returns -> its node
+        self.whole: list = []  # per running module: its input, if it is read whole
 
     def reset(self) -> None:
         self.kernel.reset()
         self.module_outputs.clear()
         self.module_layouts.clear()
         self.module_stack.clear()
+        self.whole.clear()
 
     # ------------------------------------------------------------------ names
 
@@ -89,8 +91,8 @@ class Capture:
     def handle(self, func, args, kwargs, out) -> None:
         """Record ``out = func(*args, **kwargs)``; called after the real call."""
         name = getattr(func, "__name__", str(func))
-        if name in IGNORE:
-            return
+        if name in IGNORE or any(w is not None for w in self.whole):
+            return  # inside a module read whole: its handler reads it at the end
         tracked = [a for a in flat((args, kwargs)) if self.tracked(a)]
         if not tracked:
             return  # nothing that depends on the input
@@ -284,11 +286,20 @@ def call_site(paths: list[str], stack: list[str]) -> str:
 def _hook_modules(torch, model, names, cap: Capture, prefix: str) -> list:
     """Forward hooks that keep the module stack and name each module's output."""
 
-    def pre(mod, _inp):
+    def pre(mod, inp):
         cap.module_stack.append(call_site(names.get(mod) or [type(mod).__name__],
                                           cap.module_stack))
+        whole = type(mod).__name__ in MODULE_HANDLERS and inp and cap.tracked(inp[0]) \
+            and not any(w is not None for w in cap.whole)
+        cap.whole.append(inp[0] if whole else None)
 
     def post(mod, _inp, out):
+        x = cap.whole.pop() if cap.whole else None
+        if x is not None and isinstance(out, torch.Tensor):
+            try:
+                MODULE_HANDLERS[type(mod).__name__](cap, mod, x, out)
+            except Unknown as exc:
+                cap.kernel.unknown(str(exc), [cap.t(x)], [cap.t(out)])
         path = cap.module_stack.pop() if cap.module_stack else None
         first = out
         while isinstance(first, (list, tuple)) and first:

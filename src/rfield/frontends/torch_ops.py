@@ -383,6 +383,22 @@ HANDLERS: dict[str, Handler] = {
              "tril", "triu"),
 }
 
+def space_to_depth(c: Capture, module, x, out) -> None:
+    """timm's SpaceToDepth (TResNet's stem): a view, a permute and a view that move each
+    bs x bs block of pixels into channels, which is PixelUnshuffle(bs) up to the order of
+    the channels (no field depends on it)."""
+    bs = module.bs
+    if not isinstance(bs, int) or x.dim() != 4 or \
+            tuple(out.shape) != (x.shape[0], x.shape[1] * bs * bs, x.shape[2] // bs,
+                                 x.shape[3] // bs):
+        raise Unknown(type(module).__name__)
+    c.kernel.blocks(c.t(x), c.t(out), O.PixelUnshuffle(bs))
+
+
+# modules read whole, by class name, where the calls inside would not be followed; each
+# handler checks the shapes it relies on (else the calls inside are read one by one)
+MODULE_HANDLERS: dict[str, Callable] = {"SpaceToDepth": space_to_depth}
+
 # calls that make no tensor from the input (sizes, attributes, fresh tensors)
 IGNORE = frozenset({
     "size", "dim", "numel", "__get__", "__len__", "__iter__", "__bool__", "__index__",

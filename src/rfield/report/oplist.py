@@ -20,11 +20,13 @@ def supported() -> dict[str, list[str]]:
     from ..frontends.onnx_fold import FOLD
     from ..frontends.onnx_graph import HANDLERS as ONNX
     from ..frontends.torch_ops import HANDLERS as TORCH
+    from ..frontends.torch_ops import MODULE_HANDLERS
 
     onnx = [name + ("" if len(versions) == 1 else
                     " (opset " + ", ".join(str(v) for v in sorted(versions)) + ")")
             for name, versions in sorted(ONNX.items())]
-    return {"spec": _spec(), "torch": sorted(TORCH), "onnx": onnx,
+    return {"spec": _spec(), "torch": sorted(TORCH),
+            "torch modules read whole": sorted(MODULE_HANDLERS), "onnx": onnx,
             "onnx shape arithmetic, folded to constants": sorted(FOLD)}
 
 
