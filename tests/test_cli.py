@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import rfield
 from rfield.cli import main
 from rfield.spec.parse import EXAMPLES
 
@@ -270,3 +271,18 @@ def test_node_prints_only_the_rows_that_lead_to_it(capsys):
     full = run(capsys, "analyze", "example:resnet18")[1].split("\n\n")[0].splitlines()
     full_rows = {line.split()[0]: line.split() for line in full[2:]}
     assert all(full_rows[r[0]] == r for r in rows)  # the same rows, fewer of them
+
+
+def test_long_layer_names_are_whole_unless_a_terminal_is_narrow(capsys):
+    """Piped or written, the table keeps whole names (they are data); fitted to a
+    terminal, a name too long keeps its end."""
+    from rfield.report.formats import to_table
+
+    long = "backbone.stages.0.blocks.0.depthwise_convolution_with_a_long_name"
+    spec = f"conv(3); {long}=conv(3,s=2); conv(3)"
+    assert main(["analyze", spec, "--input", "32"]) == 0
+    assert long in capsys.readouterr().out
+    a = rfield.analyze(spec, (32,))
+    rows = to_table(a, a.box(), width=80).split("\n\n")[0]
+    assert long not in rows and "…ks.0.depthwise_convolution_with_a_long_name" in rows
+    assert all(len(line) <= 80 for line in rows.splitlines())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
 
 from .cli_parser import build_parser
@@ -27,6 +28,13 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
     if not values:
         raise RfieldError(f"{what} is empty")
     return values
+
+
+def _terminal_width(args) -> int | None:
+    """The terminal's width when the table goes to one; a file or a pipe gets whole names."""
+    if args.output or not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size((80, 24)).columns
 
 
 def _region(text: str) -> list[tuple[int, int]]:
@@ -91,7 +99,7 @@ def cmd_analyze(args) -> int:
     if args.inside:
         queries["units_inside"] = a.units_inside(node)
     text = render(args.format or "table", a, box, depth=args.depth, queries=queries,
-                  leading_to=node if args.node else None)
+                  leading_to=node if args.node else None, width=_terminal_width(args))
     # pictures first: if one fails, nothing has been printed
     if args.plot:
         from .report.plots import plot_growth

@@ -238,14 +238,15 @@ def _size_note(a: Analysis) -> str:
     return f" ({note})" if note else ""
 
 
-def to_table(a: Analysis, box: Box, width: int = 80, depth: int | None = None,
+def to_table(a: Analysis, box: Box, width: int | None = None, depth: int | None = None,
              leading_to: str | None = None) -> str:
-    """The layer table within ``width`` columns: the name column takes what the others
-    leave (at least 24); longer names keep their end (``…ages.0.blocks.0.conv_dw``)."""
+    """The layer table. With ``width`` (a terminal's), the name column takes what the
+    others leave (at least 40) and longer names keep their end
+    (``…ages.0.blocks.0.conv_dw``); without it (a file, a pipe) names are whole."""
     head, rows = _rows(a, depth, leading_to)
     others = sum(max(len(h), *(len(r[i]) for r in rows)) + 2
                  for i, h in enumerate(head) if i > 0)
-    max_name = max(24, width - others)
+    max_name = max(40, width - others) if width else max(len(r[0]) for r in rows)
     clip = lambda s: s if len(s) <= max_name else "…" + s[-(max_name - 1):]
     rows = [(clip(r[0]),) + r[1:] for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
@@ -293,13 +294,18 @@ def queries_text(node: str, queries: dict) -> str:
 
 
 def render(fmt: str, a: Analysis, box: Box, depth: int | None = None,
-           queries: dict | None = None, leading_to: str | None = None) -> str:
+           queries: dict | None = None, leading_to: str | None = None,
+           width: int | None = None) -> str:
     """The analysis in one format; ``queries`` (units_seeing, units_inside) are keys of
     the JSON or lines after the other formats; ``leading_to`` keeps only the table rows
-    that node reads from (the JSON and CSV keep every layer, for scripts)."""
+    that node reads from (the JSON and CSV keep every layer, for scripts); ``width``
+    fits the table to a terminal."""
     if fmt == "json":
         return to_json(a, box, queries)
     if fmt == "csv":
         return to_csv(a, box) + queries_text(box.node, queries or {})
+    if fmt == "table":
+        return to_table(a, box, width, depth, leading_to) + queries_text(
+            box.node, queries or {})
     return RENDERERS[fmt](a, box, depth=depth, leading_to=leading_to) + queries_text(
         box.node, queries or {})
