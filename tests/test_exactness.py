@@ -61,3 +61,19 @@ def _layers(spec: str) -> list[dict]:
 
     return [{ALIASES.get(k, k): v for k, v in dict(layer, name=f"n{i}").items()}
             for i, layer in enumerate(parse_compact(spec))]
+
+
+def test_align_corners_fields_change_with_the_input_size():
+    """After align_corners upsampling the step is (n - 1) / (m - 1): the field at the
+    same unit differs between input sizes, and rfield says so (checked against the
+    brute force at both sizes)."""
+    spec = "conv(3,s=2); upsample(scale=2, mode=bilinear, align_corners=true); conv(3)"
+    fields = {}
+    for n in (33, 65):
+        a = rfield.analyze({"input": [n], "layers": _layers(spec)})
+        assert any("changes with the input size" in w for w in a.warnings)
+        compare(_layers(spec), [n])  # every box against the brute force
+        fields[n] = a.field().jump  # 30/31 at 33, 62/63 at 65
+    assert fields[33] != fields[65]
+    plain = rfield.analyze(spec.replace("true", "false"), (33,))
+    assert not any("input size" in w for w in plain.warnings)

@@ -61,7 +61,7 @@ class LayerField:
 class Finding:
     """Something a designer should know about a node (printed as a warning)."""
 
-    kind: str  # misaligned | position-dependent | holes | covers-input | unknown-op | ...
+    kind: str  # misaligned | position-dependent | input-size | holes | covers-input | ...
     node: str | None
     message: str
 
@@ -240,6 +240,17 @@ class Analysis:
     def _check(self, node) -> None:
         name, ins = node.name, node.inputs
         maps = self._maps[name]
+        corners = getattr(node.op, "align_corners", False) or \
+            getattr(node.op, "ctm", None) == "align_corners"
+        if corners and not any(f.kind == "input-size" for f in self.findings) and \
+                any(n > 1 and m > 1 and (n - 1) * m != (m - 1) * n  # ratio != m / n
+                    for n, m in zip(self.graph.input_size if ins[0] == INPUT
+                                    else self.graph.nodes[ins[0]].size, node.size)):
+            self.findings.append(Finding(
+                "input-size", name,
+                "align_corners resampling steps by (n - 1) / (m - 1), which changes with "
+                "the input size: so do the fields after it (local ones too); analyse at "
+                "the size you use"))
         if maps is None:
             self._covers[name] = self._posdep[name] = self._holes[name] = False
             return
