@@ -42,6 +42,7 @@ lint: $(VENV)/.full
 bench: $(VENV)/.full
 	$(BIN)/python bench/bench_engine.py
 	$(BIN)/python bench/bench_load.py
+	$(BIN)/python bench/bench_command.py
 	$(BIN)/python bench/bench_onnx.py
 	$(BIN)/python bench/bench_empirical.py
 

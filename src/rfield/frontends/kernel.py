@@ -18,260 +18,28 @@ dispatch then calls :meth:`Kernel.unknown`.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 from ..core import ops as O
-from ..core.graph import INPUT, Graph, Provenance
-from ..errors import RfieldError, ShapeError, SpecError, UnsupportedError
-
-Layout = tuple  # per tensor dim: the input axis it holds, or None
-Shape = tuple  # per tensor dim: its size (None where the framework does not know)
-
-
-class Unknown(Exception):
-    """An operator (or a use of one) the kernel does not follow; the message names it."""
-
-
-@dataclass(frozen=True)
-class T:
-    """A tensor as an adapter hands it over: its key and its shape (None if unknown).
-
-    ``obj`` is kept alive with the entry: torch keys tensors by ``id``, so the tensor
-    must outlive its key.
-    """
-
-    key: Hashable
-    shape: Shape | None = None
-    obj: Any = field(default=None, compare=False, repr=False)
-
-    @property
-    def rank(self) -> int | None:
-        return None if self.shape is None else len(self.shape)
-
-
-def per_dim(value: Any, n: int) -> list:
-    """One value per dim: a scalar repeated, a one-item list repeated, or the list."""
-    if isinstance(value, (list, tuple)):
-        vals = list(value)
-        return vals * n if len(vals) == 1 else vals
-    return [value] * n
-
-
-def _trivial(i: int, n: int, kernel, stride, padding, dilation, output_padding) -> bool:
-    """Whether a window leaves dim ``i`` (of ``n``) as it is: size 1, step 1, no padding."""
-    pad = 0 if isinstance(padding, str) else per_dim(padding, n)[i]
-    out_pad = 0 if output_padding is None else per_dim(output_padding, n)[i]
-    return (per_dim(kernel, n)[i] == 1 and per_dim(stride, n)[i] == 1 and out_pad == 0
-            and (pad == 0 or list(per_dim(pad, 2)) == [0, 0]))
-
-
-def _without_trivial(layout: Layout, dims, kernel, stride, padding, dilation,
-                     output_padding) -> tuple:
-    """A window's dims and parameters less the positionless dims it leaves as they are."""
-    n = len(kernel)
-    dims = list(dims) if dims is not None else list(range(len(layout) - n, len(layout)))
-    keep = [i for i, d in enumerate(dims) if layout[d] is not None
-            or not _trivial(i, n, kernel, stride, padding, dilation, output_padding)]
-    pick = lambda v: v if isinstance(v, str) else [per_dim(v, n)[i] for i in keep]
-    return ([dims[i] for i in keep], [int(kernel[i]) for i in keep], pick(stride),
-            pick(padding), pick(dilation), None if output_padding is None else pick(output_padding))
-
-
-def has_space(layout: Layout) -> bool:
-    return any(a is not None for a in layout)
-
-
-def match_dims(in_shape: Sequence[int], out_shape: Sequence[int], layout: Layout):
-    """Layout of a view when every spatial dim survives whole, else None."""
-    # walk both shapes grouping dims with equal products
-    groups_in: list[list[int]] = []
-    groups_out: list[list[int]] = []
-    i = j = 0
-    while i < len(in_shape) or j < len(out_shape):
-        gi, gj = [i] if i < len(in_shape) else [], [j] if j < len(out_shape) else []
-        pi = in_shape[i] if i < len(in_shape) else 1
-        pj = out_shape[j] if j < len(out_shape) else 1
-        i += 1 if gi else 0
-        j += 1 if gj else 0
-        while pi != pj:
-            if pi < pj and i < len(in_shape):
-                pi *= in_shape[i]
-                gi.append(i)
-                i += 1
-            elif j < len(out_shape):
-                pj *= out_shape[j]
-                gj.append(j)
-                j += 1
-            else:
-                return None
-        groups_in.append(gi)
-        groups_out.append(gj)
-    new: list = [None] * len(out_shape)
-    for gi, gj in zip(groups_in, groups_out):
-        spatial = [d for d in gi if layout[d] is not None and in_shape[d] > 1]
-        if not spatial:
-            continue
-        big_out = [d for d in gj if out_shape[d] > 1]
-        if len(spatial) == 1 and len(big_out) == 1 and \
-                in_shape[spatial[0]] == out_shape[big_out[0]] and \
-                all(in_shape[d] == 1 for d in gi if d != spatial[0]):
-            new[big_out[0]] = layout[spatial[0]]
-        else:
-            return None
-    # keep size-1 spatial dims that map one-to-one
-    for gi, gj in zip(groups_in, groups_out):
-        if len(gi) == 1 and len(gj) == 1 and layout[gi[0]] is not None and new[gj[0]] is None:
-            new[gj[0]] = layout[gi[0]]
-    return tuple(new)
-
+from ..core.graph import INPUT
+from .kernel_shapes import Shapes
+from .kernel_state import (  # noqa: F401  (the names the adapters import from here)
+    Layout,
+    State,
+    T,
+    Unknown,
+    _without_trivial,
+    has_space,
+    match_dims,
+    per_dim,
+)
 
 WINDOWS: dict[str, type[O.Conv]] = {
     "conv": O.Conv, "maxpool": O.MaxPool, "avgpool": O.AvgPool, "lppool": O.LpPool}
 
 
-class State:
-    """Tensors -> (node, layout), node names, unknown operators: the kernel's bookkeeping.
-
-    ``naming(kind)`` gives the adapter's base name and module path for a node made
-    now; ``where()`` says where the adapter is, for messages ("module 'layer1'").
-    """
-
-    def __init__(self, input_size, strict: bool, framework: str,
-                 naming: Callable[[str], tuple[str, str | None]],
-                 where: Callable[[], str]) -> None:
-        self.graph = Graph(input_size)
-        self.nd = self.graph.ndim
-        self.strict, self.framework = strict, framework
-        self.naming, self.where = naming, where
-        self.entries: dict[Hashable, tuple[str, Layout, Any]] = {}
-        self.counts: Counter = Counter()
-        self.unknown_ops: Counter = Counter()
-        self.unknown_at: dict[str, str] = {}  # operator -> where it was first met
-        self.grids: set[tuple[int, ...]] = set()  # the spatial sizes nodes have had
-
-    def reset(self) -> None:
-        self.entries.clear()
-        self.graph.clear()
-        self.counts.clear()
-        self.unknown_ops.clear()
-        self.unknown_at.clear()
-        self.grids.clear()
-
-    # ------------------------------------------------------------------ tensors
-
-    def bind(self, t: T, node: str, layout: Layout) -> None:
-        """Record that ``t`` is made by ``node`` and holds the input axes ``layout``."""
-        self.entries[t.key] = (node, tuple(layout), t.obj)
-
-    def entry(self, key: Hashable):
-        return self.entries.get(key)
-
-    def has(self, t: T) -> bool:
-        return t.key in self.entries
-
-    def get(self, t: T) -> tuple[str, Layout]:
-        node, layout, _ = self.entries[t.key]
-        return node, layout
-
-    def layout(self, t: T) -> Layout:
-        return self.entries[t.key][1]
-
-    def rank(self, t: T) -> int:
-        return t.rank if t.rank is not None else len(self.layout(t))
-
-    def sizes(self, shape: Shape | None, layout: Layout) -> tuple[int, ...] | None:
-        """The spatial size of a tensor of ``shape`` laid out as ``layout``, or None."""
-        dims = {a: d for d, a in enumerate(layout) if a is not None}
-        if shape is None or len(dims) != self.nd or len(layout) != len(shape):
-            return None
-        size = tuple(shape[dims[a]] for a in range(self.nd))
-        return None if None in size else size
-
-    # ------------------------------------------------------------------ nodes
-
-    def add(self, kind: str, op: O.Op, inputs: Iterable[str]) -> str:
-        base, module = self.naming(kind)
-        n = self.counts[base]
-        name = base if n == 0 else f"{base}_{n}"
-        while name in self.graph.nodes:
-            n += 1
-            name = f"{base}_{n}"
-        self.counts[base] = n + 1
-        try:
-            self.graph.add(name, op, list(inputs), module=module)
-        except (ShapeError, SpecError) as exc:
-            raise type(exc)(f"{exc} (in {self.where()})") from None
-        self.grids.add(self.graph.nodes[name].size)
-        return name
-
-    def emit(self, kind: str, op: O.Op, node: str, layout: Layout, out: T) -> str:
-        """Add a node and bind ``out`` to it, checking its size against the framework's."""
-        new = self.add(kind, op, [node])
-        got = self.sizes(out.shape, layout)
-        want = self.graph.nodes[new].size
-        if got is not None and got != want:
-            raise RfieldError(f"rfield computes size {list(want)} for {new} but {self.framework} "
-                              f"makes {list(got)} (in {self.where()}); please report this model")
-        self.bind(out, new, layout)
-        return new
-
-    def as_global(self, node: str) -> str:
-        """``node`` if it already reads everything, else a global node over it."""
-        if node != INPUT and self.graph.nodes[node].global_:
-            return node
-        return self.add("mixed", O.GlobalPool(), [node])
-
-    def union(self, kind: str, nodes: Iterable[str]) -> str:
-        """A node that reads everything its inputs read: each read whole, then the union."""
-        unique = list(dict.fromkeys(nodes))
-        pooled = [self.add(kind, O.GlobalPool(), [n]) for n in unique]
-        return pooled[0] if len(pooled) == 1 else self.add(kind, O.Merge("add"), pooled)
-
-    # ------------------------------------------------------------------ fallbacks
-
-    def unknown(self, what: str, ins: Sequence[T], outs: Sequence[T]) -> None:
-        """An operator rfield does not follow: its outputs read the whole input there.
-
-        An operator on tensors with no spatial axis left (one position per axis, or
-        positions already mixed upstream) cannot move data across positions: the
-        field is unchanged, and nothing is reported.
-        """
-        sources = list(dict.fromkeys(self.get(t)[0] for t in ins))
-        if len(sources) == 1 and not any(has_space(self.layout(t)) for t in ins):
-            for o in outs:
-                self.bind(o, sources[0], (None,) * (o.rank if o.rank is not None
-                                                    else len(self.layout(ins[0]))))
-            return
-        self.unknown_ops[what] += 1
-        self.unknown_at.setdefault(what, self.where())
-        node = self.union(what.strip("_"), sorted(sources))
-        ref = self.layout(ins[0])
-        for o in outs:
-            layout = ref if o.rank in (None, len(ref)) else (None,) * o.rank
-            size = self.sizes(o.shape, layout)
-            if size is not None:  # global, on the grid the output really has
-                self.bind(o, self.add("broadcast", O.Broadcast(size), [node]), layout)
-            else:
-                self.bind(o, node, layout)
-
-    # ------------------------------------------------------------------ the end
-
-    def finish(self, **provenance: Any) -> Graph:
-        """The graph with its provenance; with ``strict``, every unknown operator at once."""
-        if self.strict and self.unknown_ops:
-            listed = "; ".join(f"{op} ({count} x, first in {self.unknown_at[op]})"
-                               for op, count in sorted(self.unknown_ops.items()))
-            raise UnsupportedError(
-                f"operators not known to rfield: {listed}. Without strict=True they are "
-                "taken to read the whole input; 'rfield verify' measures the real field")
-        self.graph.set_provenance(Provenance(unknown_ops=dict(self.unknown_ops), **provenance))
-        return self.graph
-
-
-class Kernel(State):
+class Kernel(Shapes):
     """The framework-neutral operator semantics, one method per operator kind."""
 
     def spatial(self, x: T) -> tuple[str, Layout]:
@@ -447,60 +215,6 @@ class Kernel(State):
             self.emit(kind, O.Slice(start, stop, step), node, layout, out)
         else:
             self.bind(out, node, layout)
-
-    # ------------------------------------------------------------------ shape
-
-    def concat(self, kind: str, ins: Sequence[T], out: T, dim: int) -> None:
-        layouts = [self.layout(t) for t in ins]
-        if any(lay[dim % len(lay)] is not None for lay in layouts):
-            raise Unknown(f"{kind} along a spatial dim")
-        if len({has_space(lay) for lay in layouts}) > 1:  # some positions mixed upstream
-            return self.merge(kind, ins, out)
-        layout = layouts[0]
-        nodes = list(dict.fromkeys(self.get(t)[0] for t in ins))
-        op = O.Merge("concat") if len(nodes) > 1 else O.Pointwise("concat")
-        self.bind(out, self.add(kind, op, nodes), layout)
-
-    def stack(self, ins: Sequence[T], out: T, dim: int) -> None:
-        layout = list(self.layout(ins[0]))
-        layout.insert(dim % (len(layout) + 1), None)
-        nodes = list(dict.fromkeys(self.get(t)[0] for t in ins))
-        op = O.Merge("stack") if len(nodes) > 1 else O.Pointwise("stack")
-        self.bind(out, self.add("stack", op, nodes), tuple(layout))
-
-    def split(self, kind: str, x: T, outs: Sequence[T], dim: int, drop: bool = False) -> None:
-        """Pieces along a non-spatial dim; ``drop`` removes the dim (unbind)."""
-        node, layout = self.get(x)
-        dim %= len(layout)
-        if layout[dim] is not None:
-            raise Unknown(f"{kind} along a spatial dim")
-        new = tuple(v for i, v in enumerate(layout) if i != dim) if drop else layout
-        for o in outs:
-            self.bind(o, node, new)
-
-    def permute(self, x: T, out: T, perm: Sequence[int]) -> None:
-        node, layout = self.get(x)
-        # a tensor with no shape may carry a layout of the wrong rank; it holds no
-        # spatial axis (its positions were mixed upstream), so extra dims are None
-        self.bind(out, node, tuple(layout[p % len(layout)] if p < len(layout) else None
-                                   for p in perm))
-
-    def view(self, x: T, out: T) -> None:
-        """Views that keep every spatial dim whole (channel shuffles, flatten of 1x1)
-        are free; views that merge or split positions are not followed."""
-        node, layout = self.get(x)
-        if x.shape is None or out.shape is None or None in x.shape or None in out.shape:
-            raise Unknown("view with unknown shapes")
-        new = match_dims(x.shape, out.shape, layout)
-        if new is not None:
-            self.bind(out, node, new)
-            return
-        dims = [d for d, v in enumerate(layout) if v is not None]
-        if len(dims) == self.nd and any(x.shape[d] > 1 for d in dims):
-            # positions merged or split (tokens, window partitions): rfield cannot
-            # follow them, so the result reads everything, and the user is told
-            raise Unknown("view that merges or splits spatial dims")
-        self.bind(out, node, (None,) * len(out.shape))  # nothing spatial left to lose
 
     def reduce(self, kind: str, x: T, out: T, dims: Sequence[int] | None,
                keep: bool) -> None:

@@ -1,0 +1,84 @@
+"""The kernel's shape operators: concatenation, stacking, splitting, permutes and
+views, which move dims around but read no new positions (see :mod:`.kernel`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..core import ops as O
+from ..core.graph import INPUT
+from .kernel_state import State, T, Unknown, has_space, match_dims
+
+
+class Shapes(State):
+    """Dims moved, merged or split; a concat of mixed and spatial inputs is a merge."""
+
+    def merge(self, kind: str, ins: Sequence[T], out: T) -> None:
+        raise NotImplementedError  # the kernel's elementwise merge
+
+    def concat(self, kind: str, ins: Sequence[T], out: T, dim: int) -> None:
+        layouts = [self.layout(t) for t in ins]
+        if any(lay[dim % len(lay)] is not None for lay in layouts):
+            raise Unknown(f"{kind} along a spatial dim")
+        if len({has_space(lay) for lay in layouts}) > 1:  # some positions mixed upstream
+            return self.merge(kind, ins, out)
+        layout = layouts[0]
+        nodes = list(dict.fromkeys(self.get(t)[0] for t in ins))
+        op = O.Merge("concat") if len(nodes) > 1 else O.Pointwise("concat")
+        self.bind(out, self.add(kind, op, nodes), layout)
+
+    def stack(self, ins: Sequence[T], out: T, dim: int) -> None:
+        layout = list(self.layout(ins[0]))
+        layout.insert(dim % (len(layout) + 1), None)
+        nodes = list(dict.fromkeys(self.get(t)[0] for t in ins))
+        op = O.Merge("stack") if len(nodes) > 1 else O.Pointwise("stack")
+        self.bind(out, self.add("stack", op, nodes), tuple(layout))
+
+    def split(self, kind: str, x: T, outs: Sequence[T], dim: int, drop: bool = False) -> None:
+        """Pieces along a non-spatial dim; ``drop`` removes the dim (unbind)."""
+        node, layout = self.get(x)
+        dim %= len(layout)
+        if layout[dim] is not None:
+            raise Unknown(f"{kind} along a spatial dim")
+        new = tuple(v for i, v in enumerate(layout) if i != dim) if drop else layout
+        for o in outs:
+            self.bind(o, node, new)
+
+    def permute(self, x: T, out: T, perm: Sequence[int]) -> None:
+        node, layout = self.get(x)
+        # a tensor with no shape may carry a layout of the wrong rank; it holds no
+        # spatial axis (its positions were mixed upstream), so extra dims are None
+        self.bind(out, node, tuple(layout[p % len(layout)] if p < len(layout) else None
+                                   for p in perm))
+
+    def view(self, x: T, out: T) -> None:
+        """Views that keep every spatial dim whole (channel shuffles, flatten of 1x1)
+        are free; views that merge or split positions are not followed."""
+        node, layout = self.get(x)
+        if x.shape is None or out.shape is None or None in x.shape or None in out.shape:
+            raise Unknown("view with unknown shapes")
+        if not has_space(layout):
+            return self._regrid(node, out)
+        new = match_dims(x.shape, out.shape, layout)
+        if new is not None:
+            self.bind(out, node, new)
+            return
+        dims = [d for d, v in enumerate(layout) if v is not None]
+        if len(dims) == self.nd and any(x.shape[d] > 1 for d in dims):
+            # positions merged or split (tokens, window partitions): rfield cannot
+            # follow them, so the result reads everything, and the user is told
+            raise Unknown("view that merges or splits spatial dims")
+        self.bind(out, node, (None,) * len(out.shape))  # nothing spatial left to lose
+
+    def _regrid(self, node: str, out: T) -> None:
+        """A positionless tensor (tokens) viewed with a grid the network has had in
+        consecutive dims (196 tokens as 14 x 14): global, broadcast onto that grid."""
+        shape = tuple(out.shape or ())
+        for d in range(len(shape) - self.nd + 1):
+            if shape[d:d + self.nd] in self.grids and all(v > 1 for v in shape[d:d + self.nd]):
+                layout = (None,) * d + tuple(range(self.nd)) + \
+                    (None,) * (len(shape) - d - self.nd)
+                grid = self.add("broadcast", O.Broadcast(shape[d:d + self.nd]),
+                                [self.as_global(node) if node != INPUT else node])
+                return self.bind(out, grid, layout)
+        self.bind(out, node, (None,) * len(shape))
