@@ -30,10 +30,10 @@ test: $(VENV)/.full
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
-# every model of torchvision's registry and every smp architecture against
-# back-propagation (CI runs it too)
+# every model of torchvision's registry, every smp architecture and one model of
+# every timm family against back-propagation (CI runs it too)
 test-slow: $(VENV)/.full
-	$(BIN)/python -m pytest -q -m slow tests/test_torch_zoo.py tests/test_smp.py
+	$(BIN)/python -m pytest -q -m slow tests/test_torch_zoo.py tests/test_smp.py tests/test_timm_zoo.py
 
 lint: $(VENV)/.full
 	$(BIN)/ruff check src tests bench

@@ -394,3 +394,20 @@ def test_the_default_node_is_what_the_model_returns():
     assert a.field("output.last_hidden_state") == a.field("last_hidden_state")
     a2, checked = check_model(Returns(), (16, 16), modules=["a"])
     assert checked and a2.box().ranges == a2.box("a").ranges
+
+
+def test_the_model_is_left_as_it_was():
+    """The capture swaps parameters for meta copies and runs forward: afterwards every
+    parameter and buffer is the same object, and modes are as they were (CoaT holds
+    its position encodings at several paths; the swap left plain tensors there)."""
+    timm = pytest.importorskip("timm")
+    model = timm.create_model("coat_mini", pretrained=False)
+    model.patch_embed1.train(False)
+    params = {n: p for n, p in model.named_parameters(remove_duplicate=False)}
+    buffers = {n: b for n, b in model.named_buffers(remove_duplicate=False)}
+    modes = {n: m.training for n, m in model.named_modules()}
+    rfield.analyze(model, (224, 224))
+    assert all(p is params[n] for n, p in model.named_parameters(remove_duplicate=False))
+    assert all(b is buffers[n] for n, b in model.named_buffers(remove_duplicate=False))
+    assert {n: m.training for n, m in model.named_modules()} == modes
+    model.double()  # failed with "param must be a Parameter"

@@ -242,9 +242,12 @@ def _capture(torch, model, shape, strict, prefix: str = "",
     hooks = _hook_modules(torch, model, names, cap, prefix)
     # eval mode, set on each module's flag: a subclass's train() or eval() may do
     # anything (ultralytics' train() trains); each module's own mode is restored after,
-    # and every module's attributes as they were: a forward may cache what it made
-    # (ultralytics' Detect keeps its anchor grid, here on meta tensors)
-    kept = {m: dict(vars(m)) for m in model.modules()}
+    # and every module's attributes, parameters and buffers as they were: a forward may
+    # cache what it made (ultralytics' Detect keeps its anchor grid, here on meta
+    # tensors), and the swap of parameters to meta copies leaves plain tensors in modules
+    # held at several paths (CoaT's shared position encodings)
+    kept = {m: (dict(vars(m)), dict(m._parameters), dict(m._buffers))
+            for m in model.modules()}
     for m in kept:
         m.training = False
     try:
@@ -261,9 +264,12 @@ def _capture(torch, model, shape, strict, prefix: str = "",
     finally:
         for h in hooks:
             h.remove()
-        for m, attrs in kept.items():
+        for m, (attrs, params, buffers) in kept.items():
             vars(m).clear()
             vars(m).update(attrs)
+            for slots, saved in ((m._parameters, params), (m._buffers, buffers)):
+                slots.clear()  # as they were, whatever the swap to meta left there
+                slots.update(saved)
     if not cap.kernel.graph.nodes:
         raise TargetError("the model did no operation rfield could see on its input")
     return cap.kernel.finish(
