@@ -411,3 +411,21 @@ def test_the_model_is_left_as_it_was():
     assert all(b is buffers[n] for n, b in model.named_buffers(remove_duplicate=False))
     assert {n: m.training for n, m in model.named_modules()} == modes
     model.double()  # failed with "param must be a Parameter"
+
+
+def test_cli_tokens_windows_and_space_to_depth(capsys):
+    """As a user types them: ViT tokens reshaped back to their 14 x 14 grid stay a
+    grid (global, after attention); Swin's window partitions and rolls are reported,
+    never a crash; TResNet's stem is followed, so its local field is given (732, the
+    field of the network without its SE gates, measured in
+    test_tresnet_space_to_depth_stem_is_followed)."""
+    pytest.importorskip("timm")
+    assert main(["analyze", "timm:vit_tiny_patch16_224", "--kwargs",
+                 '{"features_only": true, "out_indices": [-1]}']) == 0
+    out = capsys.readouterr().out
+    assert "reads the whole input (global)" in out and "unit (7, 7) sees" in out
+    assert main(["analyze", "timm:swin_tiny_patch4_window7_224"]) == 0
+    out = capsys.readouterr().out
+    assert "roll along a spatial dim is not known" in out
+    assert main(["analyze", "timm:tresnet_m"]) == 0
+    assert "without the global paths, receptive field 732 x 732" in capsys.readouterr().out
