@@ -20,6 +20,7 @@ import sys
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import numpy as np  # noqa: E402
+from raised_rows import dependency_boxes  # noqa: E402
 
 SIZE = (31, 26)
 BASE, RAISE = 1.0, 1e3
@@ -69,24 +70,8 @@ def make_positive(model) -> None:
 def measure(model) -> tuple[list, list]:
     import jax.numpy as jnp
 
-    h, w = SIZE
-    base = np.asarray(model(jnp.full((1, h, w, 3), BASE)))[0].sum(-1)
-    ranges = []
-    for axis, n in ((0, h), (1, w)):
-        x = np.full((n, h, w, 3), BASE, np.float32)
-        for i in range(n):
-            if axis == 0:
-                x[i, i] += RAISE
-            else:
-                x[i, :, i] += RAISE
-        y = np.asarray(model(jnp.asarray(x))).sum(-1)
-        hit = np.abs(y - base) > 1e-4 * np.abs(base)  # every unit is positive
-        per_unit = []
-        for unit in np.ndindex(*base.shape):
-            idx = np.flatnonzero(hit[(slice(None), *unit)])
-            per_unit.append([int(idx[0]), int(idx[-1])] if len(idx) else None)
-        ranges.append(per_unit)
-    return list(base.shape), [list(pair) for pair in zip(*ranges)]
+    run = lambda x: np.asarray(model(jnp.asarray(x)))
+    return dependency_boxes(run, (*SIZE, 3), BASE, RAISE, 1e-4, np.float32)
 
 
 def main(out: str) -> None:

@@ -23,6 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ["KERAS_BACKEND"] = "tensorflow"
 
 import numpy as np  # noqa: E402
+from raised_rows import dependency_boxes  # noqa: E402
 
 # an input of 200 stays positive through the applications' preprocessing (x / 127.5 - 1,
 # or x / 255 normalised by ImageNet's mean and deviation), so no ReLU hides a raise
@@ -97,30 +98,11 @@ def make_positive(keras, model) -> None:
             layer.set_weights(made)
 
 
-def measure(model) -> list:
-    """Per output unit (row-major over the output's spatial dims), per input axis, the
-    first and last index whose raise changes the unit."""
+def measure(model) -> tuple[list, list]:
     import tensorflow as tf
 
-    _, h, w, c = model.input_shape
-    base = model(tf.fill((1, h, w, c), BASE)).numpy()[0].sum(-1)
-    ranges = []
-    for axis, n in ((0, h), (1, w)):
-        x = np.full((n, h, w, c), BASE)
-        for i in range(n):
-            if axis == 0:
-                x[i, i, :, :] += RAISE
-            else:
-                x[i, :, i, :] += RAISE
-        y = np.concatenate([model(tf.constant(x[k:k + 16])).numpy()
-                            for k in range(0, n, 16)]).sum(-1)
-        hit = np.abs(y - base) > 1e-9 * np.abs(base)  # every unit is positive
-        per_unit = []
-        for unit in np.ndindex(*base.shape):
-            idx = np.flatnonzero(hit[(slice(None), *unit)])
-            per_unit.append([int(idx[0]), int(idx[-1])] if len(idx) else None)
-        ranges.append(per_unit)
-    return [list(pair) for pair in zip(*ranges)]
+    run = lambda x: model(tf.constant(x)).numpy()
+    return dependency_boxes(run, tuple(model.input_shape[1:]), BASE, RAISE, 1e-9)
 
 
 def export_tf2onnx(model, path: str) -> None:
@@ -139,7 +121,8 @@ def main(out: str) -> None:
         keras.config.set_floatx("float64")
         model = build()
         make_positive(keras, model)
-        measured[name] = {"output": list(model.output_shape[1:3]), "boxes": measure(model)}
+        size, boxes = measure(model)
+        measured[name] = {"output": size, "boxes": boxes}
         # the exporters take float32 models: the same network again, its weights copied
         keras.config.set_floatx("float32")
         fresh = build()
