@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # (see requirements/test-constraints.txt); the package itself pins nothing.
 CONSTRAINTS := requirements/test-constraints.txt
 
-.PHONY: run test test-slow test-timm lint bench clean venv
+.PHONY: run test test-slow lint bench clean venv
 
 # the core alone (numpy, PyYAML): enough for `make run`
 $(BIN)/rfield: pyproject.toml
@@ -30,15 +30,11 @@ test: $(VENV)/.full
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
-# every model of torchvision's registry and every smp architecture against
-# back-propagation (CI runs it too)
+# every model of torchvision's registry, every smp architecture and one model of
+# every timm family against back-propagation (CI runs it too)
 test-slow: $(VENV)/.full
-	$(BIN)/python -m pytest -q -m slow tests/test_torch_zoo.py tests/test_smp.py
-
-# one model of every timm family against back-propagation (about 30 minutes here:
-# not yet in CI)
-test-timm: $(VENV)/.full
-	$(BIN)/python -m pytest -q -m slow tests/test_timm_zoo.py -rs
+	$(BIN)/python -m pytest -q -m slow -rs tests/test_torch_zoo.py tests/test_smp.py \
+		tests/test_timm_zoo.py
 
 lint: $(VENV)/.full
 	$(BIN)/ruff check src tests bench
