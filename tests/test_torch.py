@@ -429,3 +429,17 @@ def test_cli_tokens_windows_and_space_to_depth(capsys):
     assert "roll along a spatial dim is not known" in out
     assert main(["analyze", "timm:tresnet_m"]) == 0
     assert "without the global paths, receptive field 732 x 732" in capsys.readouterr().out
+
+
+class SpaceToDepth(nn.Module):
+    """Named like timm's module, but not what its handler expects: a tuple out."""
+
+    def forward(self, x):
+        return x[:, :, ::2, ::2], x
+
+
+def test_a_module_read_whole_that_does_not_fit_is_reported():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), SpaceToDepth())
+    a = rfield.analyze(model, (16, 16))
+    assert "SpaceToDepth" in a.graph.unknown_ops  # never dropped, never an identity
+    assert a.field().is_global

@@ -301,11 +301,14 @@ def _hook_modules(torch, model, names, cap: Capture, prefix: str) -> list:
 
     def post(mod, _inp, out):
         x = cap.whole.pop() if cap.whole else None
-        if x is not None and isinstance(out, torch.Tensor):
+        if x is not None:  # the calls inside were not followed: the handler, or unknown
+            outs = [o for o in flat(out) if isinstance(o, torch.Tensor)]
             try:
+                if not isinstance(out, torch.Tensor):
+                    raise Unknown(type(mod).__name__)
                 MODULE_HANDLERS[type(mod).__name__](cap, mod, x, out)
-            except Unknown as exc:
-                cap.kernel.unknown(str(exc), [cap.t(x)], [cap.t(out)])
+            except (Unknown, AttributeError, TypeError, ValueError):
+                cap.kernel.unknown(type(mod).__name__, [cap.t(x)], [cap.t(o) for o in outs])
         path = cap.module_stack.pop() if cap.module_stack else None
         first = out
         while isinstance(first, (list, tuple)) and first:
