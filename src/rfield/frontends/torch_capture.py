@@ -46,6 +46,7 @@ class Capture:
         self.kinds: dict[str, str] = {}  # module path -> class name
         self.outputs: dict[str, str] = {}  # what forward returns -> its node
         self.whole: list = []  # per running module: its input, if it is read whole
+        self.inside_whole = False  # a module read whole is running: skip the calls in it
 
     def reset(self) -> None:
         self.kernel.reset()
@@ -53,6 +54,7 @@ class Capture:
         self.module_layouts.clear()
         self.module_stack.clear()
         self.whole.clear()
+        self.inside_whole = False
 
     # ------------------------------------------------------------------ names
 
@@ -91,7 +93,7 @@ class Capture:
     def handle(self, func, args, kwargs, out) -> None:
         """Record ``out = func(*args, **kwargs)``; called after the real call."""
         name = getattr(func, "__name__", str(func))
-        if name in IGNORE or any(w is not None for w in self.whole):
+        if name in IGNORE or self.inside_whole:
             return  # inside a module read whole: its handler reads it at the end
         tracked = [a for a in flat((args, kwargs)) if self.tracked(a)]
         if not tracked:
@@ -296,12 +298,14 @@ def _hook_modules(torch, model, names, cap: Capture, prefix: str) -> list:
         cap.module_stack.append(call_site(names.get(mod) or [type(mod).__name__],
                                           cap.module_stack))
         whole = type(mod).__name__ in MODULE_HANDLERS and inp and cap.tracked(inp[0]) \
-            and not any(w is not None for w in cap.whole)
+            and not cap.inside_whole
         cap.whole.append(inp[0] if whole else None)
+        cap.inside_whole = cap.inside_whole or bool(whole)
 
     def post(mod, _inp, out):
         x = cap.whole.pop() if cap.whole else None
         if x is not None:  # the calls inside were not followed: the handler, or unknown
+            cap.inside_whole = False
             outs = [o for o in flat(out) if isinstance(o, torch.Tensor)]
             try:
                 if not isinstance(out, torch.Tensor):
