@@ -273,7 +273,7 @@ class Upsample(Op):
             return R.Resample(n, m, scale, Fraction(0), kind)
         return R.Resample(n, m, ratio, ratio / 2 - Fraction(1, 2), kind,
                           clamp_low=kind == "linear" and not self.antialias,
-                          antialias=max(Fraction(1), ratio) if self.antialias else Fraction(0))
+                          antialias=ratio if self.antialias else Fraction(0))
 
 
 class Resize(Op):
@@ -325,7 +325,7 @@ class Resize(Op):
                 kind = self.nearest
             else:
                 kind = "cubic" if self.mode == "cubic" else "linear"
-            stretch = max(Fraction(1), 1 / scale) if self.antialias else Fraction(0)
+            stretch = 1 / scale if self.antialias else Fraction(0)  # the rule keeps >= 1
             rules.append(R.Resample(n, m, a_, b_, kind, antialias=stretch,
                                     clamp_low=kind == "linear" and not self.antialias))
         return tuple(self.n_out), rules

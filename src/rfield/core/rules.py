@@ -169,9 +169,9 @@ class Resample(AxisRule):
     exactly 0 is not read. ``clamp_low`` clamps a negative source coordinate
     to 0 before interpolating, as PyTorch and ONNX do for linear modes.
 
-    ``antialias`` (linear and cubic; 0 for none) is the factor L >= 1 the filter is
-    stretched by when shrinking (the shrink factor of the declared scale, whatever the
-    coordinate mode): every index within L of the source (2L for cubic) is read,
+    ``antialias`` (linear and cubic; 0 for none) is the declared scale's shrink factor,
+    whatever the coordinate mode; the filter is stretched by L = max(it, 1): every
+    index within L of the source (2L for cubic) is read,
     except, for cubic, those exactly L away (the filter's zero there); indices past
     the border read the edge (ONNX) or are dropped (PyTorch): the same reads.
     """
