@@ -32,6 +32,12 @@ class Target:
         return self.value if isinstance(self.value, str) else type(self.value).__name__
 
 
+def _is_keras_model(obj: object) -> bool:
+    from .frontends.keras_graph import is_keras_model  # imports no Keras
+
+    return is_keras_model(obj)
+
+
 def _is_torch_module(obj: object) -> bool:
     return any(c.__module__.startswith("torch.nn") and c.__name__ == "Module"
                for c in type(obj).__mro__)
@@ -41,6 +47,8 @@ def resolve(target: Any) -> Target:
     """Which kind of target ``target`` is (nothing is loaded or built)."""
     if isinstance(target, Graph):
         return Target("graph", target)
+    if _is_keras_model(target):  # before torch: on its torch backend it is a Module too
+        return Target("keras", target)
     if _is_torch_module(target) or _is_torch_module(getattr(target, "model", None)):
         return Target("module", target)  # a holder of one is told what to pass
     if isinstance(target, os.PathLike):
@@ -50,12 +58,16 @@ def resolve(target: Any) -> Target:
     lower = target.lower()
     if lower.endswith(".onnx"):
         return Target("onnx", target)
+    if lower.endswith(".keras"):
+        return Target("keras", target)
     kind, sep, _ = target.partition(":")
     if not sep or target.startswith("example:") or looks_like_spec_path(target) \
             or "(" in kind or os.path.exists(target):
         return Target("spec", target)
     if kind in ("torchvision", "timm", "hf"):
         return Target(kind, target)
+    if kind == "keras":
+        return Target("keras", target)
     return Target("factory", target)
 
 
@@ -114,6 +126,16 @@ def load_graph(target: Any, input_size=None, **options: Any) -> Graph:
         from .frontends.onnx_graph import graph_from_onnx
 
         return graph_from_onnx(t.value, input_size, **options)
+    if t.kind == "factory":  # built once; what it returns says which front-end reads it
+        from .frontends.factory import call_factory
+
+        built = call_factory(t.value, options.get("kwargs"))
+        t = resolve(built)
+        if t.kind not in ("keras", "module"):
+            raise TargetError(f"{target} gave a {type(built).__name__}, not a "
+                              "torch.nn.Module or a keras.Model")
+    if t.kind == "keras":
+        return _keras_graph(t, input_size, options)
     size_note = None
     if input_size is None:
         input_size, size_note = native_size(t)
@@ -125,6 +147,18 @@ def load_graph(target: Any, input_size=None, **options: Any) -> Graph:
     model, prefix = build_module(t, options.get("kwargs"), meta=True)
     return graph_from_module(model, input_size, prefix=prefix, size_note=size_note,
                              **{k: v for k, v in options.items() if k != "kwargs"})
+
+
+def _keras_graph(t: Target, input_size, options: dict) -> Graph:
+    from .frontends.keras_graph import graph_from_keras
+    from .frontends.keras_targets import keras_model, native_size
+
+    model = keras_model(t.value, options.get("kwargs"), input_size)
+    size_note = None
+    if input_size is None:
+        input_size, size_note = native_size(model)
+    return graph_from_keras(model, input_size, strict=bool(options.get("strict")),
+                            size_note=size_note, input_name=options.get("input_name"))
 
 
 def build_module(t: Target, kwargs: dict | None = None, meta: bool = False,

@@ -92,6 +92,7 @@ class Provenance:
     captured_on: str | None = None
     size_note: str | None = None  # where a default input size came from
     outputs: Mapping[str, str] = field(default_factory=dict)  # what a model returns -> node
+    input_layout: tuple | None = None  # the input's dims as alias_layouts has them
 
     def __post_init__(self) -> None:
         for name in ("unknown_ops", "aliases", "alias_layouts", "module_types", "outputs"):

@@ -56,26 +56,41 @@ def _module_of(graph: Graph, node: str) -> str | None:
 
 
 class Target:
-    """What is verified: a torch model (module paths) or a spec (built in torch)."""
+    """What is verified: a torch model (module paths), a Keras model (layer names) or a
+    spec (built in torch)."""
 
     def __init__(self, target, input_size, options: dict, init: bool = False) -> None:
         resolved = resolve(target)
         if resolved.kind == "onnx":
-            raise RfieldError("verify runs a PyTorch model or a layer spec; an ONNX file has "
-                              "no runnable weights here (verify the model it came from)")
+            raise RfieldError("verify runs a PyTorch or Keras model or a layer spec; an ONNX "
+                              "file has no runnable weights here (verify the model it came from)")
+        if resolved.kind == "factory":  # built once, read by the front-end it needs
+            from ..frontends.factory import call_factory
+
+            target = call_factory(resolved.value, options.get("kwargs"))
+            resolved = resolve(target)
+        self.keras = resolved.kind == "keras"
+        if self.keras:
+            from ..frontends.keras_targets import keras_model
+
+            target = keras_model(resolved.value, options.get("kwargs"), input_size)
         self.target, self.options = target, options
         self.graph = load_graph(target, input_size, **options)
         self.is_spec = self.graph.provenance.source == "spec"
-        self.model = None
-        if not self.is_spec:
+        self.model = target if self.keras else None
+        if not self.is_spec and not self.keras:
             self.model, _ = build_module(resolved, options.get("kwargs"), meta=False, init=init)
 
-    def analysis(self, size) -> Analysis:
-        return Analysis(self.graph if size is None else load_graph(
-            self.target, size, **self.options))
+    def analysis(self, size, nodes: list[str] | None = None) -> Analysis:
+        if size is None:
+            return Analysis(self.graph)
+        target = self.target
+        if self.keras and nodes:  # only what leads to the nodes: a head may fix the size
+            target = _keras_part(self.model, [_module_of(self.graph, n) for n in nodes])
+        return Analysis(load_graph(target, size, **self.options))
 
     def runnable(self, graph: Graph):
-        """The torch module to measure, its input channels and node -> module path."""
+        """The model to measure, its input channels and node -> module (layer) path."""
         if self.is_spec:
             from .spec_to_torch import build
 
@@ -83,6 +98,15 @@ class Target:
             return net, 1, paths
         paths = {n: _module_of(graph, n) for n in graph.nodes}
         return self.model, graph.input_channels, paths
+
+
+def _keras_part(model, layers: list) -> object:
+    """The Keras model cut at ``layers`` (the model itself if one is its output)."""
+    import keras
+
+    if any(not name for name in layers):
+        return model
+    return keras.Model(model.inputs, [model.get_layer(n).output for n in layers])
 
 
 def _measure_at(t: Target, a: Analysis, nodes: list[str]) -> dict[str, list]:
@@ -102,8 +126,14 @@ def _measure_at(t: Target, a: Analysis, nodes: list[str]) -> dict[str, list]:
         modules.append(path)
         units[path] = [centre, nxt]
     layouts = {paths[n]: a.graph.alias_layouts.get(paths[n]) for n in nodes}
-    got = measure(net, (1, channels) + tuple(a.graph.input_size), modules, units,
-                  layouts={k: v for k, v in layouts.items() if v})
+    if t.keras:
+        from .keras_gradient import measure as measure_keras
+
+        got = measure_keras(net, a.graph.input_size, modules, units, layouts,
+                            a.graph.provenance.input_layout)
+    else:
+        got = measure(net, (1, channels) + tuple(a.graph.input_size), modules, units,
+                      layouts={k: v for k, v in layouts.items() if v})
     return {n: got[paths[n]] for n in nodes}
 
 
@@ -131,7 +161,7 @@ def verify(target, input_size=None, nodes=None, **options) -> list[AxisCheck]:
                 need[ax] = max(need[ax], int(rf[ax] + 4 * jump[ax] + 8))
     cap = MAX_SIDE[a.graph.ndim]
     big_size = tuple(min(v, cap) for v in need)
-    big = t.analysis(big_size) if big_size != tuple(a.graph.input_size) else a
+    big = t.analysis(big_size, nodes) if big_size != tuple(a.graph.input_size) else a
     far = _measure_at(t, big, nodes)
     checks = []
     for n in nodes:

@@ -6,19 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import importlib
-import importlib.util
 import inspect
-import os
-import sys
 from typing import Any
 
-from ..errors import TargetError, require, shown
-
-
-def _error_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+from ..errors import TargetError, require
+from .factory import call_factory
+from .factory import error_line as _error_line
 
 
 class _NoInit:
@@ -116,42 +109,6 @@ def build_hf(name: str, kwargs: dict, meta: bool = True):
         raise TargetError(f"hf:{name} could not be built: {_error_line(exc)}") from None
 
 
-def _load_factory(spec: str):
-    path, _, attr = spec.rpartition(":")
-    if not attr.isidentifier():
-        raise TargetError(f"{spec}: expected file.py:factory or package.module:factory")
-    if path.endswith(".py") or os.sep in path:
-        if not os.path.isfile(path):
-            raise TargetError(f"{path}: no such file")
-        name = "rfield_user_" + os.path.splitext(os.path.basename(path))[0]
-        mod_spec = importlib.util.spec_from_file_location(name, path)
-        if mod_spec is None or mod_spec.loader is None:
-            raise TargetError(f"{path} cannot be imported as a Python file")
-        module = importlib.util.module_from_spec(mod_spec)
-        sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
-        try:
-            mod_spec.loader.exec_module(module)
-        except SystemExit as exc:
-            raise TargetError(f"{path} exited while being imported "
-                              f"(sys.exit({shown(exc.code)}))") from None
-        except Exception as exc:
-            raise TargetError(f"{path} does not import: {_error_line(exc)}") from None
-        finally:
-            sys.path.pop(0)
-    else:
-        try:
-            module = importlib.import_module(path)
-        except SystemExit as exc:
-            raise TargetError(f"{path} exited while being imported "
-                              f"(sys.exit({shown(exc.code)}))") from None
-        except Exception as exc:
-            raise TargetError(f"{path} does not import: {_error_line(exc)}") from None
-    factory = getattr(module, attr, None)
-    if factory is None:
-        raise TargetError(f"{path} has no {attr!r}")
-    return factory
-
-
 def build_target(target: str, kwargs: dict | None = None, meta: bool = True,
                  init: bool = False):
     """The nn.Module named by a target string (see build_torchvision for ``meta``)."""
@@ -165,14 +122,7 @@ def build_target(target: str, kwargs: dict | None = None, meta: bool = True,
     elif kind == "hf":
         model = build_hf(rest, kwargs, meta)
     else:
-        factory = _load_factory(target)
-        try:
-            model = factory(**kwargs) if callable(factory) else factory
-        except SystemExit as exc:
-            raise TargetError(f"{target} exited instead of returning a model "
-                              f"(sys.exit({shown(exc.code)}))") from None
-        except Exception as exc:
-            raise TargetError(f"{target} raised {_error_line(exc)}") from None
+        model = call_factory(target, kwargs)
     if not isinstance(model, torch.nn.Module):
         raise TargetError(f"{target} gave a {type(model).__name__}, not a torch.nn.Module")
     return model

@@ -1,0 +1,201 @@
+"""Receptive fields of a Keras 3 model measured by back-propagation in its own backend.
+
+As for torch (:mod:`.gradient`), this shares no code with the analysis: a float64
+clone of the model gets positive weights scaled by fan-in, biases and norm shifts of
+zero, activations as identities and gates (sigmoid, softmax, tanh) as x / (1 + |x|),
+max pooling as average pooling, and norms whose statistics run over positions as
+(x + mean) / 2. Every path from an input position to a unit then carries a positive
+product, so the gradient of a unit is non-zero exactly where the unit reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import numpy as np
+
+from ..errors import RfieldError, require
+from .gradient import Measured
+
+GATES = {"sigmoid", "hard_sigmoid", "tanh", "softmax", "softsign", "log_softmax"}
+
+
+def _activation_name(value: Any) -> str:
+    if isinstance(value, dict):
+        value = value.get("config", {}).get("name", value.get("class_name", ""))
+    return str(getattr(value, "__name__", value))
+
+
+def _clone_layer(keras: Any, layer: Any) -> Any:
+    """The float64, linearised copy of one layer (built from its config)."""
+    cls, cfg = type(layer), layer.get_config()
+    cfg["dtype"] = "float64"
+    name = cls.__name__
+    if name.startswith("MaxPooling") and cls.__module__.startswith("keras."):
+        cls = getattr(keras.layers, name.replace("Max", "Average"))
+    if "activation" in cfg:
+        gate = _activation_name(cfg["activation"]) in GATES
+        cfg["activation"] = "softsign" if gate else "linear"
+    if name == "ReLU":
+        cfg.update(max_value=None, threshold=0.0)
+    if name == "Softmax":
+        return keras.layers.Activation("softsign", name=layer.name, dtype="float64")
+    if name in ("LayerNormalization", "GroupNormalization"):
+        axes = list(range(1, 10)) if name == "GroupNormalization" else cfg["axis"]
+        return _mean_mix(keras)(axes, name=layer.name, dtype="float64")
+    return cls.from_config(cfg)
+
+
+def _mean_mix(keras: Any):
+    class MeanMix(keras.layers.Layer):
+        """(x + mean over the norm's axes) / 2: reads its position and the statistics."""
+
+        def __init__(self, axes, **kwargs):
+            super().__init__(**kwargs)
+            self.axes = axes
+
+        def call(self, x):
+            rank = len(x.shape)
+            axes = sorted({int(a) % rank for a in np.atleast_1d(self.axes) if int(a) < rank})
+            return (x + keras.ops.mean(x, axis=axes, keepdims=True)) / 2
+
+    return MeanMix
+
+
+def positive_copy(model: Any, seed: int = 0, input_shape: tuple | None = None) -> Any:
+    """The measurement's copy; on an input of ``input_shape`` (without batch) if given."""
+    keras = require("keras", "keras")
+    new_input = None if input_shape is None else keras.Input(input_shape, dtype="float64")
+    try:
+        m = keras.models.clone_model(model, input_tensors=new_input, recursive=True,
+                                     clone_function=lambda lay: _clone_layer(keras, lay))
+    except Exception as exc:
+        raise RfieldError(f"the measurement cannot rebuild {model.name} from its layers' "
+                          f"configs ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
+                          "it reads Functional and Sequential models") from None
+    rng = np.random.default_rng(seed)
+    for var in m.weights:
+        leaf = var.path.rsplit("/", 1)[-1]
+        shape = tuple(var.shape)
+        if leaf in ("bias", "beta", "moving_mean", "mean"):
+            value = np.zeros(shape)
+        elif len(shape) < 2:
+            value = np.ones(shape)
+        else:
+            depthwise = "depthwise" in leaf
+            fan_in = int(np.prod(shape[:-2] if depthwise else shape[:-1])) or 1
+            value = (0.5 + 0.5 * rng.random(shape)) / fan_in
+        var.assign(value.astype(np.float64))
+    return m
+
+
+def _input_gradients(keras: Any, sub: Any, x: np.ndarray, picks: list) -> list[np.ndarray]:
+    """d(sum over channels of output o at unit u) / d input, for each (o, index)."""
+    backend = keras.backend.backend()
+    grads = []
+    if backend == "jax":
+        import jax
+
+        outs, vjp = jax.vjp(lambda v: tuple(keras.tree.flatten(sub(v, training=False))), x)
+        for o, index in picks:
+            cot = [np.zeros(y.shape) for y in outs]
+            cot[o][index] = 1.0
+            grads.append(np.asarray(vjp(tuple(cot))[0]))
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        xt = tf.constant(x)
+        for o, index in picks:
+            with tf.GradientTape() as tape:
+                tape.watch(xt)
+                y = keras.tree.flatten(sub(xt, training=False))[o]
+                pick = tf.reduce_sum(y * tf.constant(_onehot(y.shape, index)))
+            grads.append(tape.gradient(pick, xt).numpy())
+    elif backend == "torch":
+        import torch
+
+        xt = torch.tensor(x, requires_grad=True)
+        outs = keras.tree.flatten(sub(xt, training=False))
+        for o, index in picks:
+            (g,) = torch.autograd.grad(outs[o][index].sum(), xt, retain_graph=True)
+            grads.append(g.detach().cpu().numpy())
+    else:
+        raise RfieldError(f"the measurement runs on the jax, tensorflow and torch backends, "
+                          f"not {backend}")
+    return grads
+
+
+def _onehot(shape, index) -> np.ndarray:
+    a = np.zeros(tuple(shape))
+    a[index] = 1.0
+    return a
+
+
+def measure(model: Any, input_size: tuple[int, ...], layers: list[str],
+            units: dict[str, list[tuple[int, ...]]], layouts: dict[str, tuple],
+            input_layout: tuple, seed: int = 0) -> dict[str, list[Measured]]:
+    """Boxes of the given units at the outputs of top-level ``layers`` ("" is the
+    model's output). ``layouts`` says which dim of each output holds which input
+    axis (None: batch, channels); ``input_layout`` the same for the input."""
+    keras = require("keras", "keras")
+    with _float64(keras):
+        return _measure(keras, model, input_size, layers, units, layouts, input_layout, seed)
+
+
+def _float64(keras: Any):
+    """JAX computes in float32 unless x64 is enabled (float64 is silently dropped)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.enable_x64(True)
+    return contextlib.nullcontext()
+
+
+def _measure(keras, model, input_size, layers, units, layouts, input_layout, seed):
+    shape = [1] * len(input_layout)
+    channel_dim = input_layout.index(None, 1)
+    shape[channel_dim] = int(model.inputs[0].shape[channel_dim])
+    for d, ax in enumerate(input_layout):
+        if ax is not None:
+            shape[d] = input_size[ax]
+    m = positive_copy(model, seed, tuple(shape[1:]))
+    tensors = []
+    for name in layers:
+        if not name:
+            tensors.append(keras.tree.flatten(m.outputs)[0])
+            continue
+        if "/" in name:
+            raise RfieldError(f"layer {name!r} is inside a nested model: the measurement "
+                              "reads the outputs of the model's own layers")
+        try:
+            tensors.append(m.get_layer(name).output)
+        except (ValueError, AttributeError):
+            raise RfieldError(f"layer {name!r} has no single output to measure") from None
+    sub = keras.Model(m.inputs, tensors)
+    x = np.ones(shape, dtype=np.float64)
+    picks, where = [], []
+    outs = keras.tree.flatten(sub.compute_output_spec(keras.KerasTensor(tuple(shape))))
+    for o, name in enumerate(layers):
+        layout = layouts[name]
+        dims = {a: d for d, a in enumerate(layout) if a is not None}
+        size = tuple(int(outs[o].shape[dims[a]]) for a in range(len(dims)))
+        for unit in units[name]:
+            index = [0 if a is None else unit[a] for a in layout]
+            index = tuple(slice(None) if a is None and d != 0 else i
+                          for d, (a, i) in enumerate(zip(layout, index)))
+            picks.append((o, index))
+            where.append((name, unit, size))
+    result: dict[str, list[Measured]] = {name: [] for name in layers}
+    nd = len(input_size)
+    in_dims = {a: d for d, a in enumerate(input_layout) if a is not None}
+    for g, (name, unit, size) in zip(_input_gradients(keras, sub, x, picks), where):
+        hit = np.abs(g[0]) > 0
+        box = []
+        for ax in range(nd):
+            other = tuple(d - 1 for d in range(1, g.ndim) if d != in_dims[ax])
+            idx = np.flatnonzero(hit.any(axis=other))
+            # (0, -1): the unit reads nothing there (only padding)
+            box.append((int(idx[0]), int(idx[-1])) if len(idx) else (0, -1))
+        result[name].append(Measured(name, tuple(unit), tuple(box), size))
+    return result

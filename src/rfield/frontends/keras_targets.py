@@ -1,0 +1,84 @@
+"""Keras targets: ``keras:NAME`` (keras.applications, weights=None), a ``.keras`` file
+(loaded with safe_mode on, never compiled) and a keras.Model object."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from ..errors import TargetError, require
+from ..safeio import check_regular
+
+#: the largest .keras file read (the archive holds the weights too)
+MAX_KERAS_FILE = 4 * 1024 ** 3
+
+
+def _error_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+
+
+def application_names(keras: Any) -> list[str]:
+    apps = keras.applications
+    return sorted(n for n in dir(apps) if n[:1].isupper() and callable(getattr(apps, n)))
+
+
+def build_application(name: str, kwargs: dict | None = None,
+                      input_size: tuple[int, ...] | None = None) -> Any:
+    """keras.applications.NAME with weights=None (nothing is downloaded); at
+    ``input_size`` when one is given (channels last, 3 channels unless kwargs say)."""
+    keras = require("keras", "keras")
+    names = application_names(keras)
+    if name not in names:
+        near = difflib.get_close_matches(name, names, n=3)
+        hint = f"; did you mean {', '.join(near)}?" if near else ""
+        raise TargetError(f"keras.applications has no model {name!r}{hint}")
+    args: dict[str, Any] = {"weights": None, **(kwargs or {})}
+    if input_size is not None and "input_shape" not in args:
+        args["input_shape"] = (*input_size, 3)
+    try:
+        return getattr(keras.applications, name)(**args)
+    except Exception as exc:
+        raise TargetError(f"keras:{name} could not be built: {_error_line(exc)}") from None
+
+
+def keras_model(value: Any, kwargs: dict | None = None,
+                input_size: tuple[int, ...] | None = None) -> Any:
+    """The keras.Model a Keras target names: ``keras:NAME``, a .keras file, or itself."""
+    if not isinstance(value, str):
+        return value
+    if value.lower().endswith(".keras"):
+        return load_keras_file(value)
+    return build_application(value.partition(":")[2], kwargs, input_size)
+
+
+def native_size(model: Any) -> tuple[tuple[int, ...] | None, str]:
+    """The input size a built application has, or ImageNet's usual 224."""
+    from .keras_graph import data_format
+
+    keras = require("keras", "keras")
+    shape = list(model.inputs[0].shape)
+    nd = len(shape) - 2
+    sp = shape[1:1 + nd] if data_format(model, keras) == "channels_last" else shape[2:]
+    if None in sp:
+        return (224,) * nd, "ImageNet's usual size: the model takes any size"
+    return tuple(int(v) for v in sp), "the model's own input size"
+
+
+def load_keras_file(path: str) -> Any:
+    """A .keras archive, with Keras' safe_mode on: a file that needs unsafe
+    deserialisation (a Lambda's bytecode) is refused."""
+    keras = require("keras", "keras")
+    check_regular(path, "Keras model file", MAX_KERAS_FILE)
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except ValueError as exc:
+        if "safe_mode" in str(exc) or "unsafe" in str(exc).lower():
+            raise TargetError(f"{path}: the model needs unsafe deserialisation (a Lambda "
+                              "layer's Python code); rfield never runs code from a file: "
+                              "build it in Python and pass file.py:factory") from None
+        raise TargetError(f"{path}: not a Keras model Keras can load: "
+                          f"{_error_line(exc)}") from None
+    except Exception as exc:
+        raise TargetError(f"{path}: not a Keras model Keras can load: "
+                          f"{_error_line(exc)}") from None
