@@ -155,7 +155,7 @@ def _keras_graph(t: Target, input_size, options: dict) -> Graph:
 
     model = keras_model(t.value, options.get("kwargs"), input_size)
     size_note = None
-    if input_size is None:
+    if input_size is None and isinstance(t.value, str) and t.value.startswith("keras:"):
         input_size, size_note = native_size(model)
     return graph_from_keras(model, input_size, strict=bool(options.get("strict")),
                             size_note=size_note, input_name=options.get("input_name"))

@@ -29,6 +29,10 @@ def _activation_name(value: Any) -> str:
 
 def _clone_layer(keras: Any, layer: Any) -> Any:
     """The float64, linearised copy of one layer (built from its config)."""
+    if not isinstance(layer, keras.layers.Layer):  # a keras.ops call: no weights
+        return layer
+    if isinstance(layer, keras.Model):  # nested: rebuilt free of its build size
+        return _clone_model(keras, layer, None)
     cls, cfg = type(layer), layer.get_config()
     cfg["dtype"] = "float64"
     name = cls.__name__
@@ -63,13 +67,36 @@ def _mean_mix(keras: Any):
     return MeanMix
 
 
+def _clone_model(keras: Any, model: Any, input_shape: tuple | None) -> Any:
+    """A linearised clone on an input of ``input_shape`` (None: any spatial size)."""
+    clone = lambda lay: _clone_layer(keras, lay)
+    if isinstance(model, keras.Sequential):
+        return keras.Sequential([clone(lay) for lay in model.layers], name=model.name)
+    if input_shape is None:
+        shape = list(model.inputs[0].shape[1:])
+        channels = -1 if _channels_last(model) else 0
+        input_shape = tuple(v if d == len(shape) + channels or d == channels else None
+                            for d, v in enumerate(shape))
+    new_input = keras.Input(input_shape, dtype="float64")
+    return keras.models.clone_model(model, input_tensors=new_input, clone_function=clone)
+
+
+def _channels_last(model: Any) -> bool:
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        fmt = getattr(layer, "data_format", None)
+        if fmt in ("channels_last", "channels_first"):
+            return fmt == "channels_last"
+    return True
+
+
 def positive_copy(model: Any, seed: int = 0, input_shape: tuple | None = None) -> Any:
     """The measurement's copy; on an input of ``input_shape`` (without batch) if given."""
     keras = require("keras", "keras")
-    new_input = None if input_shape is None else keras.Input(input_shape, dtype="float64")
+    from ..frontends.keras_targets import numpy_initialisers
+
     try:
-        m = keras.models.clone_model(model, input_tensors=new_input, recursive=True,
-                                     clone_function=lambda lay: _clone_layer(keras, lay))
+        with numpy_initialisers(keras):
+            m = _clone_model(keras, model, input_shape)
     except Exception as exc:
         raise RfieldError(f"the measurement cannot rebuild {model.name} from its layers' "
                           f"configs ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
@@ -88,6 +115,17 @@ def positive_copy(model: Any, seed: int = 0, input_shape: tuple | None = None) -
             value = (0.5 + 0.5 * rng.random(shape)) / fan_in
         var.assign(value.astype(np.float64))
     return m
+
+
+def outputs_by_name(model: Any) -> dict[str, Any]:
+    """Layer or keras.ops call name -> its output in ``model``'s graph (a nested model's
+    ``.output`` is its own inner tensor; a layer called twice: its last call)."""
+    made = {}
+    for depth in sorted(model._nodes_by_depth, reverse=True):
+        for node in model._nodes_by_depth[depth]:
+            if node.operation is not None and not node.is_input and node.outputs:
+                made[node.operation.name] = node.outputs[0]
+    return made
 
 
 def _input_gradients(keras: Any, sub: Any, x: np.ndarray, picks: list) -> list[np.ndarray]:
@@ -161,6 +199,7 @@ def _measure(keras, model, input_size, layers, units, layouts, input_layout, see
             shape[d] = input_size[ax]
     m = positive_copy(model, seed, tuple(shape[1:]))
     tensors = []
+    made = outputs_by_name(m)
     for name in layers:
         if not name:
             tensors.append(keras.tree.flatten(m.outputs)[0])
@@ -169,8 +208,8 @@ def _measure(keras, model, input_size, layers, units, layouts, input_layout, see
             raise RfieldError(f"layer {name!r} is inside a nested model: the measurement "
                               "reads the outputs of the model's own layers")
         try:
-            tensors.append(m.get_layer(name).output)
-        except (ValueError, AttributeError):
+            tensors.append(made[name])
+        except KeyError:
             raise RfieldError(f"layer {name!r} has no single output to measure") from None
     sub = keras.Model(m.inputs, tensors)
     x = np.ones(shape, dtype=np.float64)

@@ -104,9 +104,12 @@ def _keras_part(model, layers: list) -> object:
     """The Keras model cut at ``layers`` (the model itself if one is its output)."""
     import keras
 
-    if any(not name for name in layers):
+    from .keras_gradient import outputs_by_name
+
+    if any(not name or "/" in name for name in layers):
         return model
-    return keras.Model(model.inputs, [model.get_layer(n).output for n in layers])
+    made = outputs_by_name(model)
+    return keras.Model(model.inputs, [made[n] for n in layers])
 
 
 def _measure_at(t: Target, a: Analysis, nodes: list[str]) -> dict[str, list]:

@@ -108,6 +108,11 @@ class KerasReader:
     def spec(self, layer: Any, args: tuple, kwargs: dict) -> list[Any]:
         """The layer's output specs at this size, from Keras' own shape rules."""
         try:
+            spec = getattr(layer, "input_spec", None)
+            if spec is not None and args:  # what Layer.__call__ checks: a Dense's width
+                from keras.src.layers.input_spec import assert_input_compatibility
+
+                assert_input_compatibility(spec, args[0], layer.name)
             return self.keras.tree.flatten(layer.compute_output_spec(*args, **kwargs))
         except (ValueError, TypeError) as exc:
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
