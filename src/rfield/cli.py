@@ -209,6 +209,8 @@ COMMANDS = {"analyze": cmd_analyze, "verify": cmd_verify, "erf": cmd_erf,
 
 
 def main(argv: list[str] | None = None) -> int:
+    # XLA (under JAX and TensorFlow) logs its CPU set-up to stderr unless told not to
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:

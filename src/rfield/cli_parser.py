@@ -16,9 +16,13 @@ TARGET is one of:
                        names a layer, in=a+b reads other layers, *N repeats)
   torchvision:NAME     a torchvision model, built with weights=None
   timm:NAME            a timm model (pretrained=False)
+  hf:TYPE              a Hugging Face transformers model built from its config
+  keras:NAME           a keras.applications model (weights=None), e.g. keras:ResNet50
   file.py:factory, package.module:factory
-                       a callable returning a torch.nn.Module (--kwargs passes JSON)
+                       a callable returning a torch.nn.Module or a keras.Model
+                       (--kwargs passes JSON)
   model.onnx           an ONNX file (no weights are read)
+  model.keras          a Keras model file (loaded with safe_mode; never compiled)
 """
 
 
@@ -26,14 +30,14 @@ def _add_target_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", metavar="TARGET", help="what to analyse (see rfield --help)")
     p.add_argument("--input", metavar="SIZE",
                    help="spatial input size, e.g. 224,224 or 16000 (default: the spec's, the "
-                   "ONNX file's, or a torchvision/timm model's native size)")
+                   "ONNX file's or Keras model's, or a zoo model's native size)")
     p.add_argument("--channels", type=int, help="input channels of a model (default: read "
                    "from its first layer)")
     p.add_argument("--kwargs", metavar="JSON", help="arguments for a model factory, as JSON")
     p.add_argument("--layout", choices=("nchw", "nhwc"),
                    help="ONNX: the input's layout, where the graph does not tell it")
     p.add_argument("--input-name", metavar="NAME",
-                   help="ONNX: the image input, where the model has several")
+                   help="ONNX, Keras: the image input, where the model has several")
     p.add_argument("--strict", action="store_true",
                    help="fail on operators rfield does not know instead of warning")
 

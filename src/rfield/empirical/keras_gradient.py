@@ -2,7 +2,7 @@
 
 As for torch (:mod:`.gradient`), this shares no code with the analysis: a float64
 clone of the model gets positive weights scaled by fan-in, biases and norm shifts of
-zero, activations as identities and gates (sigmoid, softmax, tanh) as x / (1 + |x|),
+zero, activations as identities and gates (sigmoid, softmax, tanh) as 0.5 + x / (2 + 2|x|),
 max pooling as average pooling, and norms whose statistics run over positions as
 (x + mean) / 2. Every path from an input position to a unit then carries a positive
 product, so the gradient of a unit is non-zero exactly where the unit reads.
@@ -40,15 +40,26 @@ def _clone_layer(keras: Any, layer: Any) -> Any:
         cls = getattr(keras.layers, name.replace("Max", "Average"))
     if "activation" in cfg:
         gate = _activation_name(cfg["activation"]) in GATES
-        cfg["activation"] = "softsign" if gate else "linear"
+        cfg["activation"] = _bounded_gate(keras) if gate else "linear"
     if name == "ReLU":
         cfg.update(max_value=None, threshold=0.0)
+    if name == "Rescaling":  # input scaling (x / 255) would make every gate square ~0
+        cfg.update(scale=1.0, offset=0.0)
     if name == "Softmax":
-        return keras.layers.Activation("softsign", name=layer.name, dtype="float64")
+        return keras.layers.Activation(_bounded_gate(keras), name=layer.name, dtype="float64")
     if name in ("LayerNormalization", "GroupNormalization"):
         axes = list(range(1, 10)) if name == "GroupNormalization" else cfg["axis"]
         return _mean_mix(keras)(axes, name=layer.name, dtype="float64")
     return cls.from_config(cfg)
+
+
+def _bounded_gate(keras: Any):
+    def gate(x):
+        """Strictly increasing and within (0.5, 1) for x > 0: x * gate neither squares
+        the magnitude (as an identity or a small gate would, to 0 or to inf within
+        a few blocks) nor cuts a dependency (as a saturated sigmoid's derivative does)."""
+        return 0.5 + 0.5 * x / (1 + keras.ops.abs(x))
+    return gate
 
 
 def _mean_mix(keras: Any):
@@ -102,18 +113,22 @@ def positive_copy(model: Any, seed: int = 0, input_shape: tuple | None = None) -
                           f"configs ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
                           "it reads Functional and Sequential models") from None
     rng = np.random.default_rng(seed)
-    for var in m.weights:
-        leaf = var.path.rsplit("/", 1)[-1]
-        shape = tuple(var.shape)
-        if leaf in ("bias", "beta", "moving_mean", "mean"):
-            value = np.zeros(shape)
-        elif len(shape) < 2:
-            value = np.ones(shape)
-        else:
-            depthwise = "depthwise" in leaf
-            fan_in = int(np.prod(shape[:-2] if depthwise else shape[:-1])) or 1
-            value = (0.5 + 0.5 * rng.random(shape)) / fan_in
-        var.assign(value.astype(np.float64))
+    for layer in m._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.Model):
+            continue  # its layers come in this walk too
+        depthwise_layer = type(layer).__name__.startswith("DepthwiseConv")
+        for var in layer.weights:
+            leaf = var.path.rsplit("/", 1)[-1]
+            shape = tuple(var.shape)
+            if leaf in ("bias", "beta", "moving_mean", "mean"):
+                value = np.zeros(shape)
+            elif len(shape) < 2:
+                value = np.ones(shape)
+            else:  # a depthwise kernel (k, k, in, multiplier) sums over k * k only
+                depthwise = depthwise_layer or "depthwise" in leaf
+                fan_in = int(np.prod(shape[:-2] if depthwise else shape[:-1])) or 1
+                value = (0.5 + 0.5 * rng.random(shape)) / fan_in
+            var.assign(value.astype(np.float64))
     return m
 
 
@@ -135,11 +150,13 @@ def _input_gradients(keras: Any, sub: Any, x: np.ndarray, picks: list) -> list[n
     if backend == "jax":
         import jax
 
-        outs, vjp = jax.vjp(lambda v: tuple(keras.tree.flatten(sub(v, training=False))), x)
+        run = lambda v: tuple(keras.tree.flatten(sub(v, training=False)))
+        shapes = [y.shape for y in jax.eval_shape(run, x)]
+        back = jax.jit(lambda v, cot: jax.vjp(run, v)[1](cot)[0])  # compiled once
         for o, index in picks:
-            cot = [np.zeros(y.shape) for y in outs]
+            cot = [np.zeros(shape) for shape in shapes]
             cot[o][index] = 1.0
-            grads.append(np.asarray(vjp(tuple(cot))[0]))
+            grads.append(np.asarray(back(x, tuple(cot))))
     elif backend == "tensorflow":
         import tensorflow as tf
 

@@ -35,7 +35,9 @@ def default_nodes(a: Analysis, limit: int = 6) -> list[str]:
     g = a.graph
     candidates = [n for n, node in g.nodes.items() if all(s > 1 for s in node.size)]
     if g.aliases:  # models: module outputs only, as they can be hooked
-        named = set(g.aliases.values())
+        # (a Keras model's own layers: one nested in a sub-model has no output here)
+        named = {node for name, node in g.aliases.items()
+                 if g.provenance.source != "keras" or "/" not in name}
         candidates = [n for n in candidates if n in named]
     by_jump: dict = {}
     for n in candidates:
@@ -71,9 +73,11 @@ class Target:
             resolved = resolve(target)
         self.keras = resolved.kind == "keras"
         if self.keras:
-            from ..frontends.keras_targets import keras_model
+            from ..frontends.keras_targets import keras_model, native_size
 
             target = keras_model(resolved.value, options.get("kwargs"), input_size)
+            if input_size is None and str(resolved.value).startswith("keras:"):
+                input_size = native_size(target)[0]
         self.target, self.options = target, options
         self.graph = load_graph(target, input_size, **options)
         self.is_spec = self.graph.provenance.source == "spec"
@@ -132,8 +136,9 @@ def _measure_at(t: Target, a: Analysis, nodes: list[str]) -> dict[str, list]:
     if t.keras:
         from .keras_gradient import measure as measure_keras
 
-        got = measure_keras(net, a.graph.input_size, modules, units, layouts,
-                            a.graph.provenance.input_layout)
+        in_layout = a.graph.provenance.input_layout
+        assert in_layout is not None  # the Keras front-end records it
+        got = measure_keras(net, a.graph.input_size, modules, units, layouts, in_layout)
     else:
         got = measure(net, (1, channels) + tuple(a.graph.input_size), modules, units,
                       layouts={k: v for k, v in layouts.items() if v})

@@ -123,7 +123,7 @@ class KerasReader:
         ins = [t for t in ins if self.kernel.has(t)]
         if not ins:
             return
-        kind, handler = handler_for(layer, ())
+        kind, handler = handler_for(layer)
         try:
             if handler is None:
                 raise Unknown(kind)

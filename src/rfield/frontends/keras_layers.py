@@ -11,7 +11,7 @@ subclass that overrides ``call`` is unknown too, whatever it derives from.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..core import ops as O
@@ -199,7 +199,7 @@ def normalization(kind: str) -> Handler:
 
 
 def softmax(r: KerasReader, layer, ins, outs) -> None:
-    r.kernel.along("softmax", ins[0], outs[0], _axes(layer.axis))
+    r.kernel.along("softmax", ins[0], outs[0], _axes(getattr(layer, "axis", -1)))
 
 
 def reshape(r: KerasReader, layer, ins, outs) -> None:
@@ -278,15 +278,14 @@ OPS: dict[str, Handler] = {
     **{name: _ops_merge for name in OPS_ELEMENTWISE},
     "Mean": _ops_reduce, "Sum": _ops_reduce, "Max": _ops_reduce, "Min": _ops_reduce,
     "Transpose": _ops_transpose, "Reshape": reshape,
-    "Softmax": lambda r, op, ins, outs: r.kernel.along("softmax", ins[0], outs[0],
-                                                      _axes(getattr(op, "axis", -1))),
+    "Softmax": softmax,
 }
 
 OPS_MODULES = ("keras.src.ops.numpy", "keras.src.ops.nn", "keras.src.ops.math",
                "keras.src.ops.core")
 
 
-def handler_for(layer: Any, bases: Sequence[type]) -> tuple[str, Handler | None]:
+def handler_for(layer: Any) -> tuple[str, Handler | None]:
     """The handler of a layer or an op by the first known Keras class of its type,
     provided the type does not override that class's ``call``."""
     for cls in type(layer).__mro__:
@@ -296,7 +295,7 @@ def handler_for(layer: Any, bases: Sequence[type]) -> tuple[str, Handler | None]
         table = OPS if module in OPS_MODULES else LAYERS
         found = table.get(cls.__name__)
         if found is not None:
-            if type(layer).call is not cls.call:
+            if getattr(type(layer), "call", None) is not getattr(cls, "call", None):
                 return type(layer).__name__, None
             return cls.__name__, found
     return type(layer).__name__, None

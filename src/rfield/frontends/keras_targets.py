@@ -38,11 +38,12 @@ def numpy_initialisers(keras: Any) -> Iterator[None]:
     dtype_of = lambda d: np.dtype(keras.backend.standardize_dtype(d or keras.config.floatx()))
     draw = {
         "normal": lambda shape, mean=0.0, stddev=1.0, dtype=None, seed=None:
-            (mean + stddev * rng.standard_normal(shape)).astype(dtype_of(dtype)),
+            np.asarray(mean + stddev * rng.standard_normal(shape), dtype_of(dtype)),
         "truncated_normal": lambda shape, mean=0.0, stddev=1.0, dtype=None, seed=None:
-            (mean + stddev * np.clip(rng.standard_normal(shape), -2, 2)).astype(dtype_of(dtype)),
+            np.asarray(mean + stddev * np.clip(rng.standard_normal(shape), -2, 2),
+                       dtype_of(dtype)),
         "uniform": lambda shape, minval=0.0, maxval=1.0, dtype=None, seed=None:
-            rng.uniform(minval, maxval, shape).astype(dtype_of(dtype)),
+            np.asarray(rng.uniform(minval, maxval, shape), dtype_of(dtype)),
     }
     saved = {name: getattr(backend, name) for name in draw}
     for name, f in draw.items():

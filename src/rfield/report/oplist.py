@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import textwrap
 
-FRONTENDS = ("spec", "torch", "onnx")  # `rfield ops NAME` picks by these prefixes
+FRONTENDS = ("spec", "torch", "onnx", "keras")  # `rfield ops NAME` picks by these prefixes
 
 
 def _spec() -> list[str]:
@@ -17,6 +17,8 @@ def _spec() -> list[str]:
 def supported() -> dict[str, list[str]]:
     """Front-end -> the operator names its table handles (ONNX: with the opsets where
     a handler changes)."""
+    from ..frontends.keras_layers import LAYERS as KERAS
+    from ..frontends.keras_layers import OPS as KERAS_OPS
     from ..frontends.onnx_fold import FOLD
     from ..frontends.onnx_graph import HANDLERS as ONNX
     from ..frontends.torch_ops import HANDLERS as TORCH
@@ -27,7 +29,9 @@ def supported() -> dict[str, list[str]]:
             for name, versions in sorted(ONNX.items())]
     return {"spec": _spec(), "torch": sorted(TORCH),
             "torch modules read whole": sorted(MODULE_HANDLERS), "onnx": onnx,
-            "onnx shape arithmetic, folded to constants": sorted(FOLD)}
+            "onnx shape arithmetic, folded to constants": sorted(FOLD),
+            "keras layers": sorted(KERAS),
+            "keras ops in a functional graph": sorted(KERAS_OPS)}
 
 
 def ops_text(frontends: list[str] | None = None, width: int = 78) -> str:
@@ -49,4 +53,4 @@ def spec_help() -> str:
                             subsequent_indent="  ")
             + "\n  aliases: k=kernel s=stride p=padding d=dilation; padding may be a number,"
             "\n  per axis, [[before, after], ...], 'same', 'valid' or 'causal'."
-            "\n  'rfield ops' lists what the PyTorch and ONNX front-ends read.")
+            "\n  'rfield ops' lists what the PyTorch, ONNX and Keras front-ends read.")
