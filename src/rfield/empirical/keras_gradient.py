@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import RfieldError, require
 from .gradient import Measured
 
+BATCH = 8  # units measured in one backward pass (JAX)
 GATES = {"sigmoid", "hard_sigmoid", "tanh", "softmax", "softsign", "log_softmax"}
 
 
@@ -152,11 +153,19 @@ def _input_gradients(keras: Any, sub: Any, x: np.ndarray, picks: list) -> list[n
 
         run = lambda v: tuple(keras.tree.flatten(sub(v, training=False)))
         shapes = [y.shape for y in jax.eval_shape(run, x)]
-        back = jax.jit(lambda v, cot: jax.vjp(run, v)[1](cot)[0])  # compiled once
-        for o, index in picks:
-            cot = [np.zeros(shape) for shape in shapes]
-            cot[o][index] = 1.0
-            grads.append(np.asarray(back(x, tuple(cot))))
+
+        @jax.jit
+        def back(v, cots):  # one forward pass, the units' backward passes batched
+            return jax.vmap(jax.vjp(run, v)[1])(cots)[0]
+
+        batch = min(BATCH, len(picks))  # every chunk this long: one compilation
+        for start in range(0, len(picks), batch):
+            chunk = picks[start:start + batch]
+            cots = [np.zeros((batch, *shape)) for shape in shapes]
+            for k, (o, index) in enumerate(chunk):
+                cots[o][(k, *index)] = 1.0
+            got = np.asarray(back(x, tuple(cots)))
+            grads.extend(got[k] for k in range(len(chunk)))
     elif backend == "tensorflow":
         import tensorflow as tf
 

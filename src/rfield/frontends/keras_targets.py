@@ -65,6 +65,9 @@ def build_application(name: str, kwargs: dict | None = None,
         near = difflib.get_close_matches(name, names, n=3)
         hint = f"; did you mean {', '.join(near)}?" if near else ""
         raise TargetError(f"keras.applications has no model {name!r}{hint}")
+    if input_size is not None and len(input_size) != 2:
+        raise TargetError(f"keras:{name} is a 2-D model: it needs 2 input sizes, got "
+                          f"{list(input_size)}")
     args: dict[str, Any] = {"weights": None, **(kwargs or {})}
     if input_size is not None and "input_shape" not in args:
         args["input_shape"] = (*input_size, 3)
@@ -104,7 +107,8 @@ def load_keras_file(path: str) -> Any:
     keras = require("keras", "keras")
     check_regular(path, "Keras model file", MAX_KERAS_FILE)
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+        with numpy_initialisers(keras):  # the file's weights replace them
+            return keras.saving.load_model(path, compile=False, safe_mode=True)
     except ValueError as exc:
         if "safe_mode" in str(exc) or "unsafe" in str(exc).lower():
             raise TargetError(f"{path}: the model needs unsafe deserialisation (a Lambda "

@@ -189,12 +189,14 @@ def summary(a: Analysis, box: Box) -> str:
 
 def grouped(a: Analysis, depth: int | None) -> list[tuple[str, LayerField]]:
     """(label, field) rows: every node, or with ``depth`` only the outputs of modules
-    at most that deep (``layer4`` is depth 1, ``layer4.0.conv1`` depth 3), in order."""
+    at most that deep (``layer4`` is depth 1, ``layer4.0.conv1`` depth 3; a Keras
+    ``stage/conv`` depth 2), in order."""
     if depth is None or not a.graph.aliases:
         return [(f.name, f) for f in a.layers]
     order = {n: i for i, n in enumerate(a.graph.nodes)}
-    rows = [(order[n], m.count(".") + 1, m, n) for m, n in a.graph.aliases.items()
-            if m.count(".") + 1 <= depth]
+    sep = "/" if a.graph.provenance.source == "keras" else "."  # Keras: outer/inner
+    rows = [(order[n], m.count(sep) + 1, m, n) for m, n in a.graph.aliases.items()
+            if m.count(sep) + 1 <= depth]
     rows.sort(key=lambda r: (r[0], -r[1]))  # a node that ends several modules: the outer
     seen, out = set(), []
     for _, _, module, node in rows:
@@ -202,7 +204,7 @@ def grouped(a: Analysis, depth: int | None) -> list[tuple[str, LayerField]]:
             seen.add(node)
             out.append((module, a.fields[node]))
     if not out:
-        deepest = max(m.count(".") + 1 for m in a.graph.aliases)
+        deepest = max(m.count(sep) + 1 for m in a.graph.aliases)
         raise QueryError(f"no module output at depth {depth} (modules there are never "
                          f"called themselves, a ModuleList for one); try depth={depth + 1}"
                          f" (the deepest is {deepest})")
