@@ -147,7 +147,7 @@ def outputs_by_name(model: Any) -> dict[str, Any]:
 def _input_gradients(keras: Any, sub: Any, x: np.ndarray, picks: list) -> list[np.ndarray]:
     """d(sum over channels of output o at unit u) / d input, for each (o, index)."""
     backend = keras.backend.backend()
-    grads = []
+    grads: list[np.ndarray] = []
     if backend == "jax":
         import jax
 
@@ -163,7 +163,7 @@ def _input_gradients(keras: Any, sub: Any, x: np.ndarray, picks: list) -> list[n
             chunk = picks[start:start + batch]
             cots = [np.zeros((batch, *shape)) for shape in shapes]
             for k, (o, index) in enumerate(chunk):
-                cots[o][(k, *index)] = 1.0
+                cots[o][(k,) + tuple(index)] = 1.0
             got = np.asarray(back(x, tuple(cots)))
             grads.extend(got[k] for k in range(len(chunk)))
     elif backend == "tensorflow":
