@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+# Keras picks its backend once, at its first import (whichever test module comes first):
+# the in-process Keras tests run on JAX; test_keras_backends.py runs the others apart
+os.environ.setdefault("KERAS_BACKEND", "jax")
 
 REQUIRE_EXTRAS = os.environ.get("RFIELD_REQUIRE_EXTRAS") == "1"
 
