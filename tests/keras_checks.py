@@ -22,13 +22,17 @@ def spatial_layers(a: Analysis) -> list[str]:
 
 
 def units_of(size: tuple[int, ...], limit: int = 48) -> list[tuple[int, ...]]:
-    """Every unit of a small map; else its corners, centre and a fixed random sample."""
+    """Every unit of a small map; else its centre, corners and a fixed random sample
+    (``limit`` units in all)."""
     every = list(itertools.product(*(range(n) for n in size)))
     if len(every) <= limit:
         return every
+    centre = tuple(n // 2 for n in size)
     corners = list(itertools.product(*((0, n - 1) for n in size)))
+    if limit <= len(corners) + 1:
+        return [centre] + corners[:limit - 1]
     picked = random.Random(0).sample(every, limit - len(corners) - 1)
-    return corners + [tuple(n // 2 for n in size)] + picked
+    return [centre] + corners + picked
 
 
 def check_boxes(model, size=None, layers=None, limit: int = 48) -> Analysis:
