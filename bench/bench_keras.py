@@ -41,13 +41,13 @@ def main() -> None:
         model = build_application(name, input_size=(224, 224) if name.startswith(
             "MobileNetV3") else None)
         build = time.perf_counter() - t0
-        native, a = timed(lambda: rfield.analyze(model), repeat=3)
+        native, a = timed(lambda m=model: rfield.analyze(m), repeat=3)
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "model.onnx")
             t0 = time.perf_counter()
             model.export(path, format="onnx", verbose=False)
             export = time.perf_counter() - t0
-            read, b = timed(lambda: rfield.analyze(path), repeat=3)
+            read, b = timed(lambda p=path: rfield.analyze(p), repeat=3)
         same = last_field(a) == last_field(b)
         rows.append((name, build, native, export + read, export, read, same))
         print(name, f"{native:.2f} s vs {export + read:.1f} s", same, file=sys.stderr)

@@ -132,3 +132,32 @@ def test_files_and_names_rfield_refuses(tmp_path, capsys):
                     "did you mean ResNet50")
     _one_line_error(capsys, ["analyze", "keras:VGG16", "--input", "224"],
                     "needs 2 input sizes")
+
+
+def test_erf_of_a_keras_model_lies_in_its_field(tmp_path, capsys):
+    import numpy as np
+
+    from rfield.empirical.keras_gradient import effective_rf
+
+    f = tmp_path / "net.py"
+    f.write_text("import keras\n"
+                 "def build():\n"
+                 "    x = inp = keras.Input((40, 36, 3))\n"
+                 "    x = keras.layers.Conv2D(4, 3, strides=2, padding='same', name='a')(x)\n"
+                 "    x = keras.layers.Conv2D(4, 5, dilation_rate=2, padding='same',"
+                 " name='b')(x)\n"
+                 "    return keras.Model(inp, x)\n")
+    assert main(["erf", f"{f}:build", "--samples", "2", "--node", "b", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rf"] == [19, 19] and out["node"] == "b"
+    # with random weights the gradient is non-zero on exactly the unit's box
+    from rfield.frontends.factory import call_factory
+
+    m = call_factory(f"{f}:build")
+    a = rfield.analyze(m)
+    g = a.graph
+    e = effective_rf(m, g.input_size, "b", g.alias_layouts["b"], g.provenance.input_layout,
+                     samples=2)
+    rows, cols = np.nonzero(e.heat)
+    assert [(rows.min(), rows.max()), (cols.min(), cols.max())] == list(a.box("b").ranges)
+    _one_line_error(capsys, ["erf", f"{f}:build", "--weights", str(f)], "brings its weights")

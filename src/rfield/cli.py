@@ -134,10 +134,13 @@ def cmd_erf(args) -> int:
         raise RfieldError(f"layer {node!r} is not the output of a module; name a module "
                           "with --node")
     f = a.fields[node]
-    e = effective_rf(net, (1, channels) + tuple(a.graph.input_size), module,
-                     samples=args.samples, images=args.images, weights=args.weights,
-                     device=args.device, seed=args.seed, progress=sys.stderr.isatty(),
-                     rf=f.local_rf if f.is_global else f.rf, node=node)
+    if t.keras:
+        e = _keras_erf(args, t, a, node, module)
+    else:
+        e = effective_rf(net, (1, channels) + tuple(a.graph.input_size), module,
+                         samples=args.samples, images=args.images, weights=args.weights,
+                         device=args.device, seed=args.seed, progress=sys.stderr.isatty(),
+                         rf=f.local_rf if f.is_global else f.rf, node=node)
     box = a.box(node).ranges
     if args.plot:
         from .report.plots import plot_erf
@@ -145,6 +148,23 @@ def cmd_erf(args) -> int:
         plot_erf(e, args.plot, box)
     sys.stdout.write(erf_json(e, f, a.graph.input_size, box) if args.json else erf_text(e))
     return 0
+
+
+def _keras_erf(args, t, a, node: str, layer: str):
+    """A Keras model's ERF with the weights it has (a .keras file's, or random)."""
+    from .empirical.keras_gradient import effective_rf as keras_erf
+
+    if args.images or args.weights:
+        raise RfieldError("--images and --weights are read for PyTorch models; a Keras "
+                          "model brings its weights (a .keras file, or load them in the "
+                          "factory)")
+    f = a.fields[node]
+    layout = a.graph.alias_layouts.get(layer) if layer else a.graph.alias_layouts.get(
+        next((m for m, n in a.graph.aliases.items() if n == node), ""))
+    e = keras_erf(t.model, a.graph.input_size, layer, layout,
+                  a.graph.provenance.input_layout, samples=args.samples, seed=args.seed)
+    e.node, e.rf = node, f.local_rf if f.is_global else f.rf
+    return e
 
 
 def cmd_report(args) -> int:

@@ -264,3 +264,36 @@ def _measure(keras, model, input_size, layers, units, layouts, input_layout, see
             box.append((int(idx[0]), int(idx[-1])) if len(idx) else (0, -1))
         result[name].append(Measured(name, tuple(unit), tuple(box), size))
     return result
+
+
+def effective_rf(model: Any, input_size: tuple[int, ...], layer: str, layout: tuple,
+                 input_layout: tuple, samples: int = 16, seed: int = 0):
+    """The effective receptive field (see :mod:`.erf`) of a Keras model with its own
+    weights: the mean |gradient| of the centre unit of ``layer`` ("" the output) over
+    ``samples`` Gaussian-noise inputs, summed over channels."""
+    from .erf import ERF, area_ratios, spread
+
+    keras = require("keras", "keras")
+    made = outputs_by_name(model)
+    if layer and layer not in made:
+        raise RfieldError(f"layer {layer!r} is not one of the model's own layers (a layer "
+                          "inside a nested model has no output here)")
+    out = made[layer] if layer else keras.tree.flatten(model.outputs)[0]
+    sub = keras.Model(model.inputs, [out])
+    channel_dim = input_layout.index(None, 1)
+    shape = [1] * len(input_layout)
+    shape[channel_dim] = int(model.inputs[0].shape[channel_dim])
+    for d, ax in enumerate(input_layout):
+        if ax is not None:
+            shape[d] = input_size[ax]
+    (spec,) = keras.tree.flatten(sub.compute_output_spec(keras.KerasTensor(tuple(shape))))
+    index = tuple(0 if d == 0 else slice(None) if ax is None else int(spec.shape[d]) // 2
+                  for d, ax in enumerate(layout))
+    rng = np.random.default_rng(seed)
+    heat = np.zeros(input_size)
+    for _ in range(samples):  # the input's spatial dims are in axis order
+        x = rng.standard_normal(shape).astype(np.float32)
+        (g,) = _input_gradients(keras, sub, x, [(0, index)])
+        heat += np.abs(g[0]).sum(axis=channel_dim - 1)
+    h = heat / samples
+    return ERF(layer or "output", h, area_ratios(h), spread(h), None, samples)
