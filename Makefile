@@ -30,11 +30,13 @@ test: $(VENV)/.full
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
-# every model of torchvision's registry, every smp architecture and one model of
-# every timm family against back-propagation (CI runs it too)
+# every model of torchvision's registry, every smp architecture, one model of every
+# timm family and every keras.applications model (on Keras' torch backend, which needs
+# no compilation) against back-propagation (CI runs it too)
 test-slow: $(VENV)/.full
 	$(BIN)/python -m pytest -q -m slow -rs tests/test_torch_zoo.py tests/test_smp.py \
 		tests/test_timm_zoo.py
+	KERAS_BACKEND=torch $(BIN)/python -m pytest -q -m slow -rs tests/test_keras_zoo.py
 
 lint: $(VENV)/.full
 	$(BIN)/ruff check src tests bench
@@ -46,6 +48,7 @@ bench: $(VENV)/.full
 	$(BIN)/python bench/bench_command.py
 	$(BIN)/python bench/bench_onnx.py
 	$(BIN)/python bench/bench_empirical.py
+	KERAS_BACKEND=tensorflow $(BIN)/python bench/bench_keras.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .hypothesis
