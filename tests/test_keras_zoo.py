@@ -14,6 +14,7 @@ keras = pytest.importorskip("keras")
 pytest.importorskip("jax")
 
 import rfield  # noqa: E402
+from rfield.errors import TargetError  # noqa: E402
 from rfield.frontends.keras_targets import (  # noqa: E402
     application_names,
     build_application,
@@ -38,7 +39,12 @@ def last_layer(a) -> str:
 
 @pytest.mark.parametrize("name", application_names(keras))
 def test_application(name):
-    model = build_application(name)
+    try:
+        model = build_application(name)
+    except TargetError as exc:  # NASNetMobile on torch: Keras refuses to build it
+        if "not available with the" not in str(exc):
+            raise
+        pytest.skip(f"does not build on Keras' {keras.backend.backend()} backend")
     size, _ = native_size(model)  # the MobileNetV3s take any size: 224
     a = rfield.analyze(model, size)
     assert not a.graph.unknown_ops, a.graph.unknown_ops
