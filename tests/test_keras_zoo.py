@@ -1,10 +1,10 @@
 """Every model of keras.applications (weights=None, with its classifier), on the
 backend KERAS_BACKEND names (``make test-slow`` runs it on torch, whose eager autograd
-needs no compilation: XLA takes minutes to compile EfficientNetB7): at its native size, read with no unknown layer; at 96 x 96 (float64
-back-propagation at 600 x 600 takes minutes), the centre unit of the last spatial
-layer (the one holding the local field of a global model) against back-propagation
-in Keras. A model over 150 M parameters is left to the atlas sweep for the
-measurement. The slow sweep; CI runs it."""
+needs no compilation: XLA takes minutes to compile EfficientNetB7): at its native
+size, read with no unknown layer; at 96 x 96 (float64 back-propagation at 600 x 600
+takes minutes), the centre unit of the last spatial layer (the one holding the local
+field of a global model) against back-propagation in Keras. A model over 150 M
+parameters is left to the atlas sweep for the measurement. The slow sweep; CI runs it."""
 
 from __future__ import annotations
 
