@@ -161,3 +161,19 @@ def test_erf_of_a_keras_model_lies_in_its_field(tmp_path, capsys):
     rows, cols = np.nonzero(e.heat)
     assert [(rows.min(), rows.max()), (cols.min(), cols.max())] == list(a.box("b").ranges)
     _one_line_error(capsys, ["erf", f"{f}:build", "--weights", str(f)], "brings its weights")
+
+
+def test_the_report_of_a_keras_model(tmp_path):
+    f = tmp_path / "net.py"
+    f.write_text("import keras\n"
+                 "def build():\n"
+                 "    x = inp = keras.Input((32, 32, 3))\n"
+                 "    x = keras.layers.Conv2D(4, 3, strides=2, name='stem_conv')(x)\n"
+                 "    x = keras.layers.MaxPooling2D(2, name='stem_pool')(x)\n"
+                 "    return keras.Model(inp, x)\n")
+    out = tmp_path / "report.html"
+    assert main(["report", f"{f}:build", "-o", str(out)]) == 0
+    html = out.read_text()
+    assert "stem_conv" in html and "stem_pool" in html
+    a = rfield.analyze(f"{f}:build")
+    assert a.fields["stem_pool"].rf == (5, 5)  # 3, then a window of 2 at jump 2: 3 + 1 * 2
