@@ -32,9 +32,12 @@ def test_library_messages_name_arguments_and_the_command_its_flags():
         "run without --strict"
 
 
-def test_a_factory_without_input_size_is_refused_before_it_is_built(capsys, tmp_path):
+def test_a_torch_factory_without_input_size_is_refused(capsys, tmp_path):
+    """A factory is called first (a Keras model it returns carries its own input size);
+    a torch module without one is refused before any capture."""
+    pytest.importorskip("torch")
     path = tmp_path / "nets.py"
-    path.write_text("def build():\n    raise SystemExit('built')\n")
+    path.write_text("import torch\ndef build():\n    return torch.nn.Conv2d(3, 3, 3)\n")
     code, out, err = run(capsys, "analyze", f"{path}:build")
     assert code == 2 and out == "" and "needs an input size: give --input" in err
 

@@ -135,7 +135,10 @@ def cmd_erf(args) -> int:
                           "with --node")
     f = a.fields[node]
     if t.keras:
-        e = _keras_erf(args, t, a, node, module)
+        from .empirical.keras_gradient import target_erf
+
+        e = target_erf(t, a, node, module, args.samples, args.seed,
+                       brought=bool(args.images or args.weights))
     else:
         e = effective_rf(net, (1, channels) + tuple(a.graph.input_size), module,
                          samples=args.samples, images=args.images, weights=args.weights,
@@ -148,23 +151,6 @@ def cmd_erf(args) -> int:
         plot_erf(e, args.plot, box)
     sys.stdout.write(erf_json(e, f, a.graph.input_size, box) if args.json else erf_text(e))
     return 0
-
-
-def _keras_erf(args, t, a, node: str, layer: str):
-    """A Keras model's ERF with the weights it has (a .keras file's, or random)."""
-    from .empirical.keras_gradient import effective_rf as keras_erf
-
-    if args.images or args.weights:
-        raise RfieldError("--images and --weights are read for PyTorch models; a Keras "
-                          "model brings its weights (a .keras file, or load them in the "
-                          "factory)")
-    f = a.fields[node]
-    layout = a.graph.alias_layouts.get(layer) if layer else a.graph.alias_layouts.get(
-        next((m for m, n in a.graph.aliases.items() if n == node), ""))
-    e = keras_erf(t.model, a.graph.input_size, layer, layout,
-                  a.graph.provenance.input_layout, samples=args.samples, seed=args.seed)
-    e.node, e.rf = node, f.local_rf if f.is_global else f.rf
-    return e
 
 
 def cmd_report(args) -> int:

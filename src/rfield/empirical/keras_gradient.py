@@ -297,3 +297,20 @@ def effective_rf(model: Any, input_size: tuple[int, ...], layer: str, layout: tu
         heat += np.abs(g[0]).sum(axis=channel_dim - 1)
     h = heat / samples
     return ERF(layer or "output", h, area_ratios(h), spread(h), None, samples)
+
+
+def target_erf(t: Any, a: Any, node: str, layer: str, samples: int, seed: int,
+               brought: bool = False):
+    """``rfield erf`` on a Keras target: the ERF of ``node`` (the output of ``layer``)
+    with the weights the model has (a .keras file's, or random)."""
+    if brought:
+        raise RfieldError("--images and --weights are read for PyTorch models; a Keras "
+                          "model brings its weights (a .keras file, or load them in the "
+                          "factory)")
+    g = a.graph
+    f = a.fields[node]
+    name = layer or next((m for m, n in g.aliases.items() if n == node), "")
+    e = effective_rf(t.model, g.input_size, layer, g.alias_layouts.get(name),
+                     g.provenance.input_layout, samples=samples, seed=seed)
+    e.node, e.rf = node, f.local_rf if f.is_global else f.rf
+    return e
