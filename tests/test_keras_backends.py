@@ -47,3 +47,15 @@ def test_the_tensorflow_backend():
             assert TF_CANNOT[name] in outcome, (name, outcome)
         else:
             assert outcome == "ok", (name, outcome)
+
+
+def test_a_backend_keras_cannot_load_is_one_line():
+    import os
+
+    env = {**os.environ, "KERAS_BACKEND": "nonexistent"}
+    done = subprocess.run([sys.executable, "-m", "rfield.cli", "analyze", "keras:ResNet50"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "keras is installed but does not import" in done.stderr
+    assert "nonexistent" in done.stderr

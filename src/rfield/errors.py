@@ -53,7 +53,15 @@ def require(module: str, extra: str):
 
     try:
         return importlib.import_module(module)
-    except ImportError as exc:
+    except Exception as exc:
+        import importlib.util
+
+        if not isinstance(exc, ImportError) or \
+                importlib.util.find_spec(module.split(".")[0]) is not None:
+            # installed, but it fails to import (Keras without the backend it is set to)
+            line = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            raise MissingExtraError(f"{module.split('.')[0]} is installed but does not "
+                                    f"import: {type(exc).__name__}: {line}") from exc
         raise MissingExtraError(
             f"this needs {module.split('.')[0]}, which is not installed: "
             f'pip install "rfield[{extra}]"'
