@@ -216,14 +216,21 @@ def _float64(keras: Any):
     return contextlib.nullcontext()
 
 
-def _measure(keras, model, input_size, layers, units, layouts, input_layout, seed):
+def _input_shape(model: Any, input_size: tuple[int, ...], input_layout: tuple) -> tuple:
+    """One input of the analysed size: batch 1, the model's channels, the spatial
+    sizes where ``input_layout`` puts them."""
     shape = [1] * len(input_layout)
     channel_dim = input_layout.index(None, 1)
     shape[channel_dim] = int(model.inputs[0].shape[channel_dim])
     for d, ax in enumerate(input_layout):
         if ax is not None:
             shape[d] = input_size[ax]
-    m = positive_copy(model, seed, tuple(shape[1:]))
+    return tuple(shape)
+
+
+def _measure(keras, model, input_size, layers, units, layouts, input_layout, seed):
+    shape = _input_shape(model, input_size, input_layout)
+    m = positive_copy(model, seed, shape[1:])
     tensors = []
     made = outputs_by_name(m)
     for name in layers:
@@ -240,7 +247,7 @@ def _measure(keras, model, input_size, layers, units, layouts, input_layout, see
     sub = keras.Model(m.inputs, tensors)
     x = np.ones(shape, dtype=np.float64)
     picks, where = [], []
-    outs = keras.tree.flatten(sub.compute_output_spec(keras.KerasTensor(tuple(shape))))
+    outs = keras.tree.flatten(sub.compute_output_spec(keras.KerasTensor(shape)))
     for o, name in enumerate(layers):
         layout = layouts[name]
         dims = {a: d for d, a in enumerate(layout) if a is not None}
@@ -281,12 +288,8 @@ def effective_rf(model: Any, input_size: tuple[int, ...], layer: str, layout: tu
     out = made[layer] if layer else keras.tree.flatten(model.outputs)[0]
     sub = keras.Model(model.inputs, [out])
     channel_dim = input_layout.index(None, 1)
-    shape = [1] * len(input_layout)
-    shape[channel_dim] = int(model.inputs[0].shape[channel_dim])
-    for d, ax in enumerate(input_layout):
-        if ax is not None:
-            shape[d] = input_size[ax]
-    (spec,) = keras.tree.flatten(sub.compute_output_spec(keras.KerasTensor(tuple(shape))))
+    shape = _input_shape(model, input_size, input_layout)
+    (spec,) = keras.tree.flatten(sub.compute_output_spec(keras.KerasTensor(shape)))
     index = tuple(0 if d == 0 else slice(None) if ax is None else int(spec.shape[d]) // 2
                   for d, ax in enumerate(layout))
     rng = np.random.default_rng(seed)
