@@ -38,6 +38,12 @@ def _is_keras_model(obj: object) -> bool:
     return is_keras_model(obj)
 
 
+def _is_jax_target(obj: object) -> bool:
+    from .frontends.jax_targets import is_jax_target  # imports no JAX
+
+    return is_jax_target(obj)
+
+
 def _is_torch_module(obj: object) -> bool:
     return any(c.__module__.startswith("torch.nn") and c.__name__ == "Module"
                for c in type(obj).__mro__)
@@ -49,6 +55,8 @@ def resolve(target: Any) -> Target:
         return Target("graph", target)
     if _is_keras_model(target):  # before torch: on its torch backend it is a Module too
         return Target("keras", target)
+    if _is_jax_target(target):
+        return Target("jax", target)
     if _is_torch_module(target) or _is_torch_module(getattr(target, "model", None)):
         return Target("module", target)  # a holder of one is told what to pass
     if isinstance(target, os.PathLike):
@@ -116,6 +124,8 @@ def load_graph(target: Any, input_size=None, **options: Any) -> Graph:
     """The graph of any target at ``input_size`` (default: the spec's own size, or a
     zoo model's native size)."""
     t = resolve(target)
+    if options.get("framework") == "jax" and t.kind not in ("graph", "factory"):
+        t = Target("jax", target)
     if t.kind == "graph":
         return t.value
     if t.kind == "spec":
@@ -131,11 +141,15 @@ def load_graph(target: Any, input_size=None, **options: Any) -> Graph:
 
         built = call_factory(t.value, options.get("kwargs"))
         t = resolve(built)
-        if t.kind not in ("keras", "module"):
+        if t.kind not in ("keras", "module", "jax") and callable(built):
+            t = Target("jax", built)  # a function of an image
+        if t.kind not in ("keras", "module", "jax"):
             raise TargetError(f"{target} gave a {type(built).__name__}, not a "
-                              "torch.nn.Module or a keras.Model")
+                              "torch.nn.Module, a keras.Model, a Flax module or a function")
     if t.kind == "keras":
         return _keras_graph(t, input_size, options)
+    if t.kind == "jax":
+        return _jax_graph(t, input_size, options)
     size_note = None
     if input_size is None:
         input_size, size_note = native_size(t)
@@ -159,6 +173,21 @@ def _keras_graph(t: Target, input_size, options: dict) -> Graph:
         input_size, size_note = native_size(model)
     return graph_from_keras(model, input_size, strict=bool(options.get("strict")),
                             size_note=size_note, input_name=options.get("input_name"))
+
+
+def _jax_graph(t: Target, input_size, options: dict) -> Graph:
+    from .frontends.jax_graph import graph_from_jax
+    from .frontends.jax_targets import input_shape, program
+
+    if input_size is None:
+        raise TargetError(f"{t.label}: a JAX program needs an input size: give "
+                          "input_size=(224, 224) (--input 224,224)")
+    layout = options.get("layout") or "nhwc"
+    channels = int(options.get("channels") or 3)
+    prog = program(t.value, input_shape(input_size, channels, layout), options.get("variables"))
+    with prog.scopes():
+        return graph_from_jax(prog.fn, input_size, prog.extra, channels, layout,
+                              strict=bool(options.get("strict")))
 
 
 def build_module(t: Target, kwargs: dict | None = None, meta: bool = False,

@@ -331,6 +331,35 @@ class Resize(Op):
         return tuple(self.n_out), rules
 
 
+class Remap(Op):
+    """Per-axis index rules read off a framework's own operator (a JAX gather's
+    constant indices, the weight matrix of ``jax.image.resize``).
+
+    ``axes`` holds, per axis, None (as it is), ``("slice", start, step)`` or
+    ``("resample", scale, offset, kind, clamp_low, antialias)``: the arguments of a
+    :class:`~rfield.core.rules.Resample` the front-end matched against the operator.
+    """
+
+    kind = "remap"
+
+    def __init__(self, n_out, axes) -> None:
+        self.n_out, self.axes = list(n_out), list(axes)
+
+    def bind(self, sizes):
+        (n_in,) = sizes
+        rules: list[R.AxisRule] = []
+        for n, m, spec in zip(n_in, self.n_out, self.axes):
+            if spec is None:
+                if n != m:
+                    raise ShapeError(f"remap keeps an axis of {n} as it is but makes {m}")
+                rules.append(R.Identity(n, m))
+            elif spec[0] == "slice":
+                rules.append(R.Window(n, m, 1, spec[2], -spec[1]))
+            else:
+                rules.append(R.Resample(n, m, *spec[1:]))
+        return tuple(self.n_out), rules
+
+
 class AdaptivePool(Op):
     kind = "adaptivepool"
 
