@@ -347,7 +347,7 @@ class Remap(Op):
 
     def bind(self, sizes):
         (n_in,) = sizes
-        rules: list[R.AxisRule] = []
+        rules = []
         for n, m, spec in zip(n_in, self.n_out, self.axes):
             if spec is None:
                 if n != m:

@@ -115,7 +115,7 @@ class Positive:
         return [self.numeric(eqn, name, vals, flags)]
 
     def numeric(self, eqn: Any, name: str, vals: list, flags: list[bool]) -> Any:
-        jnp, lax, p = self.jnp, self.lax, eqn.params
+        jnp, p = self.jnp, eqn.params
         img = [v for v, f in zip(vals, flags) if f]
         fixed = [jnp.abs(v) for v, f in zip(vals, flags) if not f]
         if name in ("add", "add_any", "sub"):

@@ -220,7 +220,7 @@ def _remap(r: JaxReader, kind: str, x: T, out: T, probes: dict[int, np.ndarray])
         line = np.moveaxis(found, d, 0).reshape(found.shape[d], -1)
         if np.any(line != line[:, :1]) or np.any(line[:, 0] < 1):
             raise Unknown(f"{kind} that moves positions across dims")
-        rows = [(int(i) - 1,) for i in line[:, 0]]
+        rows: jax_remap.Rows = [(int(i) - 1,) for i in line[:, 0]]
         spec = jax_remap.match(n_in[axis], len(rows), rows)
         if spec is None:
             raise Unknown(f"{kind} with indices rfield cannot follow")
