@@ -81,7 +81,9 @@ class Positive:
                 "/".join(p for p in (scope, path) if p)
             vals = [read(v) for v in eqn.invars]
             flags = [depends(v) for v in eqn.invars]
-            outs = self.eqn(eqn, vals, flags, here) if any(flags) else self.plain(eqn, vals)
+            calls = eqn.primitive.name == "cond" or any(k in eqn.params for k in _CALL_BODIES)
+            outs = self.eqn(eqn, vals, flags, here) if any(flags) or calls \
+                else self.plain(eqn, vals)
             for var, val in zip(eqn.outvars, outs):
                 env[var], dep[var] = val, any(flags)
             if any(flags) and here and outs:
@@ -145,9 +147,8 @@ class Positive:
     def pool(self, x: Any, p: dict) -> Any:
         args = (p["window_dimensions"], p["window_strides"], p["padding"], p["base_dilation"],
                 p["window_dilation"])
-        total = self.lax.reduce_window(x, 0.0, self.lax.add, *args)
-        count = self.lax.reduce_window(self.jnp.ones_like(x), 0.0, self.lax.add, *args)
-        return total / self.jnp.maximum(count, 1.0)
+        return self.lax.reduce_window(x, 0.0, self.lax.add, *args) / \
+            float(np.prod(p["window_dimensions"]))
 
     def conv(self, vals: list, flags: list[bool], p: dict) -> Any:
         x, w = vals
@@ -169,11 +170,12 @@ class Positive:
 
     def cond(self, eqn: Any, vals: list, flags: list[bool], scope: str) -> list:
         branches = eqn.params["branches"]
-        if not flags[0]:
-            index = int(np.clip(np.asarray(vals[0]).reshape(-1)[0], 0, len(branches) - 1))
-            branches = [branches[index]]
         results = [self.run(b.jaxpr, list(b.consts), vals[1:], flags[1:], scope)[0]
                    for b in branches]
+        if not flags[0]:  # the branch the program takes
+            index = self.jnp.clip(vals[0].astype(self.jnp.int32), 0, len(branches) - 1)
+            return [self.lax.select_n(index, *[r[i] for r in results])
+                    for i in range(len(results[0]))]
         return [sum(r[i] for r in results) / len(results) for i in range(len(results[0]))]
 
 
@@ -195,11 +197,10 @@ def measure(fn: Callable[..., Any], extra: tuple, input_shape: tuple[int, ...],
     "output.K": returned leaf K; else a module path). ``layouts`` say which dim of each
     value holds which input axis; ``input_layout`` the same for the input."""
     jax = require("jax", "jax")
+    closed = trace(fn, input_shape, extra)  # as the program runs: float32 constants
+    keys = _output_keys(jax, fn, input_shape, extra)
     with jax.enable_x64(True):
-        closed = trace(fn, input_shape, extra)
-        leaves = jax.tree_util.tree_leaves(extra)
-        params = [_ones(jax, s) for s in leaves]
-        keys = _output_keys(jax, fn, input_shape, extra)
+        params = [_ones(jax, s) for s in jax.tree_util.tree_leaves(extra)]
 
         def values(x):
             interp = Positive(jax)
@@ -269,3 +270,18 @@ def _gradients(jax: Any, values: Callable, x: np.ndarray, shapes: list,
         got = np.asarray(back(x, tuple(cots)))
         grads.extend(got[k] for k in range(len(chunk)))
     return grads
+
+
+def measure_target(target: Any, graph: Any, names: list[str], units: dict, layouts: dict,
+                   options: dict) -> dict[str, list[Measured]]:
+    """:func:`measure` for a JAX target as ``rfield verify`` holds it ("" is the
+    program's first returned value)."""
+    from ..frontends.jax_targets import input_shape, program
+
+    layout = options.get("layout") or "nhwc"
+    shape = input_shape(graph.input_size, graph.input_channels or 3, layout)
+    prog = program(target, shape, options.get("variables"))
+    layouts = {n: layouts.get(n) or graph.alias_layouts.get(n or "output") for n in names}
+    with prog.scopes():
+        return measure(prog.fn, prog.extra, shape, names, units, layouts,
+                       graph.provenance.input_layout)

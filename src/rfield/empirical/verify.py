@@ -64,13 +64,19 @@ class Target:
     def __init__(self, target, input_size, options: dict, init: bool = False) -> None:
         resolved = resolve(target)
         if resolved.kind == "onnx":
-            raise RfieldError("verify runs a PyTorch or Keras model or a layer spec; an ONNX "
+            raise RfieldError("verify runs a PyTorch, Keras or JAX model or a layer spec; an ONNX "
                               "file has no runnable weights here (verify the model it came from)")
         if resolved.kind == "factory":  # built once, read by the front-end it needs
             from ..frontends.factory import call_factory
 
             target = call_factory(resolved.value, options.get("kwargs"))
             resolved = resolve(target)
+        if options.get("framework") == "jax" and resolved.kind not in ("graph", "spec"):
+            resolved = type(resolved)("jax", target)
+        elif resolved.kind not in ("keras", "module", "jax", "spec", "graph") \
+                and callable(target):
+            resolved = type(resolved)("jax", target)  # a factory's function of an image
+        self.jax = resolved.kind == "jax"
         self.keras = resolved.kind == "keras"
         if self.keras:
             from ..frontends.keras_targets import keras_model, native_size
@@ -81,8 +87,8 @@ class Target:
         self.target, self.options = target, options
         self.graph = load_graph(target, input_size, **options)
         self.is_spec = self.graph.provenance.source == "spec"
-        self.model = target if self.keras else None
-        if not self.is_spec and not self.keras:
+        self.model = target if self.keras or self.jax else None
+        if not self.is_spec and not self.keras and not self.jax:
             self.model, _ = build_module(resolved, options.get("kwargs"), meta=False, init=init)
 
     def analysis(self, size, nodes: list[str] | None = None) -> Analysis:
@@ -133,7 +139,11 @@ def _measure_at(t: Target, a: Analysis, nodes: list[str]) -> dict[str, list]:
         modules.append(path)
         units[path] = [centre, nxt]
     layouts = {paths[n]: a.graph.alias_layouts.get(paths[n]) for n in nodes}
-    if t.keras:
+    if t.jax:
+        from .jax_gradient import measure_target
+
+        got = measure_target(net, a.graph, modules, units, layouts, t.options)
+    elif t.keras:
         from .keras_gradient import measure as measure_keras
 
         in_layout = a.graph.provenance.input_layout

@@ -201,9 +201,9 @@ def graph_from_jax(fn: Callable[..., Any], input_size: Sequence[int], extra: tup
     spec = jax.ShapeDtypeStruct(shape, dtype)
     try:
         closed, out_shape = jax.make_jaxpr(fn, return_shape=True)(spec, *extra)
-    except (TypeError, ValueError, IndexError) as exc:
+    except Exception as exc:  # the user's program failing, said in one line
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ShapeError(f"JAX cannot run the model on an input of shape {list(shape)}: "
+        raise ShapeError(f"JAX cannot run the program on an input of shape {list(shape)}: "
                          f"{text}") from None
     r = JaxReader(input_size, strict)
     jaxpr = closed.jaxpr

@@ -79,7 +79,7 @@ def conv(r: JaxReader, eqn: Any, outs: list[T]) -> None:
     dims = list(lhs[2:])
     x = _in(r, eqn)
     stride, lhs_dil = list(p["window_strides"]), list(p["lhs_dilation"])
-    pads = [list(v) for v in p["padding"]]
+    pads = [[int(a), int(b)] for a, b in p["padding"]]
     dil = list(p["rhs_dilation"])
     if any(v != 1 for v in lhs_dil):
         if any(v != 1 for v in stride):
@@ -124,7 +124,7 @@ def reduce_window(kind: str) -> Handler:
         x = _operand(r, eqn) if kind != "window" else _window_operand(r, eqn)
         if any(v != 1 for v in p["base_dilation"]):
             raise Unknown(f"{eqn.primitive.name} with base_dilation")
-        pads = [list(v) for v in p["padding"]]
+        pads = [[int(a), int(b)] for a, b in p["padding"]]
         dims = list(range(len(pads)))
         x = _crop_negative(r, x, dims, pads)
         r.kernel.window("maxpool" if kind == "max" else "avgpool", x, outs[0],
@@ -149,7 +149,8 @@ def pad(r: JaxReader, eqn: Any, outs: list[T]) -> None:
     layout = r.kernel.layout(x)
     if any(interior and layout[d] is not None for d, (_, _, interior) in enumerate(config)):
         raise Unknown("pad with interior padding along a spatial dim")
-    r.kernel.pad(x, outs[0], {d: (lo, hi) for d, (lo, hi, _) in enumerate(config)}, "constant")
+    r.kernel.pad(x, outs[0], {d: (int(lo), int(hi)) for d, (lo, hi, _) in enumerate(config)},
+                 "constant")
 
 
 # --------------------------------------------------------------------------- moving data

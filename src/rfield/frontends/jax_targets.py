@@ -76,7 +76,7 @@ def program(target: Any, input_shape: tuple[int, ...], variables: Any = None) ->
             spec = jax.ShapeDtypeStruct(input_shape, "float32")
             try:
                 variables = jax.eval_shape(target.init, jax.random.key(0), spec)
-            except (TypeError, ValueError, IndexError) as exc:
+            except Exception as exc:  # the user's program failing, said in one line
                 text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                 raise TargetError(f"{label}: Flax cannot initialise it on an input of shape "
                                   f"{list(input_shape)}: {text}") from None
