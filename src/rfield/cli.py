@@ -134,11 +134,11 @@ def cmd_erf(args) -> int:
         raise RfieldError(f"layer {node!r} is not the output of a module; name a module "
                           "with --node")
     f = a.fields[node]
-    if t.keras:
-        from .empirical.keras_gradient import target_erf
+    if t.keras or t.jax:
+        from .empirical import jax_gradient, keras_gradient
 
-        e = target_erf(t, a, node, module, args.samples, args.seed,
-                       brought=bool(args.images or args.weights))
+        e = (jax_gradient if t.jax else keras_gradient).target_erf(
+            t, a, node, module, args.samples, args.seed, brought=bool(args.images or args.weights))
     else:
         e = effective_rf(net, (1, channels) + tuple(a.graph.input_size), module,
                          samples=args.samples, images=args.images, weights=args.weights,

@@ -181,7 +181,7 @@ def _jax_graph(t: Target, input_size, options: dict) -> Graph:
 
     if input_size is None:
         raise TargetError(f"{t.label}: a JAX program needs an input size: give "
-                          "input_size=(224, 224) (--input 224,224)")
+                          "input_size=(224, 224)")
     layout = options.get("layout") or "nhwc"
     channels = int(options.get("channels") or 3)
     prog = program(t.value, input_shape(input_size, channels, layout), options.get("variables"))

@@ -53,12 +53,15 @@ def _path(name_stack: Any) -> str:
 class Positive:
     """The interpreter: runs a jaxpr on positive values, recording module outputs."""
 
-    def __init__(self, jax: Any) -> None:
+    def __init__(self, jax: Any, real: bool = False) -> None:
         self.jax, self.lax, self.jnp = jax, jax.lax, jax.numpy
         self.made: dict[str, Any] = {}
+        self.real = real  # run the program as it is (the ERF), only recording
 
     def f64(self, v: Any) -> Any:
         v = self.jnp.asarray(v)
+        if self.real:
+            return v
         return v.astype(self.jnp.float64) if self.jnp.issubdtype(v.dtype, self.jnp.floating) \
             else v
 
@@ -107,9 +110,9 @@ class Positive:
             jaxpr = getattr(body, "jaxpr", body)
             outs, _ = self.run(jaxpr, list(getattr(body, "consts", [])), vals, flags, scope)
             return outs
-        if name == "cond":
+        if name == "cond" and not self.real:
             return self.cond(eqn, vals, flags, scope)
-        if name in _MOVES:
+        if name in _MOVES or self.real:
             return self.plain(eqn, vals)
         if name in _AS_IS or name == "convert_element_type":
             x = next(v for v, f in zip(vals, flags) if f)
@@ -285,3 +288,53 @@ def measure_target(target: Any, graph: Any, names: list[str], units: dict, layou
     with prog.scopes():
         return measure(prog.fn, prog.extra, shape, names, units, layouts,
                        graph.provenance.input_layout)
+
+
+def target_erf(t: Any, a: Any, node: str, name: str, samples: int, seed: int,
+               brought: bool = False) -> Any:
+    """``rfield erf`` on a JAX target: the mean |gradient| of the centre unit of
+    ``name`` (a module path or returned value) over Gaussian-noise inputs, summed
+    over channels, through the program as it is (linen modules with random
+    variables from ``seed``; NNX modules and functions with what they hold)."""
+    from ..frontends.jax_targets import input_shape, is_linen, program
+    from .erf import ERF, area_ratios, spread
+
+    if brought:
+        raise RfieldError("--images and --weights are read for PyTorch models; pass a JAX "
+                          "model with its variables from the factory")
+    jax = require("jax", "jax")
+    g = a.graph
+    shape = input_shape(g.input_size, g.input_channels or 3, t.options.get("layout") or "nhwc")
+    variables = t.options.get("variables")
+    if variables is None and is_linen(t.model):
+        variables = t.model.init(jax.random.key(seed), np.zeros(shape, np.float32))
+    prog = program(t.model, shape, variables)
+    with prog.scopes():
+        closed = trace(prog.fn, shape, prog.extra)
+        keys = _output_keys(jax, prog.fn, shape, prog.extra)
+    params = jax.tree_util.tree_leaves(prog.extra)
+    layout = g.alias_layouts.get(name or "output")
+    size = g.nodes[node].size
+
+    def centre(x):
+        interp = Positive(jax, real=True)
+        outs, _ = interp.run(closed.jaxpr, list(closed.consts), [x, *params],
+                             [True] + [False] * len(params))
+        made = dict(interp.made, **dict(zip(keys, outs)))
+        value = made.get(name or "output", outs[0])
+        index = tuple(0 if d == 0 and ax is None else slice(None) if ax is None
+                      else size[ax] // 2 for d, ax in enumerate(layout))
+        return value[index].sum()
+
+    grad = jax.jit(jax.grad(centre))
+    rng = np.random.default_rng(seed)
+    channel_dim = g.provenance.input_layout.index(None, 1)
+    heat = np.zeros(g.input_size)
+    for _ in range(samples):
+        x = rng.standard_normal(shape).astype(np.float32)
+        heat += np.abs(np.asarray(grad(x))[0]).sum(axis=channel_dim - 1)
+    h = heat / samples
+    e = ERF(name or "output", h, area_ratios(h), spread(h), None, samples)
+    f = a.fields[node]
+    e.node, e.rf = node, f.local_rf if f.is_global else f.rf
+    return e

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import textwrap
 
-FRONTENDS = ("spec", "torch", "onnx", "keras")  # `rfield ops NAME` picks by these prefixes
+FRONTENDS = ("spec", "torch", "onnx", "keras", "jax")  # `rfield ops NAME` picks by these prefixes
 
 
 def _spec() -> list[str]:
@@ -17,6 +17,8 @@ def _spec() -> list[str]:
 def supported() -> dict[str, list[str]]:
     """Front-end -> the operator names its table handles (ONNX: with the opsets where
     a handler changes)."""
+    from ..frontends.jax_graph import CALLS as JAX_CALLS
+    from ..frontends.jax_ops import HANDLERS as JAX
     from ..frontends.keras_layers import LAYERS as KERAS
     from ..frontends.keras_layers import OPS as KERAS_OPS
     from ..frontends.onnx_fold import FOLD
@@ -31,7 +33,9 @@ def supported() -> dict[str, list[str]]:
             "torch modules read whole": sorted(MODULE_HANDLERS), "onnx": onnx,
             "onnx shape arithmetic, folded to constants": sorted(FOLD),
             "keras layers": sorted(KERAS),
-            "keras ops in a functional graph": sorted(KERAS_OPS)}
+            "keras ops in a functional graph": sorted(KERAS_OPS),
+            "jax primitives": sorted(JAX),
+            "jax calls, read through": sorted(JAX_CALLS)}
 
 
 def ops_text(frontends: list[str] | None = None, width: int = 78) -> str:
@@ -53,4 +57,4 @@ def spec_help() -> str:
                             subsequent_indent="  ")
             + "\n  aliases: k=kernel s=stride p=padding d=dilation; padding may be a number,"
             "\n  per axis, [[before, after], ...], 'same', 'valid' or 'causal'."
-            "\n  'rfield ops' lists what the PyTorch, ONNX and Keras front-ends read.")
+            "\n  'rfield ops' lists what the PyTorch, ONNX, Keras and JAX front-ends read.")
