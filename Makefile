@@ -49,6 +49,7 @@ bench: $(VENV)/.full
 	$(BIN)/python bench/bench_onnx.py
 	$(BIN)/python bench/bench_empirical.py
 	KERAS_BACKEND=tensorflow $(BIN)/python bench/bench_keras.py
+	$(BIN)/python bench/bench_jax.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .hypothesis
