@@ -82,7 +82,7 @@ def test_permute_and_reshape_keep_the_axes():
 
 
 class Doubler(L.Layer):
-    """A subclassed layer with its own call(): no graph to read."""
+    """A subclassed layer with its own call(): read through its jaxpr."""
 
     def call(self, x):
         return x + keras.ops.roll(x, 1, axis=1)
@@ -93,17 +93,40 @@ class MyConv(L.Conv2D):
         return super().call(x[:, ::-1])
 
 
-def test_a_layer_with_its_own_call_is_unknown_never_an_identity():
+class PoolThenConv(L.Conv2D):
+    """A subclass whose call() JAX's primitives say everything about."""
+
+    def call(self, x):  # the shapes Conv2D declares: a shift down and a 3 x 3 mean
+        # (an average, not a max: the measurement runs this call as written)
+        x = keras.ops.pad(x, ((0, 0), (2, 0), (0, 0), (0, 0)))[:, :-2]
+        return super().call(keras.ops.average_pool(x, 3, strides=1, padding="same"))
+
+
+def test_a_layer_with_its_own_call_is_read_through_its_jaxpr():
+    x = inp = keras.Input((12, 11, 2))
+    y = L.Conv2D(2, 3, name="conv")(x)
+    y = PoolThenConv(3, 3, strides=2, padding="same", name="mine")(y)
+    y = L.Conv2D(2, 3, name="after")(y)
+    m = model(inp, y)
+    a = check_boxes(m)
+    assert not a.graph.unknown_ops
+
+
+def test_what_a_call_does_that_rfield_cannot_follow_is_unknown_never_an_identity():
+    """A roll (a concatenation along a spatial axis) and a flip inside call()s: each
+    reported with the layer it is in; without JAX, the whole layer is unknown."""
     x = inp = keras.Input((10, 10, 2))
     y = L.Conv2D(2, 3, name="conv")(x)
     y = Doubler(name="mine")(y)
     y = MyConv(2, 3, name="myconv")(y)
     m = model(inp, y)
     a = rfield.analyze(m)
-    assert set(a.graph.unknown_ops) == {"Doubler", "MyConv"}
+    assert set(a.graph.unknown_ops) == {"concatenate along a spatial dim",
+                                        "rev (a flip) along a spatial dim"}
     assert a.fields[a.graph.aliases["myconv"]].is_global
-    assert any("Doubler" in w for w in a.warnings)
-    with pytest.raises(UnsupportedError, match=r"Doubler \(1 x, first in layer 'mine'"):
+    assert any("concatenate" in w for w in a.warnings)
+    with pytest.raises(UnsupportedError, match=r"concatenate along a spatial dim \(1 x, first "
+                       r"in layer 'mine'"):
         rfield.analyze(m, strict=True)
 
 

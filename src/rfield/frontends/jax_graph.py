@@ -53,11 +53,12 @@ def _join(outer: str, inner: str) -> str:
 class JaxReader:
     """One walk of a jaxpr into the kernel."""
 
-    def __init__(self, input_size: tuple[int, ...], strict: bool) -> None:
+    def __init__(self, input_size: tuple[int, ...], strict: bool,
+                 kernel: Kernel | None = None) -> None:
         from .jax_ops import HANDLERS
 
         self.handlers = HANDLERS
-        self.kernel = Kernel(input_size, strict, "JAX", self._naming, self._where)
+        self.kernel = kernel or Kernel(input_size, strict, "JAX", self._naming, self._where)
         self.consts: dict[Any, Any] = {}
         self.scope = ""
         self.prim = ""
@@ -185,6 +186,31 @@ class JaxReader:
             self.copy(inner, outer)
         self.run(closed.jaxpr, self.scope)
         return list(closed.jaxpr.outvars)
+
+
+def read_function(kernel: Kernel, fn: Callable[..., Any], ins: Sequence[T],
+                  outs: Sequence[T]) -> None:
+    """Read ``fn(*ins)`` into another front-end's kernel (a Keras layer with its own
+    ``call()`` on the JAX backend): its jaxpr's inputs are the tensors ``ins`` (whose
+    ``obj`` has a dtype), its outputs become ``outs``."""
+    jax = require("jax", "jax")
+    specs = [jax.ShapeDtypeStruct(t.shape, getattr(t.obj, "dtype", "float32")) for t in ins]
+    try:
+        closed = jax.make_jaxpr(fn)(*specs)
+    except Exception as exc:  # the layer cannot be traced on its own: not followed
+        raise Unknown(f"a call JAX cannot trace ({type(exc).__name__})") from None
+    jaxpr = closed.jaxpr
+    if len(jaxpr.outvars) != len(outs):
+        raise Unknown("a call whose outputs do not match its layer's")
+    r = JaxReader(kernel.graph.input_size, kernel.strict, kernel)
+    for var, val in zip(jaxpr.constvars, closed.consts):
+        r.consts[var] = val
+    for var, t in zip(jaxpr.invars, ins):
+        kernel.bind(r.t(var), *kernel.get(t))
+    r.run(jaxpr, "")
+    for var, o in zip(jaxpr.outvars, outs):
+        if r.tracked(var):
+            kernel.bind(o, *kernel.get(r.t(var)))
 
 
 def graph_from_jax(fn: Callable[..., Any], input_size: Sequence[int], extra: tuple = (),

@@ -94,7 +94,7 @@ class KerasReader:
                     self.scope.pop()
             else:
                 outs = self.spec(layer, args, kwargs)
-                self.read(layer, [self.t(a) for a in ins], [self.t(o) for o in outs])
+                self.read(layer, [self.t(a) for a in ins], [self.t(o) for o in outs], args)
         finally:
             self.layer = outer
         tracked = [o for o in outs if self.kernel.has(self.t(o))]
@@ -119,12 +119,17 @@ class KerasReader:
             raise ShapeError(f"Keras cannot run layer {self.layer!r} ({type(layer).__name__}) "
                              f"at this input size: {text}") from None
 
-    def read(self, layer: Any, ins: list[T], outs: list[T]) -> None:
+    def read(self, layer: Any, ins: list[T], outs: list[T], args: tuple = ()) -> None:
         ins = [t for t in ins if self.kernel.has(t)]
         if not ins:
             return
         kind, handler = handler_for(layer)
         try:
+            if handler is None and self.keras.backend.backend() == "jax" \
+                    and len(ins) == len(args):
+                from .jax_graph import read_function  # its own call(), traced
+
+                return read_function(self.kernel, lambda *xs: layer(*xs), ins, outs)
             if handler is None:
                 raise Unknown(kind)
             handler(self, layer, ins, outs)
