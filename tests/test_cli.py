@@ -228,7 +228,8 @@ def test_console_script_prints_no_traceback(tmp_path):
 
 def test_importing_rfield_imports_no_framework():
     code = ("import sys, rfield; rfield.analyze('conv(3)', input_size=(8,)); "
-            "bad = [m for m in ('torch', 'onnx', 'matplotlib') if m in sys.modules]; "
+            "bad = [m for m in ('torch', 'onnx', 'matplotlib', 'keras', 'jax', 'flax') "
+            "if m in sys.modules]; "
             "print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     assert out.strip() == "[]"
