@@ -117,6 +117,32 @@ class Video3D(nn.Module):
         return nn.max_pool(y, (2, 2, 2), strides=(2, 2, 2))
 
 
+class Norms(nn.Module):
+    """A small U-Net: GroupNorm (statistics over positions: global, the local field
+    beside), LayerNorm over channels (pointwise), a transposed conv and a skip concat."""
+
+    group_norm: bool = True
+
+    @nn.compact
+    def __call__(self, x):
+        a = nn.Conv(8, (3, 3))(x)
+        a = nn.relu(nn.GroupNorm(2)(a) if self.group_norm else a)
+        b = nn.LayerNorm()(nn.Conv(8, (3, 3), strides=2)(a))
+        c = nn.ConvTranspose(8, (2, 2), strides=(2, 2))(b)
+        return b, nn.Conv(8, (3, 3))(jnp.concatenate([a, c], -1))
+
+
+def equinox_net():
+    """An Equinox network (NCHW, vmapped over the batch), as a function of an image."""
+    import equinox as eqx
+
+    key = jax.random.key(0)
+    net = eqx.nn.Sequential([
+        eqx.nn.Conv2d(3, 4, 3, stride=2, padding=1, key=key), eqx.nn.Lambda(jax.nn.relu),
+        eqx.nn.MaxPool2d(3, stride=2), eqx.nn.Conv2d(4, 4, 3, dilation=2, key=key)])
+    return lambda x: jax.vmap(net)(x)
+
+
 # --------------------------------------------------------------------------- ResNet-18
 
 class BasicBlock(nn.Module):
@@ -194,4 +220,4 @@ def plain_function(x):
 
 
 LINEN = {"windows": Windows, "transposed": Transposed, "merges": Merges,
-         "resizes": Resizes, "moves": Moves, "branches": Branches}
+         "resizes": Resizes, "moves": Moves, "branches": Branches, "norms": Norms}

@@ -66,6 +66,25 @@ def test_one_and_three_dimensions(model, size):
     check_boxes(model(), size)
 
 
+def test_group_norm_is_global_with_its_local_field_layer_norm_pointwise():
+    """The local field is the field of the same network without its GroupNorm, which
+    back-propagation measures (LayerNorm over channels changes nothing)."""
+    a = check_boxes(M.Norms(), (16, 16))
+    plain = check_boxes(M.Norms(group_norm=False), (16, 16))
+    for key in ("output.0", "output.1"):
+        f = a.fields[a.graph.provenance.outputs[key]]
+        p = plain.fields[plain.graph.provenance.outputs[key]]
+        assert f.is_global and not p.is_global  # GroupNorm's statistics
+        assert (f.local_rf, f.local_jump) == (p.rf, p.jump)
+
+
+def test_an_equinox_network_as_a_function():
+    pytest.importorskip("equinox")
+    a = check_boxes(M.equinox_net(), (33, 31), layout="nchw")
+    assert a.field().rf == (23, 23) and not a.graph.unknown_ops
+    assert any(name.startswith("eqx.nn.Sequential") for name in a.graph.aliases)
+
+
 def test_resnet18_as_flax_builds_it():
     a = check_boxes(M.ResNet18(), (64, 64), limit=8)
     g = a.graph
