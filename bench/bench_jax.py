@@ -53,10 +53,11 @@ def fresh(argv: list[str], cwd: str, repeat: int = 5) -> float:
 
 def main() -> None:
     import jax
-    import jax_models as M
 
     import rfield
     from rfield.empirical.verify import verify
+
+    import jax_models as M
 
     model = M.ResNet18()
     spec = jax.ShapeDtypeStruct((1, 224, 224, 3), "float32")
@@ -79,6 +80,8 @@ def main() -> None:
         rfield_bin = str(Path(sys.executable).parent / "rfield")
         t_cmd = fresh([rfield_bin, "analyze", "models.py:resnet18", "--input", "224,224"], tmp)
         t_base = fresh([sys.executable, "-c", TRACE_ONLY], tmp)
+    eqns = len(jaxpr.jaxpr.eqns)
+    verdict = "all equal" if all(c.ok for c in checks) else "NOT all equal"
     text = f"""# JAX front-end: ResNet-18 (Flax's ImageNet example) at 224 x 224
 
 Machine: this development machine, CPU only; JAX {jax.__version__}. Run with
@@ -86,13 +89,13 @@ Machine: this development machine, CPU only; JAX {jax.__version__}. Run with
 
 | what | seconds |
 |---|---|
-| trace alone (`eval_shape` of init + `make_jaxpr`), {len(jaxpr.jaxpr.eqns)} equations | {t_trace:.3f} |
+| trace alone (`eval_shape` of init + `make_jaxpr`), {eqns} equations | {t_trace:.3f} |
 | `rfield.analyze` (trace, read {len(a.graph.nodes)} nodes, analyse) | {t_all:.3f} |
 | reading and analysis beyond the trace | {t_all - t_trace:.3f} ({t_all / t_trace:.2f}x the trace) |
 | command `rfield analyze models.py:resnet18 --input 224,224`, fresh process | {t_cmd:.2f} |
 | fresh Python importing JAX and Flax and tracing the model | {t_base:.2f} |
 | command against that baseline | {t_cmd / t_base:.2f}x |
-| `rfield verify` at 64 x 64 ({len(checks)} checks, all {"equal" if all(c.ok for c in checks) else "NOT equal"}; compiles the measurement twice) | {t_verify:.1f} |
+| `rfield verify` at 64 x 64 ({len(checks)} checks, {verdict}) | {t_verify:.1f} |
 
 Last stage (`ResNet18/BasicBlock_7`): rf {f.rf[0]} x {f.rf[1]}, jump {f.jump[0]} x {f.jump[1]}.
 Medians of 5 (in process after a warm-up; fresh processes each time for the command).

@@ -234,7 +234,7 @@ BAD_FACTORIES = {
                   ["raised ValueError: no such width"]),
     "noimport.py": ("import not_a_module_anywhere\n", ["does not import", "ModuleNotFound"]),
     "notmodule.py": ("def build():\n    return 42\n",
-                     ["gave a int, not a torch.nn.Module or a keras.Model"]),
+                     ["gave a int, not a torch.nn.Module, a keras.Model, a Flax module"]),
     "small.py": ("from torch import nn\ndef build():\n"
                  "    return nn.Sequential(nn.Conv2d(3, 3, 3), nn.MaxPool2d(2),\n"
                  "                         nn.Conv2d(3, 3, 5))\n",
