@@ -229,7 +229,7 @@ def measure(fn: Callable[..., Any], extra: tuple, input_shape: tuple[int, ...],
                               else unit[a] for d, a in enumerate(layout))
                 picks.append((o, index))
                 where.append((name, unit))
-        grads = _gradients(jax, values, x, shapes, picks)
+        grads = batched_gradients(jax, values, x, shapes, picks)
     result: dict[str, list[Measured]] = {n: [] for n in names}
     in_dims = {a: d for d, a in enumerate(input_layout) if a is not None}
     for g, (name, unit) in zip(grads, where):
@@ -256,9 +256,10 @@ def _output_keys(jax: Any, fn: Callable[..., Any], input_shape: tuple, extra: tu
             for p, _ in leaves]
 
 
-def _gradients(jax: Any, values: Callable, x: np.ndarray, shapes: list,
-               picks: list) -> list[np.ndarray]:
-    """d(sum over the picked slice of value o) / d input, for each (o, index)."""
+def batched_gradients(jax: Any, values: Callable, x: np.ndarray, shapes: list,
+                      picks: list) -> list[np.ndarray]:
+    """d(sum over the picked slice of value o) / d input, for each (o, index): one
+    forward pass, the units' backward passes batched (``BATCH`` a compilation)."""
     @jax.jit
     def back(v, cots):
         return jax.vmap(jax.vjp(values, v)[1])(cots)[0]

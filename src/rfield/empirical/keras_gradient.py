@@ -152,20 +152,10 @@ def _input_gradients(keras: Any, sub: Any, x: np.ndarray, picks: list) -> list[n
         import jax
 
         run = lambda v: tuple(keras.tree.flatten(sub(v, training=False)))
+        from .jax_gradient import batched_gradients
+
         shapes = [y.shape for y in jax.eval_shape(run, x)]
-
-        @jax.jit
-        def back(v, cots):  # one forward pass, the units' backward passes batched
-            return jax.vmap(jax.vjp(run, v)[1])(cots)[0]
-
-        batch = min(BATCH, len(picks))  # every chunk this long: one compilation
-        for start in range(0, len(picks), batch):
-            chunk = picks[start:start + batch]
-            cots = [np.zeros((batch, *shape)) for shape in shapes]
-            for k, (o, index) in enumerate(chunk):
-                cots[o][(k,) + tuple(index)] = 1.0
-            got = np.asarray(back(x, tuple(cots)))
-            grads.extend(got[k] for k in range(len(chunk)))
+        grads = batched_gradients(jax, run, x, shapes, picks)
     elif backend == "tensorflow":
         import tensorflow as tf
 
