@@ -210,8 +210,14 @@ def as_flags(message: str) -> str:
     return message
 
 
+def cmd_zoo(args) -> int:
+    from .cli_zoo import run
+
+    return run(args, _write)
+
+
 COMMANDS = {"analyze": cmd_analyze, "verify": cmd_verify, "erf": cmd_erf,
-            "report": cmd_report, "examples": cmd_examples, "ops": cmd_ops}
+            "report": cmd_report, "examples": cmd_examples, "ops": cmd_ops, "zoo": cmd_zoo}
 
 
 def main(argv: list[str] | None = None) -> int:

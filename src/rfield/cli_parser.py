@@ -112,4 +112,45 @@ def build_parser() -> argparse.ArgumentParser:
     ops = sub.add_parser("ops", help="the operators each front-end reads")
     ops.add_argument("frontend", nargs="*", metavar="FRONTEND",
                      help="spec, torch or onnx (default: all)")
+    _add_zoo(sub)
     return parser
+
+
+ZOO_HELP = """\
+examples:
+  rfield zoo resnet50                     every stage of a model (a glob works too)
+  rfield zoo --family convnext            a family's models
+  rfield zoo --rf-min 400 --stride 16     stages that see 400 px at stride 16
+  rfield zoo --rf-min 400 --local         global stages by their local field
+  rfield zoo build --out my.jsonl         run the sweep (resumable; --ray ADDRESS)
+"""
+
+
+def _add_zoo(sub) -> None:
+    zoo = sub.add_parser("zoo", help="the atlas of torchvision and timm models",
+                         formatter_class=argparse.RawDescriptionHelpFormatter,
+                         epilog=ZOO_HELP)
+    zoo.add_argument("name", nargs="?", help="a model (or a glob); 'build' runs the sweep")
+    zoo.add_argument("--family", help="a family (timm module or torchvision family)")
+    zoo.add_argument("--rf-min", type=int, metavar="N", help="a field of at least N")
+    zoo.add_argument("--stride", type=int, metavar="S", help="a jump of S")
+    zoo.add_argument("--local", action="store_true",
+                     help="judge a global stage by its local field")
+    zoo.add_argument("--atlas", metavar="FILE", help="another atlas (a sweep's output)")
+    for name in ("json", "csv", "markdown"):
+        zoo.add_argument(f"--{name}", dest="format", action="store_const", const=name)
+    zoo.add_argument("-o", "--output", metavar="FILE", help="write to FILE")
+    build = zoo.add_argument_group("build (rfield zoo build)")
+    build.add_argument("--out", metavar="FILE.jsonl", default="atlas.jsonl",
+                       help="the sweep's output, resumed if it exists (default atlas.jsonl)")
+    build.add_argument("--models", default="*", metavar="GLOB", help="models to sweep")
+    build.add_argument("--library", action="append", choices=("torchvision", "timm"),
+                       help="torchvision, timm (default: both)")
+    build.add_argument("--workers", type=int, default=2)
+    build.add_argument("--no-verify", dest="verify", action="store_false",
+                       help="skip back-propagation of the final stage")
+    build.add_argument("--timeout", type=int, default=600, metavar="S",
+                       help="seconds a model may take (default 600)")
+    build.add_argument("--ray", metavar="ADDRESS", help="run on this Ray cluster")
+    build.add_argument("--pack", metavar="FILE.jsonl.gz",
+                       help="then write the sorted, compressed atlas here")

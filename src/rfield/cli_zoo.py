@@ -1,0 +1,53 @@
+"""``rfield zoo``: the atlas's answers (no framework imported), and ``rfield zoo build``,
+the sweep that makes it."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import RfieldError
+
+
+def run(args, write: Callable[[str, str | None], None]) -> int:
+    if args.name == "build":
+        return build(args)
+    from .zoo import atlas
+
+    path = Path(args.atlas) if args.atlas else None
+    if path is not None and not path.is_file():
+        raise RfieldError(f"{path}: no such atlas file")
+    lines = atlas.load(path)
+    if not (args.name or args.family or args.rf_min or args.stride):
+        raise RfieldError("name a model (rfield zoo resnet50), a family (--family convnext) "
+                          "or filters (--rf-min 400 --stride 16)")
+    rows = atlas.query(lines, args.name, args.family, args.rf_min, args.stride, args.local)
+    if not rows:
+        failed = [m for m in lines if args.name and m["model"] == args.name and "error" in m]
+        if failed:
+            raise RfieldError(f"{args.name}: the sweep could not read it ({failed[0]['error']})")
+        raise RfieldError("no model in the atlas matches" + (
+            f" {args.name!r}; 'rfield analyze timm:NAME' reads any model" if args.name
+            else " these filters"))
+    fmt = {"json": atlas.json_text, "csv": atlas.csv_text, "markdown": atlas.markdown}
+    write(fmt.get(args.format or "", atlas.text)(rows), args.output)
+    note = atlas.version_note(lines)
+    if note:
+        sys.stderr.write(note + "\n")
+    return 0
+
+
+def build(args) -> int:
+    from .zoo import atlas, sweep
+
+    todo = sweep.select(args.library or sweep.LIBRARIES, args.models)
+    if not todo:
+        raise RfieldError(f"no model matches {args.models!r}")
+    done = sweep.sweep(Path(args.out), todo, args.workers, args.verify, args.timeout,
+                       args.ray, progress=sweep.progress_printer())
+    failed = sum("error" in m for m in done.values())
+    sys.stdout.write(f"{len(done)} models in {args.out} ({failed} failed)\n")
+    if args.pack:
+        atlas.save(atlas.load(Path(args.out)), Path(args.pack))
+    return 0

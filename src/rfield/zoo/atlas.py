@@ -1,0 +1,149 @@
+"""Reading the atlas: the committed result of the sweep, answered without importing any
+framework.
+
+One line a model (see :mod:`.sweep`); a query gives one row per stage: the models of
+a name or a family, or every stage that passes the filters a backbone is chosen by
+(a field of at least N at stride S).
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import gzip
+import io
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: the atlas shipped with the package
+ATLAS = Path(__file__).with_name("atlas.jsonl.gz")
+
+
+def load(path: Path | None = None) -> list[dict]:
+    """The atlas's model lines (the last line of each model), failures included."""
+    path = path or ATLAS
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt") as f:
+        lines = [json.loads(t) for t in f if t.strip()]
+    last = {(m["library"], m["model"]): m for m in lines}
+    return sorted(last.values(), key=lambda m: (m["library"], m["family"], m["model"]))
+
+
+def save(lines: list[dict], path: Path) -> None:
+    """Write the atlas: sorted, one model a line, gzip without a timestamp (the same
+    lines make the same bytes)."""
+    text = "".join(json.dumps(m, sort_keys=True) + "\n" for m in lines)
+    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+        f.write(text.encode())
+
+
+@dataclass(frozen=True)
+class Row:
+    """One stage of one model."""
+
+    model: dict
+    stage: dict
+
+    def field(self, local: bool) -> list[int] | None:
+        """The stage's field; with ``local``, a global stage's local field."""
+        s = self.stage
+        return s["local_rf"] if s["global"] and local else s["rf"]
+
+    def as_dict(self) -> dict:
+        m, s = self.model, self.stage
+        return {"model": m["model"], "library": m["library"], "family": m["family"],
+                "input": m["input"], **s, "verified": m.get("verified")}
+
+
+def query(lines: list[dict], name: str | None = None, family: str | None = None,
+          rf_min: int | None = None, stride: int | None = None,
+          local: bool = False) -> list[Row]:
+    """Stages of the models named (a name or a glob) or of a family, passing the
+    filters: a field of at least ``rf_min`` on every axis (a global stage passes, or
+    with ``local`` its local field must), a jump of ``stride`` on every axis."""
+    rows = []
+    for m in lines:
+        if name and not fnmatch.fnmatch(m["model"], name):
+            continue
+        if family and not fnmatch.fnmatch(m["family"], family) \
+                and not fnmatch.fnmatch(m["family"], f"*{family}*"):
+            continue
+        for s in m.get("stages", []):
+            row = Row(m, s)
+            rf = row.field(local)
+            if rf_min is not None and not (rf is None and s["global"] and not local) and \
+                    (rf is None or min(rf) < rf_min):
+                continue
+            if stride is not None and (s["jump"] is None or any(j != stride for j in s["jump"])):
+                continue
+            rows.append(row)
+    return rows
+
+
+def _axes(v: Any) -> str:
+    if v is None:
+        return "-"
+    return "x".join(str(x) for x in v) if len(set(v)) > 1 else str(v[0])
+
+
+def _verified(m: dict) -> str:
+    return m.get("verified") or ("-" if "verify_note" in m else "not yet")
+
+
+def cells(row: Row) -> list[str]:
+    m, s = row.model, row.stage
+    return [m["model"], _axes(m["input"][1:]), s["module"], _axes(s["size"]),
+            "global" if s["global"] else _axes(s["rf"]), _axes(s["jump"]),
+            _axes(s["padding"]), _axes(s["local_rf"]), _verified(m)]
+
+
+HEADER = ["model", "input", "stage", "size", "rf", "jump", "padding", "local", "verified"]
+
+
+def text(rows: list[Row]) -> str:
+    table = [HEADER] + [cells(r) for r in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(HEADER))]
+    return "\n".join("  ".join(c.ljust(w) if i < 3 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(line, widths))).rstrip()
+                     for line in table) + "\n"
+
+
+def markdown(rows: list[Row]) -> str:
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(cells(r)) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def csv_text(rows: list[Row]) -> str:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(HEADER)
+    w.writerows(cells(r) for r in rows)
+    return out.getvalue()
+
+
+def json_text(rows: list[Row]) -> str:
+    return json.dumps([r.as_dict() for r in rows], indent=1) + "\n"
+
+
+def version_note(lines: list[dict]) -> str | None:
+    """Says so when the installed torchvision or timm is not the atlas's version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    notes = []
+    for lib in sorted({m["library"] for m in lines}):
+        made = Counter(m.get("versions", {}).get(lib) for m in lines if m["library"] == lib)
+        atlas = made.most_common(1)[0][0] if made else None
+        try:
+            here = version(lib)
+        except PackageNotFoundError:
+            continue
+        if atlas and here != atlas:
+            notes.append(f"{lib} {atlas} (installed: {here})")
+    if not notes:
+        return None
+    return ("note: the atlas was made with " + ", ".join(notes) + "; 'rfield analyze "
+            "timm:NAME' (or torchvision:NAME) gives the live answer")

@@ -1,0 +1,127 @@
+"""One model of the atlas: its feature stages' fields, and the final stage checked by
+back-propagation.
+
+Stages are timm's declared ``feature_info`` (module and reduction) where the model has
+one, else the stage outputs rfield finds: the last module output at each jump (the
+same rule ``rfield verify`` uses). Where a declared reduction differs from the
+analysed jump, the line says so; the verification measures which is right.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from fractions import Fraction
+from typing import Any
+
+from ..core.analysis import Analysis
+from ..errors import RfieldError, require
+
+
+def _num(v: Any) -> Any:
+    """A Fraction as an int when whole, else a float (JSON has no fractions)."""
+    if isinstance(v, Fraction):
+        return int(v) if v.denominator == 1 else round(float(v), 4)
+    return v
+
+
+def _nums(values: Any) -> list | None:
+    return None if values is None else [_num(v) for v in values]
+
+
+def declared(model: Any) -> list[tuple[str, int | None]]:
+    """(module, declared reduction) of a timm model's feature_info, if it has one."""
+    info = getattr(model, "feature_info", None)
+    if not isinstance(info, list):
+        return []
+    out = []
+    for item in info:
+        if isinstance(item, dict) and isinstance(item.get("module"), str):
+            out.append((item["module"], item.get("reduction")))
+    return out
+
+
+def stage_record(a: Analysis, module: str, reduction: int | None) -> dict:
+    g = a.graph
+    node = g.aliases[module]
+    f = a.fields[node]
+    jump = f.local_jump if f.is_global else f.jump
+    rec: dict[str, Any] = {"module": module, "size": list(g.nodes[node].size), "rf": _nums(f.rf),
+           "jump": _nums(jump), "start": _nums(f.local_start if f.is_global else f.start),
+           "padding": _nums(f.effective_padding), "global": f.is_global,
+           "local_rf": _nums(f.local_rf), "exact": all(f.exact)}
+    if reduction is not None:
+        rec["reduction"] = reduction
+        if jump is not None and any(j != reduction for j in jump):
+            rec["reduction_differs"] = True
+    return rec
+
+
+def analyse_model(library: str, name: str, verify: bool,
+                  max_params: float) -> tuple[dict, Callable[[], dict] | None]:
+    """The atlas line of one model (without its name, time and versions), and the
+    verification still to run on it (None if there is none to run)."""
+    from ..empirical.verify import _module_of, default_nodes
+    from ..frontends.torch_capture import graph_from_module
+    from ..targets import build_module, native_size, resolve
+
+    require("torch", "torch")
+    t = resolve(f"{library}:{name}")
+    size, _ = native_size(t)
+    size = tuple(size) if size else (224, 224)
+    spatial, channels = size[-2:], (size[0] if len(size) == 3 else 3)
+    model, prefix = build_module(t, None, meta=True)
+    params = sum(p.numel() for p in model.parameters())
+    a = Analysis(graph_from_module(model, spatial, channels=channels, prefix=prefix))
+    g = a.graph
+    stages = [(m if not prefix else f"{prefix}.{m}", r) for m, r in declared(model)]
+    stages = [(m, r) for m, r in stages if m in g.aliases]
+    if not stages:
+        stages = [(_module_of(g, n) or "", None) for n in default_nodes(a, limit=12)]
+        stages = [(m, r) for m, r in stages if m]
+    line: dict[str, Any] = {
+        "input": [channels, *spatial], "params": params,
+        "stages": [stage_record(a, m, r) for m, r in stages],
+        "unknown_ops": dict(g.unknown_ops), "verified": None}
+    spatial_stages = [s for s in line["stages"] if all(v > 1 for v in s["size"])]
+    if not spatial_stages:
+        line["verify_note"] = "no stage is a spatial map"
+    elif verify and params > max_params:
+        line["verify_note"] = f"{params / 1e6:.0f} M parameters: over the " \
+                              f"{max_params / 1e6:.0f} M the sweep verifies"
+    elif verify:
+        final = spatial_stages[-1]["module"]
+        return line, lambda: _verify(t, a, final, prefix, (1, channels, *spatial))
+    return line, None
+
+
+def _verify(t: Any, a: Analysis, module: str, prefix: str, shape: tuple) -> dict:
+    """The final stage's centre and corner units: their analysed boxes against
+    back-propagation through the model with random weights."""
+    from ..empirical.gradient import measure
+    from ..targets import build_module
+
+    g = a.graph
+    node = g.aliases[module]
+    centre = tuple(s // 2 for s in g.nodes[node].size)
+    corner = tuple(0 for _ in centre)  # its box ends where the field does: a sharper check
+    units = list(dict.fromkeys([centre, corner]))
+    own = module[len(prefix) + 1:] if prefix else module
+    model, _ = build_module(t, None, meta=False, init=True)
+    try:
+        got = measure(model, shape, [own], {own: units},
+                      layouts={own: g.alias_layouts.get(module)}, copy_model=False)
+    except RfieldError as exc:
+        if "overflowed" not in str(exc):
+            raise
+        return {"verify_note": f"the float64 measurement overflowed ({exc})"}
+    boxes = [[list(r) for r in a.box(node, u).ranges] for u in units]
+    measured = [[list(r) for r in m.box] for m in got[own]]
+    if boxes == measured:
+        verdict = "exact"
+    elif g.unknown_ops and all(lo <= mlo and mhi <= hi for b, m in zip(boxes, measured)
+                               for (lo, hi), (mlo, mhi) in zip(b, m)):
+        verdict = "contains"  # conservative: operators rfield reported it cannot follow
+    else:
+        verdict = "differs"
+    return {"verified": verdict, "verify_units": [list(u) for u in units],
+            "verify_boxes": boxes, "measured_boxes": measured}

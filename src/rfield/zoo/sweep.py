@@ -1,0 +1,216 @@
+"""The atlas sweep: every torchvision and timm model at its native input size, each
+feature stage's field, the final stage checked by back-propagation.
+
+One model is one line of JSON Lines, written as it finishes; a run skips the models
+its output already holds (a failure is a line too, with its one-line reason), so an
+interrupted sweep goes on where it stopped. Models run on a local process pool, or
+on a Ray cluster when given its address (``pip install ray``). Each model has a time
+limit, so one that hangs is a failure, not the end of the sweep.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+from ..errors import RfieldError, require
+
+#: the final stage is verified for models up to this many parameters
+MAX_VERIFY_PARAMS = 100e6
+LIBRARIES = ("torchvision", "timm")
+
+
+def models(library: str, pattern: str = "*") -> list[tuple[str, str, str]]:
+    """(library, model, family) of every model of ``library`` matching ``pattern``:
+    torchvision's classification, segmentation and detection registry, or all of
+    ``timm.list_models()``."""
+    picked = []
+    if library == "torchvision":
+        tv = require("torchvision", "vision")
+        for name in tv.models.list_models():
+            module = tv.models.get_model_builder(name).__module__.split(".")
+            if module[2] in ("video", "optical_flow", "quantization"):
+                continue  # not image backbones at one size (or not float models)
+            family = module[-1] if module[2] != "detection" else f"detection.{module[-1]}"
+            picked.append((library, name, family))
+    elif library == "timm":
+        timm = require("timm", "timm")
+        for module in timm.list_modules():
+            picked += [(library, n, module) for n in timm.list_models(module=module)]
+    else:
+        raise RfieldError(f"the sweep reads {' and '.join(LIBRARIES)}, not {library!r}")
+    return sorted(m for m in picked if fnmatch.fnmatch(m[1], pattern))
+
+
+def versions() -> dict[str, str]:
+    """rfield's and the model libraries' versions, without importing them."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("rfield", "torch", "torchvision", "timm"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+class _TimeLimit(Exception):
+    pass
+
+
+def _alarm(_signum: int, _frame: Any) -> None:
+    raise _TimeLimit()
+
+
+def run_one(library: str, name: str, family: str, verify: bool = True,
+            limit: int = 600) -> dict:
+    """One model's line of the atlas; never raises (a failure is a line with its
+    reason)."""
+    from .stages import analyse_model
+
+    require("torch", "torch").set_num_threads(1)  # one core a worker: no oversubscription
+    start = time.perf_counter()
+    line: dict[str, Any] = {"model": name, "library": library, "family": family}
+    try:
+        found, check = _limited(limit, lambda: analyse_model(library, name, verify,
+                                                            MAX_VERIFY_PARAMS))
+        line.update(found)
+        if check is not None:  # the analysis stays whatever the measurement does
+            try:
+                line.update(_limited(limit, check))
+            except _TimeLimit:
+                line["verify_note"] = f"the measurement took over {limit} s"
+    except _TimeLimit:
+        line["error"] = f"took over {limit} s"
+    except Exception as exc:  # any model's failure is recorded, never the sweep's end
+        line["error"] = _one_line(exc)
+    line["seconds"] = round(time.perf_counter() - start, 2)
+    line["versions"] = versions()
+    return line
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"
+
+
+def _limited(limit: int, fn: Callable[[], Any]) -> Any:
+    """``fn()``, stopped by _TimeLimit after ``limit`` seconds (0: no limit)."""
+    if not limit:
+        return fn()
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(limit)
+    try:
+        return fn()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def read_lines(path: Path) -> dict[str, dict]:
+    """model -> its last line in ``path`` (none if there is no file)."""
+    done: dict[str, dict] = {}
+    if path.exists():
+        for text in path.read_text().splitlines():
+            if text.strip():
+                line = json.loads(text)
+                done[f"{line['library']}:{line['model']}"] = line
+    return done
+
+
+def _pending(todo: list[tuple[str, str, str]], done: dict[str, dict],
+             verify: bool) -> list[tuple[str, str, str]]:
+    """What is left: models with no line, and (with ``verify``) lines not yet verified
+    that could be."""
+    left = []
+    for lib, name, family in todo:
+        line = done.get(f"{lib}:{name}")
+        if line is None or (verify and "error" not in line and line.get("verified") is None):
+            left.append((lib, name, family))
+    return left
+
+
+def sweep(out: Path, todo: list[tuple[str, str, str]], workers: int = 2, verify: bool = True,
+          limit: int = 600, ray_address: str | None = None,
+          progress: Callable[[int, int, dict], None] | None = None) -> dict[str, dict]:
+    """Run the models of ``todo`` that ``out`` does not hold yet, appending a line as
+    each finishes; returns every line of ``out``."""
+    done = read_lines(out)
+    left = _pending(todo, done, verify)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    runs = _on_ray(ray_address, left, verify, limit) if ray_address else \
+        _on_pool(workers, left, verify, limit)
+    with out.open("a") as f:
+        for i, line in enumerate(runs, 1):
+            f.write(json.dumps(line, sort_keys=True) + "\n")
+            f.flush()
+            done[f"{line['library']}:{line['model']}"] = line
+            if progress:
+                progress(i, len(left), line)
+    return done
+
+
+def _on_pool(workers: int, left: list, verify: bool, limit: int) -> Iterator[dict]:
+    """Lines as they finish, from a local process pool (one task a model)."""
+    if not left:
+        return
+    # a worker is replaced after 8 models (Python 3.11+), returning what they leave behind
+    renew = {"max_tasks_per_child": 8} if sys.version_info >= (3, 11) else {}
+    with ProcessPoolExecutor(max_workers=workers, **renew) as pool:  # type: ignore[call-overload]
+        queue = iter(left)
+        running = {pool.submit(run_one, *m, verify, limit) for m in _take(queue, workers * 2)}
+        while running:
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                yield fut.result()
+            running |= {pool.submit(run_one, *m, verify, limit)
+                        for m in _take(queue, len(finished))}
+
+
+def _take(it: Iterator, n: int) -> list:
+    return [m for _, m in zip(range(n), it)]
+
+
+def _on_ray(address: str, left: list, verify: bool, limit: int) -> Iterator[dict]:
+    """Lines as they finish, from a Ray cluster: one task a model, scheduled by Ray."""
+    ray = require("ray", "zoo-ray")
+    ray.init(address=address)
+    task = ray.remote(run_one)
+    pending = [task.remote(*m, verify, limit) for m in left]
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        yield ray.get(ready[0])
+
+
+def progress_printer(stream=sys.stderr) -> Callable[[int, int, dict], None]:
+    """A progress line: on a terminal rewritten in place, else every 25 models."""
+    start = time.perf_counter()
+    failed = 0
+    tty = stream.isatty()
+
+    def show(i: int, total: int, line: dict) -> None:
+        nonlocal failed
+        failed += "error" in line
+        rate = i / max(time.perf_counter() - start, 1e-9) * 60
+        text = (f"[{i}/{total}] {rate:.1f} models/min, {failed} failed, last "
+                f"{line['library']}:{line['model']}")
+        if tty:
+            stream.write("\r" + text[:os.get_terminal_size(stream.fileno()).columns - 1]
+                         + "\x1b[K" + ("\n" if i == total else ""))
+        elif i % 25 == 0 or i == total:
+            stream.write(text + "\n")
+        stream.flush()
+    return show
+
+
+def select(libraries: Iterable[str], pattern: str) -> list[tuple[str, str, str]]:
+    return [m for lib in libraries for m in models(lib, pattern)]
