@@ -2,9 +2,9 @@
 back-propagation.
 
 Stages are timm's declared ``feature_info`` (module and reduction) where the model has
-one, else the stage outputs rfield finds: the last module output at each jump (the
-same rule ``rfield verify`` uses). Where a declared reduction differs from the
-analysed jump, the line says so; the verification measures which is right.
+one, else the stage outputs rfield finds (:func:`stage_modules`). Where a declared
+reduction differs from the analysed jump, the line says so; the verification measures
+which is right.
 """
 
 from __future__ import annotations
@@ -40,6 +40,27 @@ def declared(model: Any) -> list[tuple[str, int | None]]:
     return out
 
 
+def stage_modules(a: Analysis) -> list[str]:
+    """A model's stages where it declares none: per jump (and whether global), the
+    module output least deep in the module tree (the last of those): ``layer1``,
+    ``features.1``, not a norm inside the next stage's downsampling."""
+    g = a.graph
+    order = {n: i for i, n in enumerate(g.nodes)}
+    best: dict[tuple, tuple[int, int, str]] = {}
+    for module, node in g.aliases.items():
+        if not module or not all(v > 1 for v in g.nodes[node].size):
+            continue
+        f = a.fields[node]
+        jump = f.local_jump if f.is_global else f.jump
+        if jump is None:  # no local path left: nothing to say per stage
+            continue
+        key = (tuple(jump), f.is_global)
+        pick = (module.count("."), -order[node], module)
+        if key not in best or pick < best[key]:
+            best[key] = pick
+    return [m for _, _, m in sorted(best.values(), key=lambda p: -p[1])]
+
+
 def stage_record(a: Analysis, module: str, reduction: int | None) -> dict:
     g = a.graph
     node = g.aliases[module]
@@ -60,24 +81,28 @@ def analyse_model(library: str, name: str, verify: bool,
                   max_params: float) -> tuple[dict, Callable[[], dict] | None]:
     """The atlas line of one model (without its name, time and versions), and the
     verification still to run on it (None if there is none to run)."""
-    from ..empirical.verify import _module_of, default_nodes
     from ..frontends.torch_capture import graph_from_module
     from ..targets import build_module, native_size, resolve
 
     require("torch", "torch")
     t = resolve(f"{library}:{name}")
-    size, _ = native_size(t)
-    size = tuple(size) if size else (224, 224)
+    size = _native(t, native_size(t)[0])
     spatial, channels = size[-2:], (size[0] if len(size) == 3 else 3)
     model, prefix = build_module(t, None, meta=True)
     params = sum(p.numel() for p in model.parameters())
-    a = Analysis(graph_from_module(model, spatial, channels=channels, prefix=prefix))
+    try:
+        a = Analysis(graph_from_module(model, spatial, channels=channels, prefix=prefix))
+    except RfieldError:
+        if spatial == (224, 224):
+            raise
+        # a size from weights the model is not built with (vit_h_14's 518 is SWAG's)
+        spatial = (224, 224)
+        a = Analysis(graph_from_module(model, spatial, channels=channels, prefix=prefix))
     g = a.graph
     stages = [(m if not prefix else f"{prefix}.{m}", r) for m, r in declared(model)]
     stages = [(m, r) for m, r in stages if m in g.aliases]
     if not stages:
-        stages = [(_module_of(g, n) or "", None) for n in default_nodes(a, limit=12)]
-        stages = [(m, r) for m, r in stages if m]
+        stages = [(m, None) for m in stage_modules(a)]
     line: dict[str, Any] = {
         "input": [channels, *spatial], "params": params,
         "stages": [stage_record(a, m, r) for m, r in stages],
@@ -92,6 +117,21 @@ def analyse_model(library: str, name: str, verify: bool,
         final = spatial_stages[-1]["module"]
         return line, lambda: _verify(t, a, final, prefix, (1, channels, *spatial))
     return line, None
+
+
+def _native(t: Any, size: Any) -> tuple[int, ...]:
+    """The size a model is fed: its library's; a torchvision detector's, the shorter
+    side its transform resizes images to (SSD300: 300, Faster R-CNN: 800); else 224."""
+    if size:
+        return tuple(size)
+    if t.kind == "torchvision":
+        from ..frontends.torch_targets import build_target
+
+        whole = build_target(t.value, None, meta=True)
+        side = getattr(getattr(whole, "transform", None), "min_size", None)
+        if isinstance(side, (tuple, list)) and side:
+            return (int(side[0]), int(side[0]))
+    return (224, 224)
 
 
 def _verify(t: Any, a: Analysis, module: str, prefix: str, shape: tuple) -> dict:
