@@ -50,6 +50,7 @@ bench: $(VENV)/.full
 	$(BIN)/python bench/bench_empirical.py
 	KERAS_BACKEND=tensorflow $(BIN)/python bench/bench_keras.py
 	$(BIN)/python bench/bench_jax.py
+	$(BIN)/python bench/bench_zoo.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .hypothesis

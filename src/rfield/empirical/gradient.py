@@ -100,9 +100,26 @@ def _mode(torch):
                 return _avg(F, name, args, kwargs)
             if name in NORM_FUNCS:
                 return _norm(name, args, kwargs)
-            return func(*args, **kwargs)
+            return _bounded(torch, func(*args, **kwargs))
 
     return Linearise
+
+
+#: values past this are scaled back to 1 (by a constant, which keeps every dependency)
+LARGEST = 1e6
+
+
+def _bounded(torch, out):
+    """``out``, divided by its largest magnitude when that is past LARGEST: products of
+    two input-dependent values (attention, focal modulation) square the magnitude per
+    block and overflow float64 within a few dozen; a positive constant factor changes
+    no dependency (its gradient factor is the same constant, so neither pass grows)."""
+    if isinstance(out, torch.Tensor) and out.is_floating_point() and out.requires_grad \
+            and out.numel():
+        top = out.detach().abs().max()
+        if top > LARGEST and torch.isfinite(top):
+            return out / top
+    return out
 
 
 def _norm(name, args, kwargs):

@@ -1,0 +1,130 @@
+"""The atlas and ``rfield zoo``: the committed atlas still matches a fresh sweep of a few
+models (whose analysis the other tests check against back-propagation, and whose
+final stage the sweep itself verifies here), the queries and their formats, the
+version note, and the sweep's resumption and failure lines."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from rfield.cli import main
+from rfield.zoo import atlas
+from rfield.zoo.sweep import read_lines, run_one, sweep
+
+#: what a fresh sweep must reproduce (times and versions may differ)
+SAME = ("input", "params", "stages", "unknown_ops")
+FEW = [("torchvision", "resnet18", "resnet"), ("torchvision", "mobilenet_v3_small",
+                                                "mobilenetv3"),
+       ("timm", "resnet10t", "resnet"), ("timm", "convnext_atto", "convnext")]
+
+
+@pytest.fixture(scope="module")
+def lines():
+    return atlas.load()
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("library,name,family", FEW)
+def test_the_atlas_matches_a_fresh_sweep(lines, library, name, family):
+    pytest.importorskip("torchvision")
+    pytest.importorskip("timm")
+    committed = next(m for m in lines if (m["library"], m["model"]) == (library, name))
+    fresh = run_one(library, name, family, verify=library == "timm", limit=300)
+    assert "error" not in fresh, fresh["error"]
+    assert {k: fresh[k] for k in SAME} == {k: committed[k] for k in SAME}
+    if library == "timm":  # the final stage's units against back-propagation
+        assert fresh["verified"] == "exact", fresh
+
+
+def test_the_atlas_covers_the_registries(lines):
+    read = [m for m in lines if "error" not in m]
+    tv = {m["model"] for m in read if m["library"] == "torchvision"}
+    assert {"resnet50", "convnext_tiny", "deeplabv3_resnet50", "fasterrcnn_resnet50_fpn",
+            "ssd300_vgg16"} <= tv
+    timm_lines = [m for m in lines if m["library"] == "timm"]
+    assert len([m for m in timm_lines if "error" not in m]) >= 0.95 * len(timm_lines)
+
+
+def test_a_model_has_each_stage(capsys):
+    code, out, _ = run(capsys, "zoo", "resnet50", "--json")
+    rows = json.loads(out)
+    assert code == 0 and {r["library"] for r in rows} == {"torchvision", "timm"}
+    tv = [r for r in rows if r["library"] == "torchvision"]
+    assert [r["module"] for r in tv] == ["relu", "layer1", "layer2", "layer3", "layer4"]
+    assert tv[-1]["rf"] == [427, 427] and tv[-1]["jump"] == [32, 32]
+
+
+def test_filters_pick_exactly_the_stages_that_pass(lines, capsys):
+    code, out, _ = run(capsys, "zoo", "--rf-min", "400", "--stride", "16", "--csv")
+    got = {(r["model"], r["stage"]) for r in csv.DictReader(io.StringIO(out))}
+    want = {(m["model"], s["module"]) for m in lines for s in m.get("stages", [])
+            if s["jump"] == [16, 16] and (s["global"] or min(s["rf"]) >= 400)}
+    assert code == 0 and got == want and got
+    code, out, _ = run(capsys, "zoo", "--rf-min", "400", "--stride", "16", "--local", "--csv")
+    local = {(r["model"], r["stage"]) for r in csv.DictReader(io.StringIO(out))}
+    assert local == {(m["model"], s["module"]) for m in lines for s in m.get("stages", [])
+                     if s["jump"] == [16, 16] and s["local_rf"] and min(s["local_rf"]) >= 400}
+
+
+def test_a_family_in_markdown(capsys):
+    code, out, _ = run(capsys, "zoo", "--family", "convnext", "--markdown")
+    assert code == 0 and out.startswith("| model | input | stage |")
+    assert "convnext_tiny" in out and "resnet50" not in out
+
+
+def test_the_version_note(lines, monkeypatch):
+    import importlib.metadata
+
+    assert atlas.version_note(lines) is None or "installed" in atlas.version_note(lines)
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.0.1")
+    note = atlas.version_note(lines)
+    assert note and "timm" in note and "(installed: 0.0.1)" in note
+
+
+def test_answers_import_no_framework():
+    code = ("import sys; from rfield.cli import main; main(['zoo', 'resnet18']); "
+            "print([m for m in ('torch', 'timm', 'torchvision') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip().endswith("[]")
+
+
+def test_refusals(capsys):
+    assert run(capsys, "zoo")[0] == 2
+    code, _, err = run(capsys, "zoo", "not_a_model_at_all")
+    assert code == 2 and "no model in the atlas matches" in err
+    code, _, err = run(capsys, "zoo", "resnet50", "--atlas", "/nonexistent.jsonl")
+    assert code == 2 and "no such atlas" in err
+
+
+def test_a_failure_is_a_line_and_a_sweep_resumes(tmp_path):
+    pytest.importorskip("timm")
+    bad = run_one("timm", "no_such_model_xyz", "none", verify=False, limit=60)
+    assert "error" in bad and "seconds" in bad
+    out = tmp_path / "a.jsonl"
+    todo = [("timm", "resnet10t", "resnet")]
+    first = sweep(out, todo, workers=1, verify=False, limit=120)
+    assert list(first) == ["timm:resnet10t"] and len(out.read_text().splitlines()) == 1
+    sweep(out, todo, workers=1, verify=False, limit=120)  # nothing left to do
+    assert len(out.read_text().splitlines()) == 1
+    assert read_lines(out)["timm:resnet10t"]["stages"]
+
+
+def test_the_page_is_the_atlas(lines):
+    from pathlib import Path
+
+    from rfield.zoo.page import page
+
+    committed = Path(__file__).parent.parent / "docs" / "zoo.md"
+    assert committed.read_text() == page(lines), \
+        "docs/zoo.md is stale: python -m rfield.zoo.page > docs/zoo.md"
