@@ -111,13 +111,15 @@ def test_a_failure_is_a_line_and_a_sweep_resumes(tmp_path):
     pytest.importorskip("timm")
     bad = run_one("timm", "no_such_model_xyz", "none", verify=False, limit=60)
     assert "error" in bad and "seconds" in bad
-    out = tmp_path / "a.jsonl"
-    todo = [("timm", "resnet10t", "resnet")]
-    first = sweep(out, todo, workers=1, verify=False, limit=120)
-    assert list(first) == ["timm:resnet10t"] and len(out.read_text().splitlines()) == 1
-    sweep(out, todo, workers=1, verify=False, limit=120)  # nothing left to do
-    assert len(out.read_text().splitlines()) == 1
-    assert read_lines(out)["timm:resnet10t"]["stages"]
+    out, packed = tmp_path / "a.jsonl", tmp_path / "a.jsonl.gz"
+    argv = ["zoo", "build", "--library", "timm", "--models", "resnet10t", "--no-verify",
+            "--workers", "1", "--out", str(out), "--pack", str(packed)]
+    assert main(argv) == 0 and len(out.read_text().splitlines()) == 1
+    assert main(argv) == 0 and len(out.read_text().splitlines()) == 1  # nothing left to do
+    assert read_lines(out)["timm:resnet10t"]["stages"] == atlas.load(packed)[0]["stages"]
+    # a verifying run verifies what was only analysed
+    sweep(out, [("timm", "resnet10t", "resnet")], workers=1, verify=True, limit=300)
+    assert read_lines(out)["timm:resnet10t"]["verified"] == "exact"
 
 
 def test_the_page_is_the_atlas(lines):

@@ -15,10 +15,7 @@ def run(args, write: Callable[[str, str | None], None]) -> int:
         return build(args)
     from .zoo import atlas
 
-    path = Path(args.atlas) if args.atlas else None
-    if path is not None and not path.is_file():
-        raise RfieldError(f"{path}: no such atlas file")
-    lines = atlas.load(path)
+    lines = atlas.load(Path(args.atlas) if args.atlas else None)
     if not (args.name or args.family or args.rf_min or args.stride):
         raise RfieldError("name a model (rfield zoo resnet50), a family (--family convnext) "
                           "or filters (--rf-min 400 --stride 16)")

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import RfieldError
+
 #: the atlas shipped with the package
 ATLAS = Path(__file__).with_name("atlas.jsonl.gz")
 
@@ -25,9 +27,14 @@ ATLAS = Path(__file__).with_name("atlas.jsonl.gz")
 def load(path: Path | None = None) -> list[dict]:
     """The atlas's model lines (the last line of each model), failures included."""
     path = path or ATLAS
+    if not path.is_file():
+        raise RfieldError(f"{path}: no such atlas file")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt") as f:
-        lines = [json.loads(t) for t in f if t.strip()]
+    try:
+        with opener(path, "rt") as f:
+            lines = [json.loads(t) for t in f if t.strip()]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RfieldError(f"{path}: not an atlas ({type(exc).__name__})") from None
     last = {(m["library"], m["model"]): m for m in lines}
     return sorted(last.values(), key=lambda m: (m["library"], m["family"], m["model"]))
 
