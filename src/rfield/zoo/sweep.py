@@ -130,11 +130,12 @@ def read_lines(path: Path) -> dict[str, dict]:
 def _pending(todo: list[tuple[str, str, str]], done: dict[str, dict],
              verify: bool) -> list[tuple[str, str, str]]:
     """What is left: models with no line, and (with ``verify``) lines not yet verified
-    that could be."""
+    and with no reason why not."""
     left = []
     for lib, name, family in todo:
         line = done.get(f"{lib}:{name}")
-        if line is None or (verify and "error" not in line and line.get("verified") is None):
+        if line is None or (verify and "error" not in line and line.get("verified") is None
+                            and "verify_note" not in line):
             left.append((lib, name, family))
     return left
 
