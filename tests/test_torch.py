@@ -444,3 +444,26 @@ def test_a_module_read_whole_that_does_not_fit_is_reported():
     a = rfield.analyze(model, (16, 16))
     assert "SpaceToDepth" in a.graph.unknown_ops  # never dropped, never an identity
     assert a.field().is_global
+
+
+class EcaGate(nn.Module):
+    """timm's ECA gate (a Conv1d over channels) where the channels equal the map's side:
+    the gate expanded back onto the map must land on the spatial dims, not dims 1-2."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 32, 3, stride=2, padding=1)
+        self.eca = nn.Conv1d(1, 1, 3, padding=1)
+        self.head = nn.Conv2d(32, 16, 3)
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = self.eca(x.mean((2, 3)).view(x.shape[0], 1, -1))
+        y = torch.sigmoid(y).view(x.shape[0], -1, 1, 1)
+        return self.head(x * y.expand_as(x))
+
+
+def test_a_gate_expanded_where_channels_equal_the_side():
+    a, checked = check_model(EcaGate(), (64, 64), modules=["head"], units_per_axis=(0, -1))
+    f = a.field("head")
+    assert checked and f.is_global  # the boxes of both corner units equal the measured

@@ -74,7 +74,13 @@ class Shapes(State):
         """A positionless tensor (tokens) viewed with a grid the network has had in
         consecutive dims (196 tokens as 14 x 14): global, broadcast onto that grid."""
         shape = tuple(out.shape or ())
-        for d in range(len(shape) - self.nd + 1):
+        offsets = list(range(len(shape) - self.nd + 1))
+        first = self.input_layout
+        if first is not None and len(first) == len(shape) and 0 in first:
+            # where the network's input holds its grid first: a (1, 64, 64, 64) NCHW
+            # gate expanded onto a 64 x 64 map is not a 64 x 64 grid in dims 1, 2
+            offsets.insert(0, first.index(0))
+        for d in offsets:
             if shape[d:d + self.nd] in self.grids and all(v > 1 for v in shape[d:d + self.nd]):
                 layout = (None,) * d + tuple(range(self.nd)) + \
                     (None,) * (len(shape) - d - self.nd)
