@@ -151,6 +151,8 @@ def _add_zoo(sub) -> None:
                        help="skip back-propagation of the final stage")
     build.add_argument("--timeout", type=int, default=600, metavar="S",
                        help="seconds a model may take (default 600)")
+    build.add_argument("--retry-failed", action="store_true",
+                       help="run again the models whose line is a failure")
     build.add_argument("--ray", metavar="ADDRESS", help="run on this Ray cluster")
     build.add_argument("--pack", metavar="FILE.jsonl.gz",
                        help="then write the sorted, compressed atlas here")

@@ -127,26 +127,28 @@ def read_lines(path: Path) -> dict[str, dict]:
     return done
 
 
-def _pending(todo: list[tuple[str, str, str]], done: dict[str, dict],
-             verify: bool) -> list[tuple[str, str, str]]:
-    """What is left: models with no line, and (with ``verify``) lines not yet verified
-    and with no reason why not."""
+def _pending(todo: list[tuple[str, str, str]], done: dict[str, dict], verify: bool,
+             retry: bool = False) -> list[tuple[str, str, str]]:
+    """What is left: models with no line, failures (with ``retry``), and (with
+    ``verify``) lines not yet verified and with no reason why not."""
     left = []
     for lib, name, family in todo:
         line = done.get(f"{lib}:{name}")
-        if line is None or (verify and "error" not in line and line.get("verified") is None
-                            and "verify_note" not in line):
+        if line is None or (retry and "error" in line) or (
+                verify and "error" not in line and line.get("verified") is None
+                and "verify_note" not in line):
             left.append((lib, name, family))
     return left
 
 
 def sweep(out: Path, todo: list[tuple[str, str, str]], workers: int = 2, verify: bool = True,
           limit: int = 600, ray_address: str | None = None,
-          progress: Callable[[int, int, dict], None] | None = None) -> dict[str, dict]:
-    """Run the models of ``todo`` that ``out`` does not hold yet, appending a line as
-    each finishes; returns every line of ``out``."""
+          progress: Callable[[int, int, dict], None] | None = None,
+          retry: bool = False) -> dict[str, dict]:
+    """Run the models of ``todo`` that ``out`` does not hold yet (and its failures, with
+    ``retry``), appending a line as each finishes; returns every line of ``out``."""
     done = read_lines(out)
-    left = _pending(todo, done, verify)
+    left = _pending(todo, done, verify, retry)
     out.parent.mkdir(parents=True, exist_ok=True)
     runs = _on_ray(ray_address, left, verify, limit) if ray_address else \
         _on_pool(workers, left, verify, limit)
