@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,7 @@ def run_one(library: str, name: str, family: str, verify: bool = True,
     from .stages import analyse_model
 
     require("torch", "torch").set_num_threads(1)  # one core a worker: no oversubscription
+    _cap_memory()
     start = time.perf_counter()
     line: dict[str, Any] = {"model": name, "library": library, "family": family}
     try:
@@ -96,6 +98,19 @@ def run_one(library: str, name: str, family: str, verify: bool = True,
     line["seconds"] = round(time.perf_counter() - start, 2)
     line["versions"] = versions()
     return line
+
+
+#: a worker's address space: past it an allocation is a MemoryError (a failure line),
+#: not the kernel's out-of-memory killer taking the worker and the pool with it
+MEMORY_CAP = int(os.environ.get("RFIELD_ZOO_MEMORY_GB", "10")) << 30
+
+
+def _cap_memory() -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY or soft > MEMORY_CAP:
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, hard))
 
 
 def _one_line(exc: BaseException) -> str:
@@ -163,20 +178,32 @@ def sweep(out: Path, todo: list[tuple[str, str, str]], workers: int = 2, verify:
 
 
 def _on_pool(workers: int, left: list, verify: bool, limit: int) -> Iterator[dict]:
-    """Lines as they finish, from a local process pool (one task a model)."""
-    if not left:
-        return
+    """Lines as they finish, from a local process pool (one task a model). A worker
+    that dies (the kernel's out-of-memory killer) fails the models it held, and a new
+    pool goes on with the rest."""
+    queue = iter(left)
     # a worker is replaced after 8 models (Python 3.11+), returning what they leave behind
     renew = {"max_tasks_per_child": 8} if sys.version_info >= (3, 11) else {}
-    with ProcessPoolExecutor(max_workers=workers, **renew) as pool:  # type: ignore[call-overload]
-        queue = iter(left)
-        running = {pool.submit(run_one, *m, verify, limit) for m in _take(queue, workers * 2)}
-        while running:
-            finished, running = wait(running, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                yield fut.result()
-            running |= {pool.submit(run_one, *m, verify, limit)
-                        for m in _take(queue, len(finished))}
+    while True:
+        batch = _take(queue, workers * 2)
+        if not batch:
+            return
+        with ProcessPoolExecutor(max_workers=workers, **renew) as pool:  # type: ignore[call-overload]
+            running = {pool.submit(run_one, *m, verify, limit): m for m in batch}
+            broken = False
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    m = running.pop(fut)
+                    try:
+                        yield fut.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        yield {"library": m[0], "model": m[1], "family": m[2],
+                               "error": "its worker died (out of memory?)"}
+                if not broken:
+                    running |= {pool.submit(run_one, *m, verify, limit): m
+                                for m in _take(queue, len(finished))}
 
 
 def _take(it: Iterator, n: int) -> list:
