@@ -72,8 +72,11 @@ def _reductions(read: list[dict]) -> list[str]:
     if not rows:
         return ["timm's declared reductions all equal the analysed jumps.", ""]
     out = ["## Declared reductions that differ from the analysed jump", "",
-           f"{len(rows)} stages. The analysed jump is exact (the final stages are checked "
-           "against back-propagation); timm's `reduction` is declared by hand.", "",
+           f"{len(rows)} stages. The analysed jump is that of the map the module returns "
+           "first (checked against back-propagation where *verified* says so); timm's "
+           "`reduction` is declared by hand. A module that returns several maps (HRNet's "
+           "stages: one per branch, the highest resolution first) is read at its first "
+           "map, while timm's `reduction` describes the map its feature head takes.", "",
            "| model | stage | declared | analysed jump | verified |", "|---|---|---|---|---|"]
     out += [f"| {m['model']} | {s['module']} | {s['reduction']} | {_axes(s['jump'])} | "
             f"{_verified(m)} |" for m, s in rows]
