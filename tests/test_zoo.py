@@ -68,12 +68,14 @@ def test_a_model_has_each_stage(capsys):
 def test_filters_pick_exactly_the_stages_that_pass(lines, capsys):
     code, out, _ = run(capsys, "zoo", "--rf-min", "400", "--stride", "16", "--csv")
     got = {(r["model"], r["stage"]) for r in csv.DictReader(io.StringIO(out))}
-    want = {(m["model"], s["module"]) for m in lines for s in m.get("stages", [])
+    want = {(f"{m['library']}:{m['model']}", s["module"]) for m in lines
+            for s in m.get("stages", [])
             if s["jump"] == [16, 16] and (s["global"] or min(s["rf"]) >= 400)}
     assert code == 0 and got == want and got
     code, out, _ = run(capsys, "zoo", "--rf-min", "400", "--stride", "16", "--local", "--csv")
     local = {(r["model"], r["stage"]) for r in csv.DictReader(io.StringIO(out))}
-    assert local == {(m["model"], s["module"]) for m in lines for s in m.get("stages", [])
+    assert local == {(f"{m['library']}:{m['model']}", s["module"]) for m in lines
+                     for s in m.get("stages", [])
                      if s["jump"] == [16, 16] and s["local_rf"] and min(s["local_rf"]) >= 400}
 
 

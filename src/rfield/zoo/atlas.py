@@ -102,7 +102,8 @@ def _verified(m: dict) -> str:
 
 def cells(row: Row) -> list[str]:
     m, s = row.model, row.stage
-    return [m["model"], _axes(m["input"][1:]), s["module"], _axes(s["size"]),
+    return [f"{m['library']}:{m['model']}", _axes(m["input"][1:]), s["module"],
+            _axes(s["size"]),
             "global" if s["global"] else _axes(s["rf"]), _axes(s["jump"]),
             _axes(s["padding"]), _axes(s["local_rf"]), _verified(m)]
 
