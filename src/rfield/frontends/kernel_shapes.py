@@ -72,19 +72,18 @@ class Shapes(State):
 
     def _regrid(self, node: str, out: T) -> None:
         """A positionless tensor (tokens) viewed with a grid the network has had in
-        consecutive dims (196 tokens as 14 x 14): global, broadcast onto that grid."""
+        consecutive dims (196 tokens as 14 x 14): global, broadcast onto that grid.
+        Where the grid could sit in several places (64 channels on a 64 x 64 map), it
+        is not guessed: the tensor stays positionless, and whatever reads it with a
+        known layout (a convolution, a merge with a map) puts it on its grid."""
         shape = tuple(out.shape or ())
-        offsets = list(range(len(shape) - self.nd + 1))
-        first = self.input_layout
-        if first is not None and len(first) == len(shape) and 0 in first:
-            # where the network's input holds its grid first: a (1, 64, 64, 64) NCHW
-            # gate expanded onto a 64 x 64 map is not a 64 x 64 grid in dims 1, 2
-            offsets.insert(0, first.index(0))
-        for d in offsets:
-            if shape[d:d + self.nd] in self.grids and all(v > 1 for v in shape[d:d + self.nd]):
-                layout = (None,) * d + tuple(range(self.nd)) + \
-                    (None,) * (len(shape) - d - self.nd)
-                grid = self.add("broadcast", O.Broadcast(shape[d:d + self.nd]),
-                                [self.as_global(node) if node != INPUT else node])
-                return self.bind(out, grid, layout)
-        self.bind(out, node, (None,) * len(shape))
+        places = [d for d in range(len(shape) - self.nd + 1)
+                  if shape[d:d + self.nd] in self.grids
+                  and all(v > 1 for v in shape[d:d + self.nd])]
+        if len(places) != 1:
+            return self.bind(out, node, (None,) * len(shape))
+        d = places[0]
+        layout = (None,) * d + tuple(range(self.nd)) + (None,) * (len(shape) - d - self.nd)
+        grid = self.add("broadcast", O.Broadcast(shape[d:d + self.nd]),
+                        [self.as_global(node) if node != INPUT else node])
+        self.bind(out, grid, layout)

@@ -133,7 +133,6 @@ class State:
         self.unknown_ops: Counter = Counter()
         self.unknown_at: dict[str, str] = {}  # operator -> where it was first met
         self.grids: set[tuple[int, ...]] = set()  # the spatial sizes nodes have had
-        self.input_layout: Layout | None = None  # the network input's, once bound
 
     def reset(self) -> None:
         self.entries.clear()
@@ -142,14 +141,11 @@ class State:
         self.unknown_ops.clear()
         self.unknown_at.clear()
         self.grids.clear()
-        self.input_layout = None
 
     # ------------------------------------------------------------------ tensors
 
     def bind(self, t: T, node: str, layout: Layout) -> None:
         """Record that ``t`` is made by ``node`` and holds the input axes ``layout``."""
-        if node == INPUT and self.input_layout is None:
-            self.input_layout = tuple(layout)
         self.entries[t.key] = (node, tuple(layout), t.obj)
 
     def entry(self, key: Hashable):
