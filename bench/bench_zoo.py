@@ -1,4 +1,4 @@
-"""The atlas sweep's speed on this machine: a fixed sample of models (every 40th of
+"""The atlas sweep's speed on this machine: a fixed sample of models (every 80th of
 torchvision's and timm's lists) swept with and without verification, on the process
 pool `rfield zoo build` uses (2 workers here, one core each); and `rfield zoo NAME`,
 which answers from the committed atlas, against a bare Python start. Writes
@@ -39,7 +39,7 @@ def main() -> None:
     from rfield.zoo import atlas
     from rfield.zoo.sweep import select
 
-    todo = select(["torchvision", "timm"], "*")[::40]
+    todo = select(["torchvision", "timm"], "*")[::80]
     plain, failed = sweep_rate(todo, verify=False)
     checked, failed_v = sweep_rate(todo, verify=True)
     lines = atlas.load()
@@ -52,7 +52,7 @@ def main() -> None:
 
 Machine: this development machine (2 cores, CPU only). Run with `python bench/bench_zoo.py`.
 
-A fixed sample of {n} models (every 40th of torchvision's and timm's lists), swept on a
+A fixed sample of {n} models (every 80th of torchvision's and timm's lists), swept on a
 process pool of 2 workers (one core each), as `rfield zoo build` does:
 
 | sweep | wall time | models per minute | failed |
