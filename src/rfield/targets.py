@@ -79,6 +79,18 @@ def resolve(target: Any) -> Target:
     return Target("factory", target)
 
 
+def resolve_as(target: Any, options: dict, built: bool = False) -> Target:
+    """:func:`resolve`, and a JAX program where the user says so (``framework="jax"``)
+    or where a factory (``built``) gave a function of an image."""
+    t = resolve(target)
+    if t.kind in ("graph", "factory"):
+        return t
+    if options.get("framework") == "jax" or (
+            built and t.kind not in ("keras", "module", "jax") and callable(target)):
+        return Target("jax", target)
+    return t
+
+
 def native_size(t: Target) -> tuple[tuple[int, ...] | None, str | None]:
     """A zoo model's native input size (spatial, or with channels first) and where it
     comes from; (None, None) where there is none."""
@@ -123,9 +135,7 @@ def _torchvision_size(name: str) -> tuple[int, ...] | None:
 def load_graph(target: Any, input_size=None, **options: Any) -> Graph:
     """The graph of any target at ``input_size`` (default: the spec's own size, or a
     zoo model's native size)."""
-    t = resolve(target)
-    if options.get("framework") == "jax" and t.kind not in ("graph", "factory"):
-        t = Target("jax", target)
+    t = resolve_as(target, options)
     if t.kind == "graph":
         return t.value
     if t.kind == "spec":
@@ -140,9 +150,7 @@ def load_graph(target: Any, input_size=None, **options: Any) -> Graph:
         from .frontends.factory import call_factory
 
         built = call_factory(t.value, options.get("kwargs"))
-        t = resolve(built)
-        if t.kind not in ("keras", "module", "jax") and callable(built):
-            t = Target("jax", built)  # a function of an image
+        t = resolve_as(built, options, built=True)
         if t.kind not in ("keras", "module", "jax"):
             raise TargetError(f"{target} gave a {type(built).__name__}, not a "
                               "torch.nn.Module, a keras.Model, a Flax module or a function")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ..core.analysis import Analysis
 from ..core.graph import Graph
 from ..errors import QueryError, RfieldError
-from ..targets import build_module, load_graph, resolve
+from ..targets import build_module, load_graph, resolve_as
 from .gradient import measure
 
 #: the large input is not grown past this many positions per axis
@@ -62,7 +62,7 @@ class Target:
     spec (built in torch)."""
 
     def __init__(self, target, input_size, options: dict, init: bool = False) -> None:
-        resolved = resolve(target)
+        resolved = resolve_as(target, options)
         if resolved.kind == "onnx":
             raise RfieldError("verify runs a PyTorch, Keras or JAX model or a layer spec; an ONNX "
                               "file has no runnable weights here (verify the model it came from)")
@@ -70,12 +70,7 @@ class Target:
             from ..frontends.factory import call_factory
 
             target = call_factory(resolved.value, options.get("kwargs"))
-            resolved = resolve(target)
-        if options.get("framework") == "jax" and resolved.kind not in ("graph", "spec"):
-            resolved = type(resolved)("jax", target)
-        elif resolved.kind not in ("keras", "module", "jax", "spec", "graph") \
-                and callable(target):
-            resolved = type(resolved)("jax", target)  # a factory's function of an image
+            resolved = resolve_as(target, options, built=True)
         self.jax = resolved.kind == "jax"
         self.keras = resolved.kind == "keras"
         if self.keras:
