@@ -206,13 +206,7 @@ def measure(fn: Callable[..., Any], extra: tuple, input_shape: tuple[int, ...],
         params = [_ones(jax, s) for s in jax.tree_util.tree_leaves(extra)]
 
         def values(x):
-            interp = Positive(jax)
-            outs, _ = interp.run(closed.jaxpr, list(closed.consts), [x, *params],
-                                 [True] + [False] * len(params))
-            made = dict(interp.made)
-            for k, v in zip(keys, outs):
-                made[k] = v
-            made[""] = made.get("output", outs[0])
+            made = named_values(jax, closed, keys, x, params)
             missing = [n for n in names if n not in made]
             if missing:
                 raise RfieldError(f"{missing[0]!r} is neither a module path nor a returned "
@@ -225,9 +219,7 @@ def measure(fn: Callable[..., Any], extra: tuple, input_shape: tuple[int, ...],
         for o, name in enumerate(names):
             layout = layouts[name]
             for unit in units[name]:
-                index = tuple(0 if d == 0 and a is None else slice(None) if a is None
-                              else unit[a] for d, a in enumerate(layout))
-                picks.append((o, index))
+                picks.append((o, unit_index(layout, unit)))
                 where.append((name, unit))
         grads = batched_gradients(jax, values, x, shapes, picks)
     result: dict[str, list[Measured]] = {n: [] for n in names}
@@ -244,6 +236,31 @@ def measure(fn: Callable[..., Any], extra: tuple, input_shape: tuple[int, ...],
         size = tuple(int(shape[layout.index(a)]) for a in range(len(in_dims)))
         result[name].append(Measured(name, tuple(unit), tuple(box), size))
     return result
+
+
+def named_values(jax: Any, closed: Any, keys: list, x: Any, params: list,
+                 real: bool = False) -> dict[str, Any]:
+    """One run of the program on ``x``: every module output and returned value by name
+    ("" the first returned)."""
+    interp = Positive(jax, real)
+    outs, _ = interp.run(closed.jaxpr, list(closed.consts), [x, *params],
+                         [True] + [False] * len(params))
+    made = dict(interp.made, **dict(zip(keys, outs)))
+    made[""] = made.get("output", outs[0])
+    return made
+
+
+def unit_index(layout: tuple, unit: tuple) -> tuple:
+    """The index of ``unit`` in a value laid out as ``layout``: batch 0, every channel."""
+    return tuple(0 if d == 0 and a is None else slice(None) if a is None else unit[a]
+                 for d, a in enumerate(layout))
+
+
+def _shape(graph: Any, options: dict) -> tuple[int, ...]:
+    from ..frontends.jax_targets import input_shape
+
+    return input_shape(graph.input_size, graph.input_channels or 3,
+                       options.get("layout") or "nhwc")
 
 
 def _output_keys(jax: Any, fn: Callable[..., Any], input_shape: tuple, extra: tuple) -> list:
@@ -280,10 +297,9 @@ def measure_target(target: Any, graph: Any, names: list[str], units: dict, layou
                    options: dict) -> dict[str, list[Measured]]:
     """:func:`measure` for a JAX target as ``rfield verify`` holds it ("" is the
     program's first returned value)."""
-    from ..frontends.jax_targets import input_shape, program
+    from ..frontends.jax_targets import program
 
-    layout = options.get("layout") or "nhwc"
-    shape = input_shape(graph.input_size, graph.input_channels or 3, layout)
+    shape = _shape(graph, options)
     prog = program(target, shape, options.get("variables"))
     layouts = {n: layouts.get(n) or graph.alias_layouts.get(n or "output") for n in names}
     with prog.scopes():
@@ -297,7 +313,7 @@ def target_erf(t: Any, a: Any, node: str, name: str, samples: int, seed: int,
     ``name`` (a module path or returned value) over Gaussian-noise inputs, summed
     over channels, through the program as it is (linen modules with random
     variables from ``seed``; NNX modules and functions with what they hold)."""
-    from ..frontends.jax_targets import input_shape, is_linen, program
+    from ..frontends.jax_targets import is_linen, program
     from .erf import ERF, area_ratios, spread
 
     if brought:
@@ -305,7 +321,7 @@ def target_erf(t: Any, a: Any, node: str, name: str, samples: int, seed: int,
                           "model with its variables from the factory")
     jax = require("jax", "jax")
     g = a.graph
-    shape = input_shape(g.input_size, g.input_channels or 3, t.options.get("layout") or "nhwc")
+    shape = _shape(g, t.options)
     variables = t.options.get("variables")
     if variables is None and is_linen(t.model):
         variables = t.model.init(jax.random.key(seed), np.zeros(shape, np.float32))
@@ -317,15 +333,11 @@ def target_erf(t: Any, a: Any, node: str, name: str, samples: int, seed: int,
     layout = g.alias_layouts.get(name or "output")
     size = g.nodes[node].size
 
+    centre_unit = tuple(n // 2 for n in size)
+
     def centre(x):
-        interp = Positive(jax, real=True)
-        outs, _ = interp.run(closed.jaxpr, list(closed.consts), [x, *params],
-                             [True] + [False] * len(params))
-        made = dict(interp.made, **dict(zip(keys, outs)))
-        value = made.get(name or "output", outs[0])
-        index = tuple(0 if d == 0 and ax is None else slice(None) if ax is None
-                      else size[ax] // 2 for d, ax in enumerate(layout))
-        return value[index].sum()
+        made = named_values(jax, closed, keys, x, params, real=True)
+        return made.get(name, made[""])[unit_index(layout, centre_unit)].sum()
 
     grad = jax.jit(jax.grad(centre))
     rng = np.random.default_rng(seed)

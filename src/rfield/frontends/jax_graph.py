@@ -160,32 +160,21 @@ class JaxReader:
         for var, val in zip(eqn.outvars, outs):
             self.consts[var] = val
 
-    def body(self, eqn: Any, key: str | None = None) -> Any:
-        closed = eqn.params[key] if key else next(eqn.params[k] for k in _BODY
-                                                   if k in eqn.params)
-        if hasattr(closed, "consts"):
-            for var, val in zip(closed.jaxpr.constvars, closed.consts):
-                self.consts[var] = val
-            return closed.jaxpr
-        return closed
+    def inline(self, closed: Any, operands: Sequence[Any]) -> list[Any]:
+        """Read a (closed) jaxpr in place on ``operands``: its constants known, its
+        inputs what the operands are; its output variables. (Calls, cond branches.)"""
+        jaxpr = getattr(closed, "jaxpr", closed)
+        self.consts.update(zip(jaxpr.constvars, getattr(closed, "consts", ())))
+        for inner, outer in zip(jaxpr.invars, operands):
+            self.copy(inner, outer)
+        self.run(jaxpr, self.scope)
+        return list(jaxpr.outvars)
 
     def call(self, eqn: Any) -> None:
         """A call: its body read in place."""
-        jaxpr = self.body(eqn)
-        for inner, outer in zip(jaxpr.invars, eqn.invars):
-            self.copy(inner, outer)
-        self.run(jaxpr, self.scope)
-        for outer, inner in zip(eqn.outvars, jaxpr.outvars):
+        body = next(eqn.params[k] for k in _BODY if k in eqn.params)
+        for outer, inner in zip(eqn.outvars, self.inline(body, eqn.invars)):
             self.copy(outer, inner)
-
-    def branch(self, closed: Any, operands: Sequence[Any]) -> list[Any]:
-        """Read one branch of a ``cond`` on ``operands``; its output variables."""
-        for var, val in zip(closed.jaxpr.constvars, closed.consts):
-            self.consts[var] = val
-        for inner, outer in zip(closed.jaxpr.invars, operands):
-            self.copy(inner, outer)
-        self.run(closed.jaxpr, self.scope)
-        return list(closed.jaxpr.outvars)
 
 
 def read_function(kernel: Kernel, fn: Callable[..., Any], ins: Sequence[T],
@@ -203,8 +192,7 @@ def read_function(kernel: Kernel, fn: Callable[..., Any], ins: Sequence[T],
     if len(jaxpr.outvars) != len(outs):
         raise Unknown("a call whose outputs do not match its layer's")
     r = JaxReader(kernel.graph.input_size, kernel.strict, kernel)
-    for var, val in zip(jaxpr.constvars, closed.consts):
-        r.consts[var] = val
+    r.consts.update(zip(jaxpr.constvars, closed.consts))
     for var, t in zip(jaxpr.invars, ins):
         kernel.bind(r.t(var), *kernel.get(t))
     r.run(jaxpr, "")
@@ -233,8 +221,7 @@ def graph_from_jax(fn: Callable[..., Any], input_size: Sequence[int], extra: tup
                          f"{text}") from None
     r = JaxReader(input_size, strict)
     jaxpr = closed.jaxpr
-    for var, val in zip(jaxpr.constvars, closed.consts):
-        r.consts[var] = val
+    r.consts.update(zip(jaxpr.constvars, closed.consts))
     dims = range(1, 1 + nd) if layout == "nhwc" else range(2, 2 + nd)
     in_layout = tuple(d - dims[0] if d in dims else None for d in range(len(shape)))
     r.kernel.bind(r.t(jaxpr.invars[0]), INPUT, in_layout)

@@ -207,8 +207,7 @@ def _remap(r: JaxReader, kind: str, x: T, out: T, probes: dict[int, np.ndarray])
     each output element holds, 0 for none) show, with the output's layout."""
     node, layout = r.kernel.get(x)
     assert x.shape is not None and out.shape is not None
-    n_in = r.kernel.graph.nodes[node].size if node in r.kernel.graph.nodes \
-        else r.kernel.graph.input_size
+    n_in = r.kernel.graph.size_of(node)
     new_layout: list = [None] * len(out.shape)
     specs, n_out = [], []
     for axis in range(r.kernel.nd):
@@ -330,11 +329,11 @@ def dot_general(r: JaxReader, eqn: Any, outs: list[T]) -> None:
     free = [d for d in range(rank) if d not in contract and d not in batch]
     w_rank = len(w.aval.shape)
     w_free = [d for d in range(w_rank) if d not in (rb if left else lb) and d not in w_contract]
-    x_out = [layout[d] for d in batch] + [layout[d] for d in free]
+    held, kept = [layout[d] for d in batch], [layout[d] for d in free]
     spatial = [d for d in contract if layout[d] is not None and xt.shape and xt.shape[d] != 1]
-    if not spatial:
-        out_layout = x_out + [None] * len(w_free) if left else \
-            [layout[d] for d in batch] + [None] * len(w_free) + [layout[d] for d in free]
+    if not spatial:  # out: batch dims, then lhs free dims, then rhs free dims
+        mixed = [None] * len(w_free)
+        out_layout = held + kept + mixed if left else held + mixed + kept
         r.kernel.bind(outs[0], r.kernel.add("dense", O.Pointwise("dense"), [node]),
                       tuple(out_layout))
         return
@@ -343,17 +342,16 @@ def dot_general(r: JaxReader, eqn: Any, outs: list[T]) -> None:
         r.kernel.bind(outs[0], r.kernel.add("dense", O.GlobalPool(), [node]),
                       (None,) * (outs[0].rank or 0))
         return
-    _resize(r, xt, outs[0], weights, w_contract[0], spatial[0], free, left)
+    _resize(r, xt, outs[0], weights, w_contract[0], spatial[0], kept, left)
 
 
 def _resize(r: JaxReader, x: T, out: T, weights: np.ndarray, w_in: int, dim: int,
-            free: list[int], left: bool) -> None:
+            kept: list, left: bool) -> None:
     """A product with a fixed matrix along one spatial dim (``jax.image.resize``)."""
     node, layout = r.kernel.get(x)
     axis = layout[dim]
     rows = jax_remap.rows_of_matrix(weights, w_in)
-    n_in = r.kernel.graph.nodes[node].size if node in r.kernel.graph.nodes \
-        else r.kernel.graph.input_size
+    n_in = r.kernel.graph.size_of(node)
     spec = jax_remap.match(n_in[axis], len(rows), rows)
     if spec is None:
         raise Unknown("dot_general with weights rfield cannot follow along a spatial dim")
@@ -361,7 +359,6 @@ def _resize(r: JaxReader, x: T, out: T, weights: np.ndarray, w_in: int, dim: int
     specs[axis] = spec
     n_out = list(n_in)
     n_out[axis] = len(rows)
-    kept = [layout[d] for d in free]
     new = tuple(kept + [axis]) if left else tuple([axis] + kept)
     r.kernel.emit("resize", O.Remap(n_out, specs), node, new, out)
 
@@ -376,7 +373,7 @@ def cond(r: JaxReader, eqn: Any, outs: list[T]) -> None:
     fixed = r.array(index)
     if fixed is not None:
         branches = [branches[int(np.clip(fixed.reshape(-1)[0], 0, len(branches) - 1))]]
-    results = [r.branch(b, operands) for b in branches]
+    results = [r.inline(b, operands) for b in branches]
     for i, o in enumerate(outs):
         ins = [r.t(res[i]) for res in results if r.tracked(res[i])]
         if ins and r.tracked(index):
