@@ -90,22 +90,22 @@ def query(lines: list[dict], name: str | None = None, family: str | None = None,
     return rows
 
 
-def _axes(v: Any) -> str:
+def axes_text(v: Any) -> str:
     if v is None:
         return "-"
     return "x".join(str(x) for x in v) if len(set(v)) > 1 else str(v[0])
 
 
-def _verified(m: dict) -> str:
+def verdict(m: dict) -> str:
     return m.get("verified") or ("-" if "verify_note" in m else "not yet")
 
 
 def cells(row: Row) -> list[str]:
     m, s = row.model, row.stage
-    return [f"{m['library']}:{m['model']}", _axes(m["input"][1:]), s["module"],
-            _axes(s["size"]),
-            "global" if s["global"] else _axes(s["rf"]), _axes(s["jump"]),
-            _axes(s["padding"]), _axes(s["local_rf"]), _verified(m)]
+    return [f"{m['library']}:{m['model']}", axes_text(m["input"][1:]), s["module"],
+            axes_text(s["size"]),
+            "global" if s["global"] else axes_text(s["rf"]), axes_text(s["jump"]),
+            axes_text(s["padding"]), axes_text(s["local_rf"]), verdict(m)]
 
 
 HEADER = ["model", "input", "stage", "size", "rf", "jump", "padding", "local", "verified"]

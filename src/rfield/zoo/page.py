@@ -8,12 +8,12 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from .atlas import _axes, _verified, load
+from .atlas import axes_text, load, verdict
 
 
 def _stage(s: dict) -> str:
-    rf = "global" if s["global"] else _axes(s["rf"])
-    return f"{s['module']} {rf}/{_axes(s['jump'])}/{_axes(s['padding'])}"
+    rf = "global" if s["global"] else axes_text(s["rf"])
+    return f"{s['module']} {rf}/{axes_text(s['jump'])}/{axes_text(s['padding'])}"
 
 
 def _final(m: dict) -> str:
@@ -21,7 +21,7 @@ def _final(m: dict) -> str:
     if not spatial:
         return "-"
     s = spatial[-1]
-    return f"global (local {_axes(s['local_rf'])})" if s["global"] else _axes(s["rf"])
+    return f"global (local {axes_text(s['local_rf'])})" if s["global"] else axes_text(s["rf"])
 
 
 def page(lines: list[dict]) -> str:
@@ -55,8 +55,8 @@ def page(lines: list[dict]) -> str:
             stages = "<br>".join(_stage(s) for s in m["stages"])
             unknown = " (unknown: " + ", ".join(sorted(m["unknown_ops"])) + ")" \
                 if m.get("unknown_ops") else ""
-            out.append(f"| {m['model']} | {_axes(m['input'][1:])} | {stages} | "
-                       f"{_final(m)}{unknown} | {_verified(m)} |")
+            out.append(f"| {m['model']} | {axes_text(m['input'][1:])} | {stages} | "
+                       f"{_final(m)}{unknown} | {verdict(m)} |")
         out.append("")
     if failed:
         out += ["## Not read", "", "| model | why |", "|---|---|"]
@@ -78,8 +78,8 @@ def _reductions(read: list[dict]) -> list[str]:
            "stages: one per branch, the highest resolution first) is read at its first "
            "map, while timm's `reduction` describes the map its feature head takes.", "",
            "| model | stage | declared | analysed jump | verified |", "|---|---|---|---|---|"]
-    out += [f"| {m['model']} | {s['module']} | {s['reduction']} | {_axes(s['jump'])} | "
-            f"{_verified(m)} |" for m, s in rows]
+    out += [f"| {m['model']} | {s['module']} | {s['reduction']} | {axes_text(s['jump'])} | "
+            f"{verdict(m)} |" for m, s in rows]
     return out + [""]
 
 

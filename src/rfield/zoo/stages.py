@@ -66,10 +66,11 @@ def stage_record(a: Analysis, module: str, reduction: int | None) -> dict:
     node = g.aliases[module]
     f = a.fields[node]
     jump = f.local_jump if f.is_global else f.jump
-    rec: dict[str, Any] = {"module": module, "size": list(g.nodes[node].size), "rf": _nums(f.rf),
-           "jump": _nums(jump), "start": _nums(f.local_start if f.is_global else f.start),
-           "padding": _nums(f.effective_padding), "global": f.is_global,
-           "local_rf": _nums(f.local_rf), "exact": all(f.exact)}
+    rec: dict[str, Any] = {
+        "module": module, "size": list(g.nodes[node].size), "rf": _nums(f.rf),
+        "jump": _nums(jump), "start": _nums(f.local_start if f.is_global else f.start),
+        "padding": _nums(f.effective_padding), "global": f.is_global,
+        "local_rf": _nums(f.local_rf), "exact": all(f.exact)}
     if reduction is not None:
         rec["reduction"] = reduction
         if jump is not None and any(j != reduction for j in jump):
