@@ -341,8 +341,9 @@ def test_dynamic_input_needs_an_input_size(capsys, tmp_path):
     assert code == 0 and json.loads(out)["layers"][0]["output_size"] == [10]
 
 
-def test_reshapes_keep_or_report_spatial_dims(tmp_path):
-    """A channel reshape keeps the field exact; one that merges positions is reported."""
+def test_reshapes_keep_or_follow_spatial_dims(tmp_path):
+    """A channel reshape keeps the field exact; one that merges positions with channels
+    keeps them (each element is one position's): the field is the conv's."""
     n = 8
     keep = numpy_helper.from_array(np.array([1, 2, 1, n - 2], np.int64), "keep")
     back = numpy_helper.from_array(np.array([1, 2, n - 2], np.int64), "back")
@@ -361,12 +362,12 @@ def test_reshapes_keep_or_report_spatial_dims(tmp_path):
     p = tmp_path / "m.onnx"
     onnx.save(merged, p)
     a = rfield.analyze(str(p))
-    assert a.graph.unknown_ops == {"view that merges or splits spatial dims": 1}
-    assert a.field().is_global
+    assert not a.graph.unknown_ops
+    assert a.field().rf == (3,) and not a.field().is_global
 
 
-def test_unknown_ops_on_mixed_positions_are_not_reported(tmp_path):
-    """After a reshape that merges positions, an unknown op cannot change the field."""
+def test_unknown_ops_on_merged_positions_are_reported(tmp_path):
+    """After a reshape that merges positions, an unknown op is reported by name."""
     n = 8
     flat = numpy_helper.from_array(np.array([1, -1], np.int64), "flat")
     axis = numpy_helper.from_array(np.array(1, np.int64), "axis")
@@ -376,7 +377,7 @@ def test_unknown_ops_on_mixed_positions_are_not_reported(tmp_path):
     p = tmp_path / "t.onnx"
     onnx.save(model_1d(nodes, n, [weight("w", [2, 1, 3]), flat, axis]), p)
     a = rfield.analyze(str(p))
-    assert a.graph.unknown_ops == {"view that merges or splits spatial dims": 1}
+    assert a.graph.unknown_ops == {"CumSum": 1}
     assert a.field().is_global
 
 

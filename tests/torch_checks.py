@@ -22,7 +22,8 @@ def stage_modules(a, limit: int = 6) -> list[str]:
     g = a.graph
     order = {name: i for i, name in enumerate(g.nodes)}
     spatial = [(order[n], m) for m, n in g.aliases.items()
-               if all(s > 1 for s in g.nodes[n].size) and m.count(".") <= 2]
+               if all(s > 1 for s in g.nodes[n].size) and m.count(".") <= 2
+               and any(d is not None for d in g.alias_layouts.get(m, ()))]
     spatial.sort()
     by_jump: dict = {}
     for _, m in spatial:

@@ -160,6 +160,8 @@ class Analysis:
         self._maps, self._local, self._prints = maps, local, prints
         self._covers: dict[str, bool] = {INPUT: False}
         self._posdep: dict[str, bool] = {INPUT: False}
+        # after window attention fields are off-centre by design: no alignment warnings
+        self._windowed: dict[str, bool] = {INPUT: False}
         self._holes: dict[str, bool] = {INPUT: False}
         self.fields: Fields = Fields(self)
         self.findings: list[Finding] = []
@@ -251,10 +253,12 @@ class Analysis:
                 "align_corners resampling steps by (n - 1) / (m - 1), which changes with "
                 "the input size: so do the fields after it (local ones too); analyse at "
                 "the size you use"))
+        windowed = not node.op.aligned or any(self._windowed.get(s, False) for s in ins)
+        self._windowed[name] = windowed
         if maps is None:
             self._covers[name] = self._posdep[name] = self._holes[name] = False
             return
-        if len(ins) > 1 and all(self._maps[s] is not None for s in ins):
+        if len(ins) > 1 and not windowed and all(self._maps[s] is not None for s in ins):
             self._check_alignment(node)
         # axes of a square layer share one map: look at each distinct map once
         m0 = maps[0]

@@ -109,6 +109,9 @@ class Op:
 
     kind = "op"
     arity: int | None = 1
+    #: Whether inputs centred differently are worth a warning (a branch off by half a
+    #: jump); attention merges a query with its window's keys, off-centre by design.
+    aligned = True
 
     def bind(self, sizes: list[Size]) -> tuple[Size, list[R.AxisRule]]:
         raise NotImplementedError
@@ -408,6 +411,48 @@ class GlobalMix(Op):
         return n_in, [R.Global(n, n) for n in n_in]
 
 
+class WindowMix(Op):
+    """Attention inside windows (Swin) or across a grid (MaxViT): per axis, the index
+    digits every unit reads all values of (see :class:`~rfield.core.rules.DigitMix`);
+    an empty tuple leaves the axis as it is."""
+
+    kind = "window attention"
+    aligned = False
+
+    def __init__(self, mixed) -> None:
+        self.mixed = [tuple(tuple(d) for d in digits) for digits in mixed]
+
+    def bind(self, sizes):
+        (n_in,) = sizes
+        if len(self.mixed) != len(n_in):
+            raise SpecError(f"mixed digits for {len(self.mixed)} axes, the input has {len(n_in)}")
+        rules: list[R.AxisRule] = []
+        for n, digits in zip(n_in, self.mixed):
+            top = max((s * c for s, c in digits), default=1)
+            if n % top:
+                raise ShapeError(f"windows of {top} do not tile an axis of {n}")
+            rules.append(R.DigitMix(n, n, digits) if digits else R.Identity(n, n))
+        return tuple(n_in), rules
+
+
+class Roll(Op):
+    """A circular shift per axis (``torch.roll``): a translation whose wrap is real."""
+
+    kind = "roll"
+    aligned = False
+
+    def __init__(self, shifts) -> None:
+        self.shifts = [int(s) for s in shifts]
+
+    def bind(self, sizes):
+        (n_in,) = sizes
+        # the translation most units see: the shift nearest to 0 modulo n
+        near = [(s + n // 2) % n - n // 2 for n, s in zip(n_in, self.shifts)]
+        rules: list[R.AxisRule] = [R.Roll(n, n, s) if s else R.Identity(n, n)
+                                   for n, s in zip(n_in, near)]
+        return tuple(n_in), rules
+
+
 class Crop(Op):
     """Remove ``crop`` = (before, after) units on each axis."""
 
@@ -548,8 +593,8 @@ class Merge(Op):
 
     arity = None
 
-    def __init__(self, kind: str = "add"):
-        self.kind = kind
+    def __init__(self, kind: str = "add", aligned: bool = True):
+        self.kind, self.aligned = kind, aligned
 
     def describe(self) -> dict:
         return {}

@@ -307,3 +307,58 @@ class Global(AxisRule):
 
     def taps(self, o: np.ndarray) -> list[Tap]:
         raise TypeError("a global rule has no finite taps")
+
+
+@dataclass
+class DigitMix(AxisRule):
+    """Attention inside windows (or across a grid): every unit reads the units that
+    differ from it only in some digits of its index.
+
+    An axis of ``n_in`` units split into windows of w is two digits, o = w*q + r;
+    attention within a window reads every r for its own q, so ``mixed`` is
+    ``((1, w),)``: (stride, count) pairs, one per mixed digit. Grid attention
+    (MaxViT) mixes the high digit instead: ``((n/g, g),)``. The pattern repeats
+    above the highest mixed digit.
+    """
+
+    n_in: int
+    n_out: int
+    mixed: tuple[tuple[int, int], ...]
+
+    def __post_init__(self) -> None:
+        self.period = self.shift = max(s * c for s, c in self.mixed)
+        self.offsets = [0]
+        for s, c in self.mixed:
+            self.offsets = [b + k * s for b in self.offsets for k in range(c)]
+
+    def _base(self, o):
+        for s, c in self.mixed:
+            o = o - ((o // s) % c) * s
+        return o
+
+    def reads(self, o: int) -> list[int]:
+        base = self._base(o)
+        return sorted(base + k for k in self.offsets)
+
+    def taps(self, o: np.ndarray) -> list[Tap]:
+        base = self._base(o)
+        return [(base + k, _all(o)) for k in self.offsets]
+
+
+@dataclass
+class Roll(AxisRule):
+    """``torch.roll``: output o reads input o - shift, wrapping around the axis.
+
+    On an unbounded input it is a translation; the wrap is a border effect, as for
+    circular padding, and only the real units (``taps``) see it.
+    """
+
+    n_in: int
+    n_out: int
+    by: int
+
+    def reads(self, o: int) -> list[int]:
+        return [o - self.by]
+
+    def taps(self, o: np.ndarray) -> list[Tap]:
+        return [(np.mod(o - self.by, self.n_in), _all(o))]

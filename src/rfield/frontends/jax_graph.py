@@ -95,7 +95,7 @@ class JaxReader:
     def copy(self, dst: Any, src: Any) -> None:
         """What ``dst`` (a variable of another jaxpr) is: what ``src`` is."""
         if self.tracked(src):
-            self.kernel.bind(self.t(dst), *self.kernel.get(self.t(src)))
+            self.kernel.copy(self.t(src), self.t(dst))
         elif self.value(src) is not None:
             self.consts[dst] = self.value(src)
 
@@ -126,7 +126,7 @@ class JaxReader:
                 raise Unknown(name)
             handler(self, eqn, outs)
         except Unknown as exc:
-            self.kernel.unknown(str(exc), [self.t(v) for v in tracked], outs)
+            self.kernel.unknown(str(exc), [self.t(v) for v in tracked], outs, name)
         self.note(outs)
 
     def note(self, outs: Sequence[T]) -> None:
@@ -134,7 +134,7 @@ class JaxReader:
         for o in outs:
             if not self.kernel.has(o):
                 continue
-            node, layout = self.kernel.get(o)
+            node, layout = self.kernel.peek(o)
             if node == INPUT or not self.scope:
                 return
             parts = self.scope.split("/")
@@ -194,11 +194,11 @@ def read_function(kernel: Kernel, fn: Callable[..., Any], ins: Sequence[T],
     r = JaxReader(kernel.graph.input_size, kernel.strict, kernel)
     r.consts.update(zip(jaxpr.constvars, closed.consts))
     for var, t in zip(jaxpr.invars, ins):
-        kernel.bind(r.t(var), *kernel.get(t))
+        kernel.copy(t, r.t(var))
     r.run(jaxpr, "")
     for var, o in zip(jaxpr.outvars, outs):
         if r.tracked(var):
-            kernel.bind(o, *kernel.get(r.t(var)))
+            kernel.copy(r.t(var), o)
 
 
 def graph_from_jax(fn: Callable[..., Any], input_size: Sequence[int], extra: tuple = (),
@@ -235,9 +235,9 @@ def graph_from_jax(fn: Callable[..., Any], input_size: Sequence[int], extra: tup
     for i, (name, var) in enumerate(zip(names, jaxpr.outvars)):
         if r.tracked(var):
             key = "output" if len(names) == 1 else f"output.{name or i}"
-            returned[key] = r.kernel.get(r.t(var))[0]
+            returned[key] = r.kernel.peek(r.t(var))[0]
             r.aliases.setdefault(key, returned[key])
-            r.layouts.setdefault(key, r.kernel.layout(r.t(var)))
+            r.layouts.setdefault(key, r.kernel.peek(r.t(var))[1])
     return r.kernel.finish(source="jax", input_channels=channels, aliases=r.aliases,
                            alias_layouts=r.layouts, size_note=size_note,
                            input_layout=in_layout,

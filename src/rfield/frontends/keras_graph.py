@@ -99,7 +99,7 @@ class KerasReader:
             self.layer = outer
         tracked = [o for o in outs if self.kernel.has(self.t(o))]
         if tracked:
-            node, layout = self.kernel.get(self.t(tracked[0]))
+            node, layout = self.kernel.peek(self.t(tracked[0]))
             if node != INPUT:
                 self.aliases[path] = node
                 self.layouts[path] = layout
@@ -134,7 +134,7 @@ class KerasReader:
                 raise Unknown(kind)
             handler(self, layer, ins, outs)
         except Unknown as exc:
-            self.kernel.unknown(str(exc), ins, outs)
+            self.kernel.unknown(str(exc), ins, outs, kind)
 
 
 def graph_from_keras(model: Any, input_size=None, strict: bool = False,
@@ -176,7 +176,7 @@ def graph_from_keras(model: Any, input_size=None, strict: bool = False,
     if not r.kernel.graph.nodes:
         raise TargetError(f"{model.name}: no layer of the model reads its input")
     names = [getattr(k, "name", None) or f"output_{i}" for i, k in enumerate(model.outputs)]
-    returned = {("output" if len(outs) == 1 else f"output.{n}"): r.kernel.get(r.t(o))[0]
+    returned = {("output" if len(outs) == 1 else f"output.{n}"): r.kernel.peek(r.t(o))[0]
                 for n, o in zip(names, outs) if r.kernel.has(r.t(o))}
     return r.kernel.finish(source="keras", input_channels=shape[ch], aliases=r.aliases,
                            alias_layouts=r.layouts, size_note=size_note, input_layout=layout,

@@ -23,8 +23,8 @@ from typing import Any
 
 from ..core import ops as O
 from ..core.graph import INPUT
-from .kernel_shapes import Shapes
 from .kernel_state import (  # noqa: F401  (the names the adapters import from here)
+    ON_PARTS,
     Layout,
     State,
     T,
@@ -34,12 +34,13 @@ from .kernel_state import (  # noqa: F401  (the names the adapters import from h
     match_dims,
     per_dim,
 )
+from .kernel_windows import Windows
 
 WINDOWS: dict[str, type[O.Conv]] = {
     "conv": O.Conv, "maxpool": O.MaxPool, "avgpool": O.AvgPool, "lppool": O.LpPool}
 
 
-class Kernel(Shapes):
+class Kernel(Windows):
     """The framework-neutral operator semantics, one method per operator kind."""
 
     def spatial(self, x: T) -> tuple[str, Layout]:
@@ -78,14 +79,19 @@ class Kernel(Shapes):
     # ------------------------------------------------------------------ elementwise
 
     def pointwise(self, kind: str, x: T, outs: Sequence[T]) -> None:
-        node, layout = self.get(x)
         for o in outs:
             if o.shape is not None and x.shape is not None and tuple(o.shape) != tuple(x.shape):
                 raise Unknown(kind)
-            self.bind(o, self.add(kind, O.Pointwise(kind), [node]), layout)
+        if self.parts_of(x) is not None:
+            return self.parts_pointwise(kind, x, outs)
+        node, layout = self.get(x)
+        for o in outs:
+                self.bind(o, self.add(kind, O.Pointwise(kind), [node]), layout)
 
     def merge(self, kind: str, ins: Sequence[T], out: T) -> None:
         """Elementwise operators of several tensors, with broadcasting."""
+        if any(self.parts_of(t) is not None for t in ins):
+            return self.parts_merge(kind, ins, out)
         out_rank = out.rank if out.rank is not None else max(self.rank(t) for t in ins)
         spatial = [self.layout(t) for t in ins
                    if has_space(self.layout(t)) and self.rank(t) == out_rank]
@@ -219,6 +225,10 @@ class Kernel(Shapes):
     def reduce(self, kind: str, x: T, out: T, dims: Sequence[int] | None,
                keep: bool) -> None:
         """A reduction over ``dims`` (None: all) mixes positions if one is spatial."""
+        if self.parts_of(x) is not None:
+            rank = self.rank(x)
+            return self.parts_contract(kind, x, out, range(rank) if dims is None else dims,
+                                       keep)
         node, layout = self.get(x)
         rank = len(layout)
         axes = list(range(rank)) if dims is None else [d % rank for d in dims]
@@ -237,6 +247,8 @@ class Kernel(Shapes):
         """A norm whose statistics run over ``dims``: over a spatial dim, every output
         reads its own position and (through the statistics) every position there, as
         a squeeze-and-excitation gate does; over channels only, it is pointwise."""
+        if self.parts_of(x) is not None:
+            return self.parts_along(kind, x, out, dims)
         node, layout = self.get(x)
         shape = x.shape or (2,) * len(layout)
         if not any(layout[d % len(layout)] is not None and shape[d % len(layout)] != 1
@@ -251,6 +263,8 @@ class Kernel(Shapes):
     def along(self, kind: str, x: T, out: T, dims: Sequence[int] | None) -> None:
         """Softmax and friends: every position reads every other along ``dims``
         (None: all dims)."""
+        if self.parts_of(x) is not None:
+            return self.parts_along(kind, x, out, dims)
         node, layout = self.get(x)
         dims = range(len(layout)) if dims is None else dims
         shape = x.shape or (2,) * len(layout)
@@ -261,18 +275,36 @@ class Kernel(Shapes):
             op = O.Pointwise(kind)
         self.bind(out, self.add(kind, op, [node]), layout)
 
+    def roll(self, x: T, out: T, shifts: dict[int, int]) -> None:
+        """A circular shift by ``{dim: shift}``; along channels it changes no field."""
+        node, layout = self.get(x)
+        by = [0] * self.nd
+        for d, s in shifts.items():
+            if layout[d] is not None:
+                by[layout[d]] += int(s)
+        if any(by):
+            self.emit("roll", O.Roll(by), node, layout, out)
+        else:
+            self.bind(out, node, layout)
+
     def matmul(self, kind: str, a: T | None, b: T | None, out: T) -> None:
         """A product with a constant contracts one dim of the tracked side: global if
         that dim is spatial; two input-dependent sides (attention) are global."""
         if a is not None and b is not None:
+            if self.parts_of(a) is not None or self.parts_of(b) is not None:
+                return self.product(kind, a, b, out)
             self.mix(kind, [a, b], out)
             return
         src = a if a is not None else b
         assert src is not None
-        node, layout = self.get(src)
-        rank = len(layout)
+        rank = self.rank(src)
         out_rank = out.rank if out.rank is not None else rank
         dim = rank - 1 if a is not None or rank < 2 else rank - 2
+        if self.parts_of(src) is not None:
+            if out_rank != rank:
+                raise Unknown(f"{kind} {ON_PARTS} that changes the rank")
+            return self.parts_contract(kind, src, out, [dim], keep=True)
+        node, layout = self.get(src)
         shape = src.shape
         if layout[dim] is not None and (shape is None or shape[dim] != 1):
             self.bind(out, self.add(kind, O.GlobalPool(), [node]), (None,) * out_rank)

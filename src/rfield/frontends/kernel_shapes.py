@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from ..core import ops as O
 from ..core.graph import INPUT
+from . import kernel_parts as P
 from .kernel_state import State, T, Unknown, has_space, match_dims
 
 
@@ -16,7 +17,16 @@ class Shapes(State):
     def merge(self, kind: str, ins: Sequence[T], out: T) -> None:
         raise NotImplementedError  # the kernel's elementwise merge
 
+    def parts_view(self, x: T, out: T) -> None:
+        raise NotImplementedError  # kernel_windows
+
+    def parts_split(self, x: T, outs: Sequence[T], dim: int, drop: bool) -> None:
+        raise NotImplementedError  # kernel_windows
+
     def concat(self, kind: str, ins: Sequence[T], out: T, dim: int) -> None:
+        if any(self.parts_of(t) is not None for t in ins):
+            # a class token before the patches, anchors of several maps one after another
+            raise Unknown(f"{kind} of tokens or windows")
         layouts = [self.layout(t) for t in ins]
         if any(lay[dim % len(lay)] is not None for lay in layouts):
             raise Unknown(f"{kind} along a spatial dim")
@@ -36,6 +46,8 @@ class Shapes(State):
 
     def split(self, kind: str, x: T, outs: Sequence[T], dim: int, drop: bool = False) -> None:
         """Pieces along a non-spatial dim; ``drop`` removes the dim (unbind)."""
+        if self.parts_of(x) is not None:
+            return self.parts_split(x, outs, dim, drop)
         node, layout = self.get(x)
         dim %= len(layout)
         if layout[dim] is not None:
@@ -45,6 +57,9 @@ class Shapes(State):
             self.bind(o, node, new)
 
     def permute(self, x: T, out: T, perm: Sequence[int]) -> None:
+        dims = self.parts_of(x)
+        if dims is not None:
+            return self.bind_parts(out, self.peek(x)[0], P.permute(dims, perm))
         node, layout = self.get(x)
         # a tensor with no shape may carry a layout of the wrong rank; it holds no
         # spatial axis (its positions were mixed upstream), so extra dims are None
@@ -53,10 +68,13 @@ class Shapes(State):
 
     def view(self, x: T, out: T) -> None:
         """Views that keep every spatial dim whole (channel shuffles, flatten of 1x1)
-        are free; views that merge or split positions are not followed."""
-        node, layout = self.get(x)
+        keep a plain layout; views that merge or split positions (tokens, window
+        partitions) give the tensor parts (:mod:`.kernel_parts`)."""
         if x.shape is None or out.shape is None or None in x.shape or None in out.shape:
             raise Unknown("view with unknown shapes")
+        if self.parts_of(x) is not None:
+            return self.parts_view(x, out)
+        node, layout = self.get(x)
         if not has_space(layout):
             return self._regrid(node, out)
         new = match_dims(x.shape, out.shape, layout)
@@ -65,9 +83,8 @@ class Shapes(State):
             return
         dims = [d for d, v in enumerate(layout) if v is not None]
         if len(dims) == self.nd and any(x.shape[d] > 1 for d in dims):
-            # positions merged or split (tokens, window partitions): rfield cannot
-            # follow them, so the result reads everything, and the user is told
-            raise Unknown("view that merges or splits spatial dims")
+            # positions merged or split (tokens, window partitions): the parts say where
+            return self.parts_view(x, out)
         self.bind(out, node, (None,) * len(out.shape))  # nothing spatial left to lose
 
     def _regrid(self, node: str, out: T) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from ..core import ops as O
 from ..core.graph import INPUT, Graph, Provenance
 from ..errors import RfieldError, ShapeError, SpecError, UnsupportedError
+from . import kernel_parts as P
 
 Layout = tuple  # per tensor dim: the input axis it holds, or None
 Shape = tuple  # per tensor dim: its size (None where the framework does not know)
@@ -19,6 +20,10 @@ Shape = tuple  # per tensor dim: its size (None where the framework does not kno
 
 class Unknown(Exception):
     """An operator (or a use of one) the kernel does not follow; the message names it."""
+
+
+#: What an operator that does not know parts is told when it meets them.
+ON_PARTS = "on positions split into windows or merged into tokens"
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,7 @@ class State:
         self.strict, self.framework = strict, framework
         self.naming, self.where = naming, where
         self.entries: dict[Hashable, tuple[str, Layout, Any]] = {}
+        self.parts: dict[Hashable, P.Dims] = {}  # tensors whose axes are split or merged
         self.counts: Counter = Counter()
         self.unknown_ops: Counter = Counter()
         self.unknown_at: dict[str, str] = {}  # operator -> where it was first met
@@ -136,6 +142,7 @@ class State:
 
     def reset(self) -> None:
         self.entries.clear()
+        self.parts.clear()
         self.graph.clear()
         self.counts.clear()
         self.unknown_ops.clear()
@@ -147,6 +154,38 @@ class State:
     def bind(self, t: T, node: str, layout: Layout) -> None:
         """Record that ``t`` is made by ``node`` and holds the input axes ``layout``."""
         self.entries[t.key] = (node, tuple(layout), t.obj)
+        self.parts.pop(t.key, None)
+
+    def bind_parts(self, t: T, node: str, dims: P.Dims) -> None:
+        """Record that ``t`` holds the positions of ``node`` split or merged as ``dims``
+        (a plain layout when that is what they come to)."""
+        layout = P.to_layout(dims, self.graph.size_of(node))
+        if layout is not None or not P.has_space(dims):
+            self.bind(t, node, layout or (None,) * len(dims))
+            return
+        self.entries[t.key] = (node, (None,) * len(dims), t.obj)
+        self.parts[t.key] = dims
+
+    def parts_of(self, t: T) -> P.Dims | None:
+        """The parts of a tensor with split or merged axes; None for a plain one."""
+        return self.parts.get(t.key)
+
+    def dims_of(self, t: T) -> P.Dims | None:
+        """The parts of any tensor with positions (a plain one's from its layout)."""
+        if t.key in self.parts:
+            return self.parts[t.key]
+        layout = self.entries[t.key][1]
+        if not has_space(layout) or t.shape is None or None in t.shape:
+            return None
+        return P.from_layout(t.shape, layout)
+
+    def copy(self, src: T, dst: T) -> None:
+        """``dst`` is ``src`` (an identity, a call's argument): node, layout and parts."""
+        node, layout, _ = self.entries[src.key]
+        self.entries[dst.key] = (node, layout, dst.obj)
+        self.parts.pop(dst.key, None)
+        if src.key in self.parts:
+            self.parts[dst.key] = self.parts[src.key]
 
     def entry(self, key: Hashable):
         return self.entries.get(key)
@@ -155,14 +194,22 @@ class State:
         return t.key in self.entries
 
     def get(self, t: T) -> tuple[str, Layout]:
+        """Node and layout; an operator that reads layouts cannot read parts."""
+        if t.key in self.parts:
+            raise Unknown(ON_PARTS)
+        node, layout, _ = self.entries[t.key]
+        return node, layout
+
+    def peek(self, t: T) -> tuple[str, Layout]:
+        """Node and layout for naming (a tensor with parts shows no spatial dim)."""
         node, layout, _ = self.entries[t.key]
         return node, layout
 
     def layout(self, t: T) -> Layout:
-        return self.entries[t.key][1]
+        return self.get(t)[1]
 
     def rank(self, t: T) -> int:
-        return t.rank if t.rank is not None else len(self.layout(t))
+        return t.rank if t.rank is not None else len(self.entries[t.key][1])
 
     def sizes(self, shape: Shape | None, layout: Layout) -> tuple[int, ...] | None:
         """The spatial size of a tensor of ``shape`` laid out as ``layout``, or None."""
@@ -214,23 +261,27 @@ class State:
 
     # ------------------------------------------------------------------ fallbacks
 
-    def unknown(self, what: str, ins: Sequence[T], outs: Sequence[T]) -> None:
+    def unknown(self, what: str, ins: Sequence[T], outs: Sequence[T], op: str = "") -> None:
         """An operator rfield does not follow: its outputs read the whole input there.
+        (``op`` names the operator when ``what`` only says it met parts.)
 
         An operator on tensors with no spatial axis left (one position per axis, or
         positions already mixed upstream) cannot move data across positions: the
         field is unchanged, and nothing is reported.
         """
-        sources = list(dict.fromkeys(self.get(t)[0] for t in ins))
-        if len(sources) == 1 and not any(has_space(self.layout(t)) for t in ins):
+        sources = list(dict.fromkeys(self.peek(t)[0] for t in ins))
+        if len(sources) == 1 and not any(has_space(self.peek(t)[1]) or t.key in self.parts
+                                         for t in ins):
             for o in outs:
                 self.bind(o, sources[0], (None,) * (o.rank if o.rank is not None
                                                     else len(self.layout(ins[0]))))
             return
+        if what == ON_PARTS and op:
+            what = f"{op} {ON_PARTS}"
         self.unknown_ops[what] += 1
         self.unknown_at.setdefault(what, self.where())
         node = self.union(what.strip("_"), sorted(sources))
-        ref = self.layout(ins[0])
+        ref = self.peek(ins[0])[1]
         for o in outs:
             layout = ref if o.rank in (None, len(ref)) else (None,) * o.rank
             size = self.sizes(o.shape, layout)

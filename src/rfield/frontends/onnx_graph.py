@@ -244,7 +244,7 @@ class OnnxReader:
                 raise Unknown(n.op_type)
             handler(self, n, a)
         except Unknown as exc:
-            self.kernel.unknown(str(exc), live, [self.t(o) for o in n.output if o])
+            self.kernel.unknown(str(exc), live, [self.t(o) for o in n.output if o], n.op_type)
         except RfieldError:
             raise
         except (IndexError, KeyError, TypeError, ValueError, ZeroDivisionError,
@@ -371,7 +371,7 @@ def reduce_input(r, n, a):
     axes = r.ints(n.input[1] if len(n.input) > 1 else "", "Reduce axes")
     if not axes and a.get("noop_with_empty_axes", 0):
         x, out = _io(r, n)
-        r.kernel.bind(out, *r.kernel.get(x))
+        r.kernel.copy(x, out)
         return
     _reduce(r, n, a, axes or None)
 

@@ -111,7 +111,7 @@ class Capture:
             handler(self, key, args, kwargs, out)
         except Unknown as exc:
             self.kernel.unknown(str(exc), [self.t(x) for x in tracked],
-                                [self.t(o) for o in outs])
+                                [self.t(o) for o in outs], name)
 
     def _setitem(self, args) -> None:
         """x[idx] = y writes input-dependent values at positions rfield does not follow."""
@@ -320,7 +320,7 @@ def _hook_modules(torch, model, names, cap: Capture, prefix: str) -> list:
         if isinstance(out, dict):
             first = next(iter(out.values()), None)
         if path and cap.tracked(first):
-            node, layout = cap.lookup(first)
+            node, layout = cap.kernel.peek(cap.t(first))
             if node != INPUT and path not in cap.module_outputs:
                 # a module called twice names its first output
                 cap.module_outputs[path] = node
@@ -382,7 +382,7 @@ def _named_outputs(cap: Capture, result, name: str = "output") -> dict[str, str]
     elif isinstance(result, (list, tuple)):
         pairs = [(f"{name}.{i}", v) for i, v in enumerate(result)]
     else:
-        return {name: cap.lookup(result)[0]} if cap.tracked(result) else {}
+        return {name: cap.kernel.peek(cap.t(result))[0]} if cap.tracked(result) else {}
     out: dict[str, str] = {}
     for key, value in pairs:
         out.update(_named_outputs(cap, value, key))

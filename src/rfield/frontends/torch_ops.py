@@ -294,7 +294,15 @@ def einsum(c: Capture, kind, args, kwargs, out) -> None:
 
 
 def attention(c: Capture, kind, args, kwargs, out) -> None:
-    c.kernel.mix("attention", [c.t(t) for t in args[:3] if c.tracked(t)], c.t(_first(out)))
+    qkv = [c.t(t) for t in args[:3] if c.tracked(t)]
+    mask = kwargs.get("attn_mask", args[3] if len(args) > 3 else None)
+    if kind == "scaled_dot_product_attention" and len(qkv) == 3 and not c.tracked(mask) \
+            and not kwargs.get("is_causal") \
+            and any(c.kernel.parts_of(t) is not None for t in qkv):
+        q, k, v = qkv
+        c.kernel.attention(q, k, v, c.t(_first(out)))  # tokens or windows of a map
+        return
+    c.kernel.mix("attention", qkv, c.t(_first(out)))
 
 
 def roll(c: Capture, _key, args, kwargs, out) -> None:
@@ -302,10 +310,8 @@ def roll(c: Capture, _key, args, kwargs, out) -> None:
     dims = _arg(args, kwargs, 2, "dims")
     if dims is None:
         raise Unknown("roll over the flattened tensor")
-    _, layout = c.lookup(x)
-    if any(layout[d % x.dim()] is not None for d in per_dim(dims, 1)):
-        raise Unknown("roll along a spatial dim")
-    c.kernel.bind(c.t(out), *c.lookup(x))
+    shifts = per_dim(_arg(args, kwargs, 1, "shifts"), len(per_dim(dims, 1)))
+    c.kernel.roll(c.t(x), c.t(out), {d % x.dim(): s for d, s in zip(per_dim(dims, 1), shifts)})
 
 
 def norm_over_space(c: Capture, kind, args, kwargs, out) -> None:

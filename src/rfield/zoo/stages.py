@@ -50,6 +50,8 @@ def stage_modules(a: Analysis) -> list[str]:
     for module, node in g.aliases.items():
         if not module or not all(v > 1 for v in g.nodes[node].size):
             continue
+        if not any(d is not None for d in g.alias_layouts.get(module, ())):
+            continue  # tokens or windows of a map: its positions, not laid out as one
         f = a.fields[node]
         jump = f.local_jump if f.is_global else f.jump
         if jump is None:  # no local path left: nothing to say per stage

@@ -1,0 +1,141 @@
+"""Positions split across dims or merged with others: window partitions and tokens.
+
+A plain layout says which tensor dim holds which input axis, whole. A view can
+also split an axis into digits (Swin's window partition: 56 = 8 windows x 7) or
+merge axes into one dim (196 tokens = 14 x 14, or windows x batch). Such a
+tensor keeps, per dim, its *parts*, major first: ``(axis, stride, count)``, the
+dim's index contributing ``stride * k`` (k < count) to the position along
+``axis``; ``axis`` None is a factor of batch, heads or channels (stride 0).
+The positions are the graph node's; the parts only say where each is held.
+
+These are pure functions; :mod:`.kernel_state` keeps the parts of each tensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+Part = tuple  # (input axis or None, stride along it, count)
+Dims = tuple  # per tensor dim, a tuple of its parts, major first
+
+
+def from_layout(shape: Sequence[int], layout: Sequence) -> Dims:
+    """The parts of a plain layout: each spatial dim one whole axis."""
+    return tidy(tuple(((a, 1 if a is not None else 0, int(n)),) for a, n in zip(layout, shape)))
+
+
+def tidy(dims: Dims) -> Dims:
+    """Parts of count 1 dropped; neighbours that are one run of an axis joined."""
+    out = []
+    for parts in dims:
+        run: list[Part] = []
+        for p in parts:
+            if p[2] == 1:
+                continue
+            if run:
+                a, s, c = run[-1]
+                if p[0] is None and a is None:
+                    run[-1] = (None, 0, c * p[2])
+                    continue
+                if p[0] == a and a is not None and s == p[1] * p[2]:
+                    run[-1] = (a, p[1], c * p[2])
+                    continue
+            run.append(p)
+        out.append(tuple(run))
+    return tuple(out)
+
+
+def reshape(dims: Dims, shape: Sequence[int]) -> Dims | None:
+    """The parts after a view to ``shape``, or None where a dim boundary cuts a part
+    unevenly (then the view is not followed)."""
+    flat = [p for parts in dims for p in parts]
+    out: list[tuple] = []
+    i = 0
+    for size in shape:
+        size = int(size)
+        taken: list[Part] = []
+        need = size
+        while need > 1:
+            if i >= len(flat):
+                return None
+            a, s, c = flat[i]
+            if need % c == 0:
+                taken.append((a, s, c))
+                need //= c
+                i += 1
+            elif c % need == 0:  # the dim ends inside this part: its high digits here
+                low = c // need
+                taken.append((a, s * low, need))
+                flat[i] = (a, s, low)
+                need = 1
+            else:
+                return None
+        out.append(tuple(taken))
+    if i != len(flat):
+        return None
+    return tidy(tuple(out))
+
+
+def permute(dims: Dims, perm: Sequence[int]) -> Dims:
+    return tuple(dims[p % len(dims)] for p in perm)
+
+
+def spatial(parts: Sequence[Part]) -> list[Part]:
+    return [p for p in parts if p[0] is not None]
+
+
+def has_space(dims: Dims) -> bool:
+    return any(spatial(parts) for parts in dims)
+
+
+def blank(dims: Dims, which: Iterable[int], shape: Sequence[int]) -> Dims:
+    """``dims`` with the dims ``which`` holding no position any more (contracted,
+    or mixed and relabelled): a channel-like part of their size."""
+    hit = {w % len(dims) for w in which}
+    return tidy(tuple(((None, 0, int(shape[d])),) if d in hit else parts
+                      for d, parts in enumerate(dims)))
+
+
+def digits(parts: Sequence[Part], nd: int) -> list[tuple]:
+    """Per input axis, the (stride, count) digits ``parts`` hold, lowest first."""
+    per: list[list] = [[] for _ in range(nd)]
+    for a, s, c in spatial(parts):
+        per[a].append((s, c))
+    return [tuple(sorted(d)) for d in per]
+
+
+def held(dims: Dims, nd: int) -> list[tuple]:
+    """Per input axis, the digits the tensor holds (over all its dims)."""
+    return digits([p for parts in dims for p in parts], nd)
+
+
+def tiles(ds: Sequence[tuple[int, int]], low: int, n: int) -> bool:
+    """Whether digits ``ds`` (sorted) are exactly the positions ``low * k`` below n."""
+    stride = low
+    for s, c in ds:
+        if s != stride:
+            return False
+        stride = s * c
+    return stride == n
+
+
+def to_layout(dims: Dims, grid: Sequence[int]) -> tuple | None:
+    """A plain layout when every axis is held whole by one dim, else None."""
+    layout: list = []
+    seen = set()
+    for parts in dims:
+        sp = spatial(parts)
+        if not sp:
+            layout.append(None)
+            continue
+        if len(parts) != 1 or sp[0][1] != 1 or sp[0][2] != grid[sp[0][0]]:
+            return None
+        layout.append(sp[0][0])
+        seen.add(sp[0][0])
+    return tuple(layout) if len(seen) == len(grid) else None
+
+
+def scaled(dims: Dims, factors: Sequence[int]) -> Dims:
+    """Strides divided per axis: the positions of a grid decimated by ``factors``."""
+    return tuple(tuple((a, s // factors[a], c) if a is not None else (a, s, c) for a, s, c in parts)
+                 for parts in dims)

@@ -1,0 +1,215 @@
+"""The kernel's operators on tensors whose axes are split or merged (see
+:mod:`.kernel_parts`): window partitions, tokens, attention inside windows.
+
+Attention or a softmax over a dim that holds some digits of an axis reads every
+value of those digits: a :class:`~rfield.core.ops.WindowMix` node (Swin's
+windows, MaxViT's grid). A product with weights over such a dim contracts the
+digits away: where they were the lowest (a patch merge), the positions left are
+those of a window of that size and stride; where they were all of them (token
+mixing), the result is global. Anything else raises :class:`Unknown`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..core import ops as O
+from ..core.graph import INPUT
+from . import kernel_parts as P
+from .kernel_shapes import Shapes
+from .kernel_state import T, Unknown
+
+
+class Windows(Shapes):
+    """Operators on tensors with parts; each is called by the kernel's operator of the
+    same kind when an input has parts."""
+
+    # ------------------------------------------------------------------ helpers
+
+    def mixed(self, kind: str, node: str, parts: Sequence[tuple]) -> str:
+        """A node reading every value of the digits ``parts`` hold."""
+        digits = P.digits(parts, self.nd)
+        if not any(digits):
+            return node
+        grid = self.graph.size_of(node)
+        if all(P.tiles(d, 1, n) for d, n in zip(digits, grid)):
+            return self.add(kind, O.GlobalMix(), [node])
+        if any(d and not _valid(d) for d in digits):
+            raise Unknown(f"{kind} over digits that do not tile an axis")
+        return self.add(kind, O.WindowMix(digits), [node])
+
+    def settle(self, kind: str, node: str, dims: P.Dims, out: T) -> None:
+        """Bind ``out``, whose dims may hold only some digits of an axis (the rest
+        contracted): the lowest missing are a window of their size and stride, all
+        missing make it global."""
+        grid = self.graph.size_of(node)
+        held = P.held(dims, self.nd)
+        if not any(held):  # every position contracted
+            self.bind(out, self.add(kind, O.GlobalPool(), [node]), (None,) * len(dims))
+            return
+        factors = []
+        for ds, n in zip(held, grid):
+            low = ds[0][0] if ds else n
+            if not ds or not P.tiles(ds, low, n):
+                raise Unknown(f"{kind} over some digits of an axis")
+            factors.append(low)
+        if any(f > 1 for f in factors):
+            node = self.add(kind, O.Conv(factors, factors, 0, 1), [node])
+            dims = P.scaled(dims, factors)
+        self.bind_parts(out, node, dims)
+
+    def on_grid(self, node: str, grid: tuple[int, ...], positionless: bool) -> str:
+        """``node`` on ``grid``: a positionless tensor's is global there; maps of
+        another size are not followed."""
+        if self.graph.size_of(node) == grid:
+            return node
+        if not positionless:
+            raise Unknown("a product of maps of different sizes")
+        source = self.as_global(node) if node != INPUT else node
+        return self.add("broadcast", O.Broadcast(grid), [source])
+
+    def aligned(self, ts: Sequence[T], rank: int, kind: str) -> tuple[list, P.Dims]:
+        """Each input's node and parts, to ``rank`` dims; the parts they agree on."""
+        found: list = []
+        ref: P.Dims | None = None
+        for t in ts:
+            dims = self.dims_of(t)
+            if dims is not None:
+                dims = ((),) * (rank - len(dims)) + tuple(dims)
+                if ref is not None and P.tidy(dims) != P.tidy(ref):
+                    raise Unknown(f"{kind} of tensors holding positions differently")
+                ref = dims
+            found.append((self.peek(t)[0], dims))
+        assert ref is not None
+        return found, ref
+
+    # ------------------------------------------------------------------ operators
+
+    def parts_pointwise(self, kind: str, x: T, outs: Sequence[T]) -> None:
+        node, dims = self.peek(x)[0], self.dims_of(x)
+        assert dims is not None
+        for o in outs:
+            self.bind_parts(o, self.add(kind, O.Pointwise(kind), [node]), dims)
+
+    def parts_merge(self, kind: str, ins: Sequence[T], out: T) -> None:
+        rank = out.rank if out.rank is not None else max(self.rank(t) for t in ins)
+        found, dims = self.aligned(ins, rank, kind)
+        grid = next(self.graph.size_of(n) for n, d in found if d is not None)
+        nodes = list(dict.fromkeys(self.on_grid(n, grid, d is None) for n, d in found))
+        op = O.Merge(kind) if len(nodes) > 1 else O.Pointwise(kind)
+        self.bind_parts(out, self.add(kind, op, nodes), dims)
+
+    def parts_view(self, x: T, out: T) -> None:
+        dims = self.dims_of(x)
+        new = None if dims is None or out.shape is None else P.reshape(dims, out.shape)
+        if new is None:
+            raise Unknown("view that splits positions unevenly")
+        self.bind_parts(out, self.peek(x)[0], new)
+
+    def parts_along(self, kind: str, x: T, out: T, dims: Sequence[int] | None) -> None:
+        """Softmax or a norm over ``dims`` (None: all): reads every digit held there."""
+        have = self.dims_of(x)
+        assert have is not None
+        which = range(len(have)) if dims is None else [d % len(have) for d in dims]
+        parts = [p for d in which for p in have[d]]
+        node = self.mixed(kind, self.peek(x)[0], parts)
+        if node == self.peek(x)[0]:
+            node = self.add(kind, O.Pointwise(kind), [node])
+        self.bind_parts(out, node, have)
+
+    def parts_contract(self, kind: str, x: T, out: T, dims: Sequence[int], keep: bool) -> None:
+        """A product with weights, or a reduction, over ``dims``."""
+        have = self.dims_of(x)
+        assert have is not None and out.shape is not None
+        which = {d % len(have) for d in dims}
+        if keep:
+            new = P.blank(have, which, out.shape)
+        else:
+            new = tuple(p for d, p in enumerate(have) if d not in which)
+        self.settle(kind, self.peek(x)[0], new, out)
+
+    def parts_split(self, x: T, outs: Sequence[T], dim: int, drop: bool) -> None:
+        have = self.dims_of(x)
+        assert have is not None
+        dim %= len(have)
+        if P.spatial(have[dim]):
+            raise Unknown("split of a dim holding positions")
+        for o in outs:
+            if drop:
+                new = have[:dim] + have[dim + 1:]
+            else:
+                new = P.blank(have, [dim], o.shape) if o.shape is not None else have
+            self.bind_parts(o, self.peek(x)[0], new)
+
+    def product(self, kind: str, a: T, b: T, out: T) -> None:
+        """``a @ b`` of two input-dependent tensors (attention scores, then values):
+        each output reads its own row of ``a`` and every digit ``b`` holds along the
+        contracted dim; a column of ``b`` holding the same axis as the row (scores
+        q @ k^T) is read whole too."""
+        rank = out.rank if out.rank is not None else max(self.rank(a), self.rank(b))
+        da, db = self.dims_of(a), self.dims_of(b)
+        if da is None and db is None or rank < 2:
+            raise Unknown(f"{kind} of positionless tensors")
+        da = ((),) * (rank - len(da)) + tuple(da) if da is not None else None
+        db = ((),) * (rank - len(db)) + tuple(db) if db is not None else None
+        batch: list = []
+        for d in range(rank - 2):
+            pa, pb = (da[d] if da else ()), (db[d] if db else ())
+            if P.spatial(pa) and P.spatial(pb) and pa != pb:
+                raise Unknown(f"{kind} of tensors holding positions differently")
+            batch.append(pa if P.spatial(pa) else pb)
+        na, nb = self.peek(a)[0], self.peek(b)[0]
+        row = da[-2] if da else ()
+        col = db[-1] if db else ()
+        if da:
+            na = self.mixed(kind, na, da[-1])
+        if db:
+            read = list(db[-2]) + (list(col) if P.spatial(col) and P.spatial(row) else [])
+            nb = self.mixed(kind, nb, read)
+            if P.spatial(row):
+                col = ()
+        n_out = out.shape or (1,) * rank
+        dims = tuple(batch) + (row or ((None, 0, int(n_out[-2])),),
+                               col or ((None, 0, int(n_out[-1])),))
+        self.settle(kind, self.joined(kind, [(na, da is None), (nb, db is None)]),
+                    P.tidy(dims), out)
+
+    def joined(self, kind: str, nodes: Sequence[tuple[str, bool]]) -> str:
+        """One node reading what each of ``nodes`` reads, on the grid of the ones with
+        positions; (node, positionless) pairs. Keys and values read whole (a global
+        node) join any grid: attention over a smaller map (Twins, PVT)."""
+        loose = [n for n, free in nodes if free or self.is_global(n)]
+        grids = {self.graph.size_of(n) for n, free in nodes if n not in loose}
+        if not grids:  # every side read whole (channel attention: k^T @ v)
+            return self.union(kind, [n for n, _ in nodes])
+        if len(grids) != 1:
+            raise Unknown(f"{kind} of maps of different sizes")
+        grid = grids.pop()
+        unique = list(dict.fromkeys(self.on_grid(n, grid, n in loose) for n, _ in nodes))
+        if len(unique) == 1:
+            return self.add(kind, O.Pointwise(kind), unique)
+        return self.add(kind, O.Merge(kind, aligned=False), unique)
+
+    def is_global(self, node: str) -> bool:
+        return node != INPUT and self.graph.nodes[node].global_
+
+    def attention(self, q: T, k: T, v: T, out: T) -> None:
+        """softmax(q @ k^T) @ v: each output reads its query and every key and value
+        of its window (the digits the keys' and values' token dim holds)."""
+        dq, dk, dv = (self.dims_of(t) for t in (q, k, v))
+        if dq is None or dk is None or dv is None or out.shape is None:
+            raise Unknown("attention of positionless tensors")
+        rank = len(out.shape)
+        dq, dk, dv = (((),) * (rank - len(d)) + tuple(d) for d in (dq, dk, dv))
+        if not (dq[:-2] == dk[:-2] == dv[:-2]) or dk[-2] != dv[-2]:
+            raise Unknown("attention of tensors holding positions differently")
+        nodes = [(self.peek(q)[0], False)] + [
+            (self.mixed("attention", self.peek(t)[0], d[-2]), False) for t, d in ((k, dk), (v, dv))]
+        node = self.joined("attention", nodes)
+        dims = dq[:-1] + (((None, 0, int(out.shape[-1])),),)
+        self.settle("attention", node, P.tidy(dims), out)
+
+
+def _valid(digits: Sequence[tuple[int, int]]) -> bool:
+    """Digits strictly increasing in stride, none overlapping the next."""
+    return all(s * c <= s2 for (s, c), (s2, _) in zip(digits, digits[1:]))

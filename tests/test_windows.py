@@ -1,0 +1,140 @@
+"""Window attention, rolls and tokens: followed exactly, checked against
+back-propagation through the real modules (hand-made the way Swin, MaxViT and
+MLP-Mixer write them), and the parts bookkeeping against numpy's own reshapes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+torch = pytest.importorskip("torch")
+
+from torch import nn  # noqa: E402
+
+import rfield  # noqa: E402
+from rfield.frontends import kernel_parts as P  # noqa: E402
+from window_models import Swin, TokenMixer  # noqa: E402
+
+from torch_checks import check_model  # noqa: E402
+
+UNITS = ("centre", 0, -1, 1, 2, 3, 5, 6, 7, 9, 13, 14, 15)
+
+
+def spatial_modules(a) -> list[str]:
+    g = a.graph
+    return [m for m, n in g.aliases.items()
+            if all(s > 1 for s in g.nodes[n].size)
+            and any(d is not None for d in g.alias_layouts.get(m, ()))]
+
+
+@pytest.mark.parametrize("options", [{}, {"fused": True}, {"grid": True}],
+                         ids=["matmul", "sdpa", "grid"])
+def test_window_attention_is_exact_unit_by_unit(options):
+    """Shifted windows (with Swin's mask), patch merging, an MLP over tokens and
+    MaxViT's grid attention: every checked unit's box equals the measured one."""
+    torch.manual_seed(0)
+    model = Swin(**options)
+    a = rfield.analyze(model, (64, 64))
+    assert not a.graph.unknown_ops
+    assert not [f for f in a.findings if f.kind == "misaligned"]
+    a, checked = check_model(model, (64, 64), modules=spatial_modules(a),
+                             units_per_axis=UNITS, exact=True)
+    assert checked > 60
+    # by hand: the stem maps unit u to pixels 2u, 2u + 1; a window of 4 units reads 8
+    box = lambda u: [tuple(r) for r in a.box("blocks.0", (u, u)).ranges]
+    assert box(1) == box(3) == [(0, 7)] * 2 and box(4) == [(8, 15)] * 2
+
+
+def test_a_linear_over_all_tokens_is_global_and_exact():
+    torch.manual_seed(0)
+    a, checked = check_model(TokenMixer(), (32, 32), modules=["head"], units_per_axis=UNITS[:9],
+                             exact=True)
+    assert checked and a.field("head").is_global and not a.graph.unknown_ops
+
+
+class Rolled(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(1, 2, 3, padding=1), nn.Conv2d(2, 2, 3, padding=1)
+
+    def forward(self, x):
+        return self.b(torch.roll(self.a(x), shifts=(3, -5), dims=(2, 3)))
+
+
+def test_a_roll_wraps_at_the_border_only():
+    """Interior units see a translated field; units at the wrap see both borders."""
+    a, checked = check_model(Rolled(), (16, 16), modules=["b"],
+                             units_per_axis=tuple(range(16)), exact=True)
+    assert checked == 16 and a.field("b").rf == (5, 5)
+    # rows 7..9 of a read rows 4..6 before the roll by 3: the conv reads 3..7
+    assert [tuple(r) for r in a.box("b", (8, 8)).ranges] == [(3, 7), (11, 15)]
+    # rows 1..3 read rows 14, 15 and 0: the box spans the axis
+    assert tuple(a.box("b", (2, 8)).ranges[0]) == (0, 15)
+
+
+class Uneven(nn.Module):
+    def forward(self, x):  # 2 channels x 6 positions as 3 x 4: no dim boundary on a digit
+        return x.reshape(1, 3, 4).softmax(-1)
+
+
+def test_a_view_that_cuts_positions_unevenly_is_reported():
+    a = rfield.analyze(Uneven(), (6,), channels=2)
+    assert a.graph.unknown_ops == {"view that splits positions unevenly": 1}
+
+
+# --------------------------------------------------------------------------- parts
+
+@st.composite
+def views(draw):
+    """A map (batch 1, channels, H, W) and a chain of reshapes and permutes."""
+    h = draw(st.sampled_from([2, 4, 6, 8, 12]))
+    w = draw(st.sampled_from([2, 3, 4, 8]))
+    c = draw(st.sampled_from([1, 2, 3]))
+    steps = draw(st.lists(st.tuples(st.booleans(), st.randoms(use_true_random=False)),
+                          max_size=4))
+    return (1, c, h, w), steps
+
+
+def _factor(n: int, rnd) -> list[int]:
+    out = []
+    while n > 1:
+        d = rnd.choice([k for k in range(2, n + 1) if n % k == 0])
+        out.append(d)
+        n //= d
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(views())
+def test_parts_say_where_every_position_is(case):
+    """After any chain of views and permutes, the parts give each element's (row,
+    column), as numpy moving an index grid shows."""
+    shape, steps = case
+    rows = np.broadcast_to(np.arange(shape[2])[:, None], shape)
+    cols = np.broadcast_to(np.arange(shape[3])[None, :], shape)
+    dims = P.from_layout(shape, (None, None, 0, 1))
+    for permute, rnd in steps:
+        if permute:
+            perm = list(range(rows.ndim))
+            rnd.shuffle(perm)
+            rows, cols = rows.transpose(perm), cols.transpose(perm)
+            dims = P.permute(dims, perm)
+        else:
+            new = _factor(rows.size, rnd)
+            rnd.shuffle(new)
+            new = new or [1]
+            rows, cols = rows.reshape(new), cols.reshape(new)
+            dims = P.reshape(dims, new)
+            if dims is None:
+                return  # an uneven cut: not followed (reported), nothing to check
+    for idx in np.ndindex(rows.shape):
+        at = [0, 0]
+        for d, i in enumerate(idx):
+            k = i
+            for a, s, c in reversed(dims[d]):  # minor part first
+                k, digit = divmod(k, c)
+                if a is not None:
+                    at[a] += s * digit
+        assert (at[0], at[1]) == (rows[idx], cols[idx])

@@ -1,0 +1,129 @@
+"""Hand-made window attention (Swin's and MaxViT's), written in plain PyTorch the way
+their libraries write it: views and permutes that split the map into windows, a
+product of queries and keys, a softmax, a product with values, the views back."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def partition(x, w):
+    """(B, H, W, C) -> (B * windows, w * w, C): windows of w x w."""
+    b, h, wd, c = x.shape
+    x = x.view(b, h // w, w, wd // w, w, c).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(-1, w * w, c)
+
+
+def reverse(x, w, h, wd):
+    c = x.shape[-1]
+    x = x.view(-1, h // w, wd // w, w, w, c).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(-1, h, wd, c)
+
+
+def grid_partition(x, g):
+    """MaxViT's grid: g x g tokens spread over the map (stride H / g) attend together."""
+    b, h, wd, c = x.shape
+    x = x.view(b, g, h // g, g, wd // g, c).permute(0, 2, 4, 1, 3, 5)
+    return x.reshape(-1, g * g, c)
+
+
+def grid_reverse(x, g, h, wd):
+    c = x.shape[-1]
+    x = x.view(-1, h // g, wd // g, g, g, c).permute(0, 3, 1, 4, 2, 5)
+    return x.reshape(-1, h, wd, c)
+
+
+class Attention(nn.Module):
+    def __init__(self, dim: int, fused: bool) -> None:
+        super().__init__()
+        self.qkv, self.proj, self.fused = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim), fused
+        self.heads = 2
+
+    def forward(self, x, mask=None):
+        b, n, c = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        if self.fused:
+            x = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        else:
+            attn = (q * 0.5) @ k.transpose(-2, -1)
+            if mask is not None:
+                attn = attn + mask
+            x = attn.softmax(dim=-1) @ v
+        return self.proj(x.transpose(1, 2).reshape(b, n, c))
+
+
+class Block(nn.Module):
+    """A Swin block: (shifted) window attention, then an MLP over tokens."""
+
+    def __init__(self, dim: int, window: int, shift: int, fused: bool = False,
+                 grid: bool = False) -> None:
+        super().__init__()
+        self.window, self.shift, self.grid = window, shift, grid
+        self.norm = nn.LayerNorm(dim)
+        self.attn = Attention(dim, fused)
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+
+    def forward(self, x):  # (B, H, W, C)
+        b, h, w, c = x.shape
+        y = self.norm(x)
+        if self.shift:
+            y = torch.roll(y, shifts=(-self.shift, -self.shift), dims=(1, 2))
+        if self.grid:
+            y = grid_reverse(self.attn(grid_partition(y, self.window)), self.window, h, w)
+        else:
+            mask = None
+            if self.shift:  # Swin's mask: windows that wrap around do not mix
+                mask = torch.zeros(self.window ** 2, self.window ** 2)
+                mask[0, -1] = -100.0
+            y = reverse(self.attn(partition(y, self.window), mask), self.window, h, w)
+        if self.shift:
+            y = torch.roll(y, shifts=(self.shift, self.shift), dims=(1, 2))
+        x = x + y
+        t = x.reshape(b, -1, c)  # tokens for the MLP, then back to the map
+        return (t + self.mlp(t)).reshape(b, h, w, c)
+
+
+class Merge(nn.Module):
+    """Swin's patch merging: 2 x 2 neighbours into channels, a norm, a linear."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.norm, self.reduction = nn.LayerNorm(4 * dim), nn.Linear(4 * dim, 2 * dim)
+
+    def forward(self, x):
+        b, h, w, c = x.shape
+        x = x.reshape(b, h // 2, 2, w // 2, 2, c).permute(0, 1, 3, 4, 2, 5).flatten(3)
+        return self.reduction(self.norm(x))
+
+
+class Swin(nn.Module):
+    def __init__(self, window: int = 4, fused: bool = False, grid: bool = False) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 2, stride=2)
+        self.blocks = nn.Sequential(Block(8, window, 0, fused),
+                                    Block(8, window, window // 2, fused),
+                                    Merge(8), Block(16, 2, 0, fused, grid=grid))
+        self.head = nn.Conv2d(16, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = self.blocks(self.stem(x).permute(0, 2, 3, 1))
+        return self.head(x.permute(0, 3, 1, 2))
+
+
+class TokenMixer(nn.Module):
+    """A linear over all tokens (MLP-Mixer): every output reads every position."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 4, stride=4)
+        self.mix = nn.Linear(64, 64)
+        self.head = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = self.stem(x)
+        b, c, h, w = x.shape
+        t = self.mix(x.flatten(2))  # (B, C, tokens): a linear over the tokens
+        return self.head(t.view(b, c, h, w))
