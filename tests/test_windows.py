@@ -29,8 +29,9 @@ def spatial_modules(a) -> list[str]:
             and any(d is not None for d in g.alias_layouts.get(m, ()))]
 
 
-@pytest.mark.parametrize("options", [{}, {"fused": True}, {"grid": True}],
-                         ids=["matmul", "sdpa", "grid"])
+@pytest.mark.parametrize("options", [{}, {"fused": True}, {"fused": "einsum"}, {"grid": True},
+                                     {"grid": True, "fused": "einsum"}],
+                         ids=["matmul", "sdpa", "einsum", "grid", "grid-einsum"])
 def test_window_attention_is_exact_unit_by_unit(options):
     """Shifted windows (with Swin's mask), patch merging, an MLP over tokens and
     MaxViT's grid attention: every checked unit's box equals the measured one."""

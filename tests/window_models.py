@@ -36,7 +36,7 @@ def grid_reverse(x, g, h, wd):
 
 
 class Attention(nn.Module):
-    def __init__(self, dim: int, fused: bool) -> None:
+    def __init__(self, dim: int, fused: bool | str) -> None:
         super().__init__()
         self.qkv, self.proj, self.fused = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim), fused
         self.heads = 2
@@ -44,6 +44,13 @@ class Attention(nn.Module):
     def forward(self, x, mask=None):
         b, n, c = x.shape
         qkv = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        if self.fused == "einsum":  # torchvision's ways: indexing, cosine attention, einsum
+            q, k, v = F.normalize(qkv[0], dim=-1), F.normalize(qkv[1], dim=-1), qkv[2]
+            attn = torch.einsum("bhid,bhjd->bhij", q, k)
+            if mask is not None:
+                attn = attn + mask
+            x = torch.einsum("bhij,bhjd->bhid", attn.softmax(-1), v)
+            return self.proj(x.transpose(1, 2).reshape(b, n, c))
         q, k, v = qkv.unbind(0)
         if self.fused:
             x = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
@@ -58,7 +65,7 @@ class Attention(nn.Module):
 class Block(nn.Module):
     """A Swin block: (shifted) window attention, then an MLP over tokens."""
 
-    def __init__(self, dim: int, window: int, shift: int, fused: bool = False,
+    def __init__(self, dim: int, window: int, shift: int, fused: bool | str = False,
                  grid: bool = False) -> None:
         super().__init__()
         self.window, self.shift, self.grid = window, shift, grid
@@ -100,7 +107,7 @@ class Merge(nn.Module):
 
 
 class Swin(nn.Module):
-    def __init__(self, window: int = 4, fused: bool = False, grid: bool = False) -> None:
+    def __init__(self, window: int = 4, fused: bool | str = False, grid: bool = False) -> None:
         super().__init__()
         self.stem = nn.Conv2d(3, 8, 2, stride=2)
         self.blocks = nn.Sequential(Block(8, window, 0, fused),

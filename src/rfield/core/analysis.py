@@ -194,7 +194,7 @@ class Analysis:
                 if src == INPUT:
                     self._check(node)
                 else:
-                    for flags in (self._covers, self._posdep, self._holes):
+                    for flags in (self._covers, self._posdep, self._holes, self._windowed):
                         flags[name] = flags[src]
                 continue
             if node.global_:

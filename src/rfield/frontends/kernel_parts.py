@@ -139,3 +139,9 @@ def scaled(dims: Dims, factors: Sequence[int]) -> Dims:
     """Strides divided per axis: the positions of a grid decimated by ``factors``."""
     return tuple(tuple((a, s // factors[a], c) if a is not None else (a, s, c) for a, s, c in parts)
                  for parts in dims)
+
+
+def overlap(parts: Sequence[Part], other: Sequence[Part]) -> bool:
+    """Whether two dims hold some digit of an axis in common."""
+    return any(a == b and s < t * d and t < s * c
+               for a, s, c in spatial(parts) for b, t, d in spatial(other))

@@ -17,7 +17,7 @@ from ..core import ops as O
 from ..core.graph import INPUT
 from . import kernel_parts as P
 from .kernel_shapes import Shapes
-from .kernel_state import T, Unknown
+from .kernel_state import ON_PARTS, T, Unknown
 
 
 class Windows(Shapes):
@@ -141,38 +141,66 @@ class Windows(Shapes):
                 new = P.blank(have, [dim], o.shape) if o.shape is not None else have
             self.bind_parts(o, self.peek(x)[0], new)
 
+    def parts_select(self, x: T, out: T, source: Sequence[int | None],
+                     cut: Sequence[int]) -> None:
+        """Indexing: output dim i is input dim ``source[i]`` (None: a new dim); the dims
+        in ``cut`` are sliced and those in no ``source`` indexed away: neither may hold
+        positions (qkv[0], a head's slice)."""
+        have = self.dims_of(x)
+        assert have is not None and out.shape is not None
+        gone = [d for d in range(len(have)) if d not in source]
+        if any(P.spatial(have[d]) for d in list(cut) + gone):
+            raise Unknown(f"indexing {ON_PARTS}")
+        new = tuple(() if d is None else (((None, 0, int(out.shape[i])),) if d in cut
+                                          else have[d]) for i, d in enumerate(source))
+        self.bind_parts(out, self.peek(x)[0], P.tidy(new))
+
     def product(self, kind: str, a: T, b: T, out: T) -> None:
-        """``a @ b`` of two input-dependent tensors (attention scores, then values):
-        each output reads its own row of ``a`` and every digit ``b`` holds along the
-        contracted dim; a column of ``b`` holding the same axis as the row (scores
-        q @ k^T) is read whole too."""
+        """``a @ b`` of two input-dependent tensors (attention scores, then values)."""
         rank = out.rank if out.rank is not None else max(self.rank(a), self.rank(b))
-        da, db = self.dims_of(a), self.dims_of(b)
-        if da is None and db is None or rank < 2:
+        if rank < 2:
+            raise Unknown(f"{kind} of vectors")
+        batch = "abcdefgh"[:rank - 2]
+        ra, rb = self.rank(a), self.rank(b)
+        self.contract(kind, [(a, (batch + "ij")[-ra:]), (b, (batch + "jk")[-rb:])],
+                      out, batch + "ik")
+
+    def contract(self, kind: str, operands: Sequence[tuple[T, str]], out: T,
+                 letters: str) -> None:
+        """A product of input-dependent tensors written as einsum letters: each output
+        reads, in every operand, every digit held along a summed letter; a free letter
+        holding positions in two operands (scores q @ k^T) is read whole in the later."""
+        found: list[tuple[str, P.Dims | None, str]] = []
+        for t, lets in operands:
+            dims = self.dims_of(t)
+            if dims is not None and len(dims) != len(lets):
+                raise Unknown(f"{kind} with broadcast dims")
+            found.append((self.peek(t)[0], dims, lets))
+        if all(d is None for _, d, _ in found):
             raise Unknown(f"{kind} of positionless tensors")
-        da = ((),) * (rank - len(da)) + tuple(da) if da is not None else None
-        db = ((),) * (rank - len(db)) + tuple(db) if db is not None else None
-        batch: list = []
-        for d in range(rank - 2):
-            pa, pb = (da[d] if da else ()), (db[d] if db else ())
-            if P.spatial(pa) and P.spatial(pb) and pa != pb:
-                raise Unknown(f"{kind} of tensors holding positions differently")
-            batch.append(pa if P.spatial(pa) else pb)
-        na, nb = self.peek(a)[0], self.peek(b)[0]
-        row = da[-2] if da else ()
-        col = db[-1] if db else ()
-        if da:
-            na = self.mixed(kind, na, da[-1])
-        if db:
-            read = list(db[-2]) + (list(col) if P.spatial(col) and P.spatial(row) else [])
-            nb = self.mixed(kind, nb, read)
-            if P.spatial(row):
-                col = ()
-        n_out = out.shape or (1,) * rank
-        dims = tuple(batch) + (row or ((None, 0, int(n_out[-2])),),
-                               col or ((None, 0, int(n_out[-1])),))
-        self.settle(kind, self.joined(kind, [(na, da is None), (nb, db is None)]),
-                    P.tidy(dims), out)
+        held: dict[str, tuple] = {}  # output letter -> the parts it holds
+        nodes: list[tuple[str, bool]] = []
+        for node, dims, lets in found:
+            if dims is None:
+                nodes.append((node, True))
+                continue
+            read: list = []
+            for letter, parts in zip(lets, dims):
+                if not P.spatial(parts):
+                    continue
+                if letter not in letters:
+                    read += parts  # summed over
+                elif letter in held:
+                    if held[letter] != parts:
+                        raise Unknown(f"{kind} of tensors holding positions differently")
+                elif any(P.overlap(parts, other) for other in held.values()):
+                    read += parts  # positions a first operand holds already (k of q @ k^T)
+                else:
+                    held[letter] = parts
+            nodes.append((self.mixed(kind, node, read), False))
+        shape = out.shape or (1,) * len(letters)
+        dims = tuple(held.get(x) or ((None, 0, int(n)),) for x, n in zip(letters, shape))
+        self.settle(kind, self.joined(kind, nodes), P.tidy(dims), out)
 
     def joined(self, kind: str, nodes: Sequence[tuple[str, bool]]) -> str:
         """One node reading what each of ``nodes`` reads, on the grid of the ones with

@@ -234,6 +234,8 @@ def getitem(c: Capture, _key, args, kwargs, out) -> None:
         pos = index.index(Ellipsis)
         fill = x.dim() - (len([i for i in index if i is not None]) - 1)
         index = index[:pos] + (slice(None),) * fill + index[pos + 1:]
+    if c.kernel.parts_of(c.t(x)) is not None:
+        return _select_parts(c, x, index, out)
     _, layout = c.lookup(x)
     new_layout: list = []
     cuts: dict[int, tuple] = {}
@@ -254,6 +256,26 @@ def getitem(c: Capture, _key, args, kwargs, out) -> None:
         d += 1
     new_layout += list(layout[d:])
     c.kernel.slice("slice", c.t(x), c.t(out), cuts, out_layout=tuple(new_layout))
+
+
+def _select_parts(c: Capture, x, index: tuple, out) -> None:
+    """Indexing a tensor whose positions are split or merged: along other dims only."""
+    source: list = []
+    cut: list[int] = []
+    d = 0
+    for item in index:
+        if item is None:
+            source.append(None)
+            continue
+        if isinstance(item, slice):
+            source.append(d)
+            if item != slice(None):
+                cut.append(d)
+        elif not isinstance(item, int):
+            raise Unknown(f"indexing with {type(item).__name__}")
+        d += 1
+    source += list(range(d, x.dim()))
+    c.kernel.parts_select(c.t(x), c.t(out), source, cut)
 
 
 def narrow(c: Capture, _key, args, kwargs, out) -> None:
@@ -290,7 +312,17 @@ def matmul(c: Capture, _key, args, kwargs, out) -> None:
 
 
 def einsum(c: Capture, kind, args, kwargs, out) -> None:
-    c.kernel.mix("einsum", [c.t(t) for t in flat(args[1:]) if c.tracked(t)], c.t(out))
+    """Read by its letters when an operand holds windows or tokens (MaxViT's attention
+    in torchvision); otherwise every output reads every position."""
+    operands = list(flat(args[1:]))
+    tracked = [c.t(t) for t in operands if c.tracked(t)]
+    eq = args[0].replace(" ", "") if isinstance(args[0], str) else ""
+    if "->" in eq and "." not in eq and len(tracked) == len(operands) \
+            and any(c.kernel.parts_of(t) is not None for t in tracked):
+        ins, letters = eq.split("->")
+        c.kernel.contract("einsum", list(zip(tracked, ins.split(","))), c.t(out), letters)
+        return
+    c.kernel.mix("einsum", tracked, c.t(out))
 
 
 def attention(c: Capture, kind, args, kwargs, out) -> None:
@@ -328,6 +360,12 @@ def layer_norm(c: Capture, kind, args, kwargs, out) -> None:
     k = len(per_dim(shape, 1))
     rank = c.kernel.rank(x)
     c.kernel.normalize(kind, x, c.t(out), range(rank - k, rank))
+
+
+def lp_normalize(c: Capture, kind, args, kwargs, out) -> None:
+    """F.normalize: each vector along ``dim`` (default 1) divided by its norm."""
+    x = c.t(args[0] if args else kwargs["input"])
+    c.kernel.normalize(kind, x, c.t(out), [_arg(args, kwargs, 2, "dim", 1)])
 
 
 def dropout(c: Capture, _key, args, kwargs, out) -> None:
@@ -369,7 +407,8 @@ HANDLERS: dict[str, Handler] = {
     "linear": linear, "matmul": matmul, "bmm": matmul, "mm": matmul, "einsum": einsum,
     "scaled_dot_product_attention": attention, "multi_head_attention_forward": attention,
     "roll": roll, "dropout": dropout, "to": cast, "type": cast, "type_as": cast,
-    "group_norm": norm_over_space, "instance_norm": norm_over_space, "layer_norm": layer_norm,
+    "normalize": lp_normalize, "group_norm": norm_over_space,
+    "instance_norm": norm_over_space, "layer_norm": layer_norm,
     # elementwise over several tensors, with broadcasting
     **_table(merge, "add", "radd", "iadd", "sub", "rsub", "isub", "mul", "rmul", "imul",
              "div", "truediv", "rtruediv", "itruediv", "true_divide", "maximum", "minimum",
