@@ -139,3 +139,26 @@ def test_parts_say_where_every_position_is(case):
                 if a is not None:
                     at[a] += s * digit
         assert (at[0], at[1]) == (rows[idx], cols[idx])
+
+
+@pytest.mark.parametrize("options", [{}, {"fused": "einsum"}, {"grid": True}],
+                         ids=["matmul", "einsum", "grid"])
+def test_the_onnx_export_reads_as_the_module(tmp_path, options):
+    """torch's exporter writes roll as two slices and a concat, qkv[0] as Gather, the
+    norm's broadcast as Expand: the same boxes as the module's (measured above)."""
+    pytest.importorskip("onnx")
+    import warnings
+
+    torch.manual_seed(0)
+    model = Swin(**options).eval()
+    path = tmp_path / "swin.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, torch.zeros(1, 3, 64, 64), str(path), dynamo=False,
+                          opset_version=17)
+    got, want = rfield.analyze(str(path)), rfield.analyze(model, (64, 64))
+    assert not got.graph.unknown_ops
+    f, g = got.field(), want.field()
+    assert f.rf == g.rf and f.jump == g.jump
+    for unit in [(0, 0), (5, 7), (15, 15), (8, 3), (12, 1)]:
+        assert got.box(f.name, unit).ranges == want.box(g.name, unit).ranges, unit

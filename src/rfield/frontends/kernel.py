@@ -129,6 +129,8 @@ class Kernel(Windows):
         return self.add("broadcast", O.Broadcast(size), [node])
 
     def expand(self, x: T, out: T) -> None:
+        if self.parts_of(x) is not None:
+            return self.parts_expand(x, out)
         node, layout = self.get(x)
         extra = (out.rank or 0) - self.rank(x)
         layout = (None,) * extra + tuple(layout)

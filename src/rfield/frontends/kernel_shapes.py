@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..core import ops as O
+from ..core import rules as R
 from ..core.graph import INPUT
 from . import kernel_parts as P
 from .kernel_state import State, T, Unknown, has_space, match_dims
@@ -29,13 +30,42 @@ class Shapes(State):
             raise Unknown(f"{kind} of tokens or windows")
         layouts = [self.layout(t) for t in ins]
         if any(lay[dim % len(lay)] is not None for lay in layouts):
-            raise Unknown(f"{kind} along a spatial dim")
+            return self._rolled(kind, ins, out, dim)
         if len({has_space(lay) for lay in layouts}) > 1:  # some positions mixed upstream
             return self.merge(kind, ins, out)
         layout = layouts[0]
         nodes = list(dict.fromkeys(self.get(t)[0] for t in ins))
         op = O.Merge("concat") if len(nodes) > 1 else O.Pointwise("concat")
         self.bind(out, self.add(kind, op, nodes), layout)
+
+    def _rolled(self, kind: str, ins: Sequence[T], out: T, dim: int) -> None:
+        """A concat along a spatial dim of slices of one map that put its end before its
+        start: a roll (how ONNX exporters and Keras write ``roll``); else not followed."""
+        layout = self.layout(ins[0])
+        axis = layout[dim % len(layout)]
+        parents, pieces = set(), []
+        for t in ins:
+            node = self.graph.nodes.get(self.get(t)[0])
+            if node is None or not isinstance(node.op, O.Slice) or self.layout(t) != layout:
+                raise Unknown(f"{kind} along a spatial dim")
+            rule = node.rules[axis]
+            whole = all(isinstance(r, R.Window) and r.n_in == r.n_out and r.pad_before == 0
+                        for a, r in enumerate(node.rules) if a != axis)
+            if not isinstance(rule, R.Window) or rule.stride != 1 or not whole:
+                raise Unknown(f"{kind} along a spatial dim")
+            parents.add(node.inputs[0])
+            pieces.append((-rule.pad_before, rule.n_out, rule.n_in))
+        n = pieces[0][2]
+        first, at = pieces[0][0], pieces[0][0]
+        for start, length, _ in pieces:
+            if start != at % n:
+                raise Unknown(f"{kind} along a spatial dim")
+            at = start + length
+        if len(parents) != 1 or at % n != first or sum(p[1] for p in pieces) != n:
+            raise Unknown(f"{kind} along a spatial dim")
+        shifts = [0] * self.nd
+        shifts[axis] = -first
+        self.emit("roll", O.Roll(shifts), parents.pop(), layout, out)
 
     def stack(self, ins: Sequence[T], out: T, dim: int) -> None:
         layout = list(self.layout(ins[0]))

@@ -128,6 +128,16 @@ class Windows(Shapes):
             new = tuple(p for d, p in enumerate(have) if d not in which)
         self.settle(kind, self.peek(x)[0], new, out)
 
+    def parts_expand(self, x: T, out: T) -> None:
+        """Size-1 dims repeated: they hold no position."""
+        have = self.dims_of(x)
+        assert have is not None
+        if out.shape is None:
+            raise Unknown(f"expand to an unknown shape {ON_PARTS}")
+        have = ((),) * (len(out.shape) - len(have)) + tuple(have)
+        new = tuple(parts or ((None, 0, int(n)),) for parts, n in zip(have, out.shape))
+        self.bind_parts(out, self.peek(x)[0], P.tidy(new))
+
     def parts_split(self, x: T, outs: Sequence[T], dim: int, drop: bool) -> None:
         have = self.dims_of(x)
         assert have is not None
@@ -141,19 +151,23 @@ class Windows(Shapes):
                 new = P.blank(have, [dim], o.shape) if o.shape is not None else have
             self.bind_parts(o, self.peek(x)[0], new)
 
-    def parts_select(self, x: T, out: T, source: Sequence[int | None],
-                     cut: Sequence[int]) -> None:
+    def select(self, x: T, out: T, source: Sequence[int | None], cut: Sequence[int]) -> None:
         """Indexing: output dim i is input dim ``source[i]`` (None: a new dim); the dims
         in ``cut`` are sliced and those in no ``source`` indexed away: neither may hold
         positions (qkv[0], a head's slice)."""
+        node, layout = self.peek(x)
         have = self.dims_of(x)
-        assert have is not None and out.shape is not None
-        gone = [d for d in range(len(have)) if d not in source]
+        gone = [d for d in range(len(layout)) if d not in source]
+        if have is None or out.shape is None:
+            if any(layout[d] is not None for d in list(cut) + gone):
+                raise Unknown("indexing a spatial dim")
+            self.bind(out, node, tuple(None if d is None else layout[d] for d in source))
+            return
         if any(P.spatial(have[d]) for d in list(cut) + gone):
-            raise Unknown(f"indexing {ON_PARTS}")
+            raise Unknown("indexing a spatial dim")
         new = tuple(() if d is None else (((None, 0, int(out.shape[i])),) if d in cut
                                           else have[d]) for i, d in enumerate(source))
-        self.bind_parts(out, self.peek(x)[0], P.tidy(new))
+        self.bind_parts(out, node, P.tidy(new))
 
     def product(self, kind: str, a: T, b: T, out: T) -> None:
         """``a @ b`` of two input-dependent tensors (attention scores, then values)."""

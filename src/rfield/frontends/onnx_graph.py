@@ -526,6 +526,39 @@ def matmul(r, n, a):
     r.kernel.matmul("matmul", x, y, r.t(n.output[0]))
 
 
+def expand(r, n, a):
+    """Expand: size-1 dims repeated (a spatial one of size 1 then reads its one unit)."""
+    x, out = _io(r, n)
+    r.kernel.expand(x, out)
+
+
+def gather(r, n, a):
+    """Gather with constant indices along a dim holding no position (qkv[0], a head)."""
+    x, out = _io(r, n)
+    idx = r.const(n.input[1])
+    if idx is None or np.ndim(idx) > 1:
+        raise Unknown("Gather with computed or nested indices")
+    rank = r.kernel.rank(x)
+    axis = a.get("axis", 0) % rank
+    if np.ndim(idx) == 1:
+        r.kernel.select(x, out, list(range(rank)), [axis])
+    else:
+        r.kernel.select(x, out, [d for d in range(rank) if d != axis], [])
+
+
+def einsum(r, n, a):
+    """Read by its letters; an equation with an ellipsis reads every position."""
+    eq = a["equation"].decode() if isinstance(a["equation"], bytes) else a["equation"]
+    eq = eq.replace(" ", "")
+    out = r.t(n.output[0])
+    if "->" not in eq or "." in eq:
+        r.kernel.mix("Einsum", [r.t(i) for i in n.input if r.tracked(i)], out)
+        return
+    lets = eq.split("->")[0].split(",")
+    r.kernel.contract("Einsum", [(r.t(i), x) for i, x in zip(n.input, lets) if r.tracked(i)],
+                      out, eq.split("->")[1])
+
+
 def shape_of(r, n, a):
     r.shape_of(n, a)
 
@@ -573,6 +606,7 @@ def if_node(r: OnnxReader, n, a: dict) -> None:
 
 
 HANDLERS: dict[str, dict[int, Handler]] = {
+    "Gather": {1: gather}, "Einsum": {12: einsum}, "Expand": {8: expand},
     "Conv": {1: conv}, "ConvTranspose": {1: conv_transpose},
     "MaxPool": {1: max_pool}, "AveragePool": {1: avg_pool}, "LpPool": {1: lp_pool},
     "GlobalAveragePool": {1: global_pool}, "GlobalMaxPool": {1: global_pool},

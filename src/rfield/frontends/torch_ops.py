@@ -275,7 +275,7 @@ def _select_parts(c: Capture, x, index: tuple, out) -> None:
             raise Unknown(f"indexing with {type(item).__name__}")
         d += 1
     source += list(range(d, x.dim()))
-    c.kernel.parts_select(c.t(x), c.t(out), source, cut)
+    c.kernel.select(c.t(x), c.t(out), source, cut)
 
 
 def narrow(c: Capture, _key, args, kwargs, out) -> None:
@@ -312,17 +312,16 @@ def matmul(c: Capture, _key, args, kwargs, out) -> None:
 
 
 def einsum(c: Capture, kind, args, kwargs, out) -> None:
-    """Read by its letters when an operand holds windows or tokens (MaxViT's attention
-    in torchvision); otherwise every output reads every position."""
+    """Read by its letters (each output reads every digit its operands hold along a
+    summed letter); an equation with an ellipsis reads every position."""
     operands = list(flat(args[1:]))
-    tracked = [c.t(t) for t in operands if c.tracked(t)]
     eq = args[0].replace(" ", "") if isinstance(args[0], str) else ""
-    if "->" in eq and "." not in eq and len(tracked) == len(operands) \
-            and any(c.kernel.parts_of(t) is not None for t in tracked):
-        ins, letters = eq.split("->")
-        c.kernel.contract("einsum", list(zip(tracked, ins.split(","))), c.t(out), letters)
+    tracked = [(c.t(t), lets) for t, lets in zip(operands, eq.split("->")[0].split(","))
+               if c.tracked(t)]
+    if "->" in eq and "." not in eq and len(eq.split(",")) == len(operands):
+        c.kernel.contract("einsum", tracked, c.t(out), eq.split("->")[1])
         return
-    c.kernel.mix("einsum", tracked, c.t(out))
+    c.kernel.mix("einsum", [c.t(t) for t in operands if c.tracked(t)], c.t(out))
 
 
 def attention(c: Capture, kind, args, kwargs, out) -> None:
