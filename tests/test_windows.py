@@ -162,3 +162,36 @@ def test_the_onnx_export_reads_as_the_module(tmp_path, options):
     assert f.rf == g.rf and f.jump == g.jump
     for unit in [(0, 0), (5, 7), (15, 15), (8, 3), (12, 1)]:
         assert got.box(f.name, unit).ranges == want.box(g.name, unit).ranges, unit
+
+
+class EinsumNet(nn.Module):
+    """A 1x1 convolution and a spatial attention written as einsums."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, stride=2)
+        self.w = nn.Parameter(torch.randn(6, 4))
+        self.head = nn.Conv2d(6, 2, 3)
+
+    def forward(self, x):
+        x = torch.einsum("bchw,dc->bdhw", self.stem(x), self.w)  # pointwise
+        return self.head(x)
+
+
+class EinsumAttention(EinsumNet):
+    def forward(self, x):
+        x = torch.einsum("bchw,dc->bdhw", self.stem(x), self.w)
+        t = x.flatten(2)  # (B, C, N) tokens
+        attn = torch.einsum("bcn,bcm->bnm", t, t).softmax(-1)
+        y = torch.einsum("bnm,bcm->bcn", attn, t).view_as(x)
+        return self.head(x + y)
+
+
+def test_einsum_is_read_by_its_letters():
+    a, checked = check_model(EinsumNet(), (21, 21), modules=["head"], units_per_axis=UNITS[:8],
+                             exact=True)
+    assert checked and not a.graph.unknown_ops and a.field("head").rf == (7, 7)
+    a, checked = check_model(EinsumAttention(), (21, 21), modules=["head"],
+                             units_per_axis=UNITS[:8], exact=True)
+    f = a.field("head")
+    assert checked and f.is_global and f.local_rf == (7, 7) and not a.graph.unknown_ops
