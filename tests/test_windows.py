@@ -195,3 +195,15 @@ def test_einsum_is_read_by_its_letters():
                              units_per_axis=UNITS[:8], exact=True)
     f = a.field("head")
     assert checked and f.is_global and f.local_rf == (7, 7) and not a.graph.unknown_ops
+
+
+@pytest.mark.parametrize("name", ["swin_tiny_patch4_window7_224", "maxvit_nano_rw_256"])
+def test_timm_window_models_are_exact(name):
+    """Swin's shifted windows and MaxViT's window and grid attention as timm builds them
+    (random weights): the last stage's centre and corner units, measured."""
+    timm = pytest.importorskip("timm")
+    model = timm.create_model(name, pretrained=False).eval()
+    size = model.pretrained_cfg["input_size"][1:]
+    a, checked = check_model(model, size, modules=["stages.3" if "maxvit" in name
+                                                   else "layers.3"], exact=True)
+    assert checked == 3 and not a.graph.unknown_ops
