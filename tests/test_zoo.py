@@ -124,6 +124,21 @@ def test_a_failure_is_a_line_and_a_sweep_resumes(tmp_path):
     assert read_lines(out)["timm:resnet10t"]["verified"] == "exact"
 
 
+def test_the_sweep_runs_on_ray(tmp_path, lines):
+    """On a Ray cluster (here one of its own, "local"): a task a model, the same line as
+    the committed atlas's. Ray's workers map its object store into their address space,
+    so the pool's memory cap is not set there (it made every Ray worker abort)."""
+    pytest.importorskip("ray")
+    pytest.importorskip("timm")
+    out = tmp_path / "ray.jsonl"
+    argv = ["zoo", "build", "--library", "timm", "--models", "resnet10t", "--no-verify",
+            "--ray", "local", "--out", str(out)]
+    assert main(argv) == 0
+    got = read_lines(out)["timm:resnet10t"]
+    want = next(m for m in lines if m["model"] == "resnet10t" and m["library"] == "timm")
+    assert "error" not in got and got["stages"] == want["stages"]
+
+
 def test_the_page_is_the_atlas(lines):
     from pathlib import Path
 

@@ -73,13 +73,15 @@ def _alarm(_signum: int, _frame: Any) -> None:
 
 
 def run_one(library: str, name: str, family: str, verify: bool = True,
-            limit: int = 600) -> dict:
+            limit: int = 600, cap_memory: bool = True) -> dict:
     """One model's line of the atlas; never raises (a failure is a line with its
-    reason)."""
+    reason). ``cap_memory`` caps the worker's address space (not on Ray, whose
+    workers map their object store into it; Ray's own monitor guards memory there)."""
     from .stages import analyse_model
 
     require("torch", "torch").set_num_threads(1)  # one core a worker: no oversubscription
-    _cap_memory()
+    if cap_memory:
+        _cap_memory()
     start = time.perf_counter()
     line: dict[str, Any] = {"model": name, "library": library, "family": family}
     try:
@@ -214,11 +216,19 @@ def _on_ray(address: str, left: list, verify: bool, limit: int) -> Iterator[dict
     """Lines as they finish, from a Ray cluster: one task a model, scheduled by Ray."""
     ray = require("ray", "zoo-ray")
     ray.init(address=address)
-    task = ray.remote(run_one)
-    pending = [task.remote(*m, verify, limit) for m in left]
-    while pending:
-        ready, pending = ray.wait(pending, num_returns=1)
-        yield ray.get(ready[0])
+    try:
+        task = ray.remote(num_cpus=1, max_retries=0)(run_one)
+        pending = {task.remote(*m, verify, limit, False): m for m in left}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            library, name, family = pending.pop(ready[0])
+            try:
+                yield ray.get(ready[0])
+            except Exception as exc:  # a worker Ray killed (out of memory): a failure line
+                yield {"model": name, "library": library, "family": family,
+                       "error": _one_line(exc), "versions": versions()}
+    finally:
+        ray.shutdown()  # a cluster of our own stops; a remote one is only disconnected
 
 
 def progress_printer(stream=sys.stderr) -> Callable[[int, int, dict], None]:
