@@ -93,6 +93,8 @@ def run_one(library: str, name: str, family: str, verify: bool = True,
                 line.update(_limited(limit, check))
             except _TimeLimit:
                 line["verify_note"] = f"the measurement took over {limit} s"
+            except Exception as exc:
+                line["verify_note"] = f"the measurement failed: {_one_line(exc)}"
     except _TimeLimit:
         line["error"] = f"took over {limit} s"
     except Exception as exc:  # any model's failure is recorded, never the sweep's end
