@@ -110,11 +110,13 @@ def analyse_model(library: str, name: str, verify: bool,
         "input": [channels, *spatial], "params": params,
         "stages": [stage_record(a, m, r) for m, r in stages],
         "unknown_ops": dict(g.unknown_ops), "verified": None}
+    maps = [s for s in line["stages"] if all(v > 1 for v in s["size"])]
     # a stage holding tokens (positions merged into one dim) is analysed, not measured
-    spatial_stages = [s for s in line["stages"] if all(v > 1 for v in s["size"])
-                      and any(d is not None for d in g.alias_layouts.get(s["module"], ()))]
+    spatial_stages = [s for s in maps
+                      if any(d is not None for d in g.alias_layouts.get(s["module"], ()))]
     if not spatial_stages:
-        line["verify_note"] = "no stage is a spatial map (tokens are not measured)"
+        line["verify_note"] = "no stage is a spatial map" + (
+            " (tokens are not measured)" if maps else "")
     elif verify and params > max_params:
         line["verify_note"] = f"{params / 1e6:.0f} M parameters: over the " \
                               f"{max_params / 1e6:.0f} M the sweep verifies"
