@@ -207,3 +207,21 @@ def test_timm_window_models_are_exact(name):
     a, checked = check_model(model, size, modules=["stages.3" if "maxvit" in name
                                                    else "layers.3"], exact=True)
     assert checked == 3 and not a.graph.unknown_ops
+
+
+class TokenPool(nn.Module):
+    """Hugging Face's pooler: tokens (B, N, C) averaged by AdaptiveAvgPool1d(1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem, self.pool = nn.Conv2d(3, 4, 4, stride=4), nn.AdaptiveAvgPool1d(1)
+
+    def forward(self, x):
+        t = self.stem(x).flatten(2).transpose(1, 2)
+        return self.pool(t.transpose(1, 2)).flatten(1)
+
+
+def test_tokens_pooled_are_global():
+    a = rfield.analyze(TokenPool(), (16, 16))
+    f = a.field()
+    assert not a.graph.unknown_ops and f.is_global and a.field("stem").rf == (4, 4)
