@@ -86,7 +86,7 @@ class Kernel(Windows):
             return self.parts_pointwise(kind, x, outs)
         node, layout = self.get(x)
         for o in outs:
-                self.bind(o, self.add(kind, O.Pointwise(kind), [node]), layout)
+            self.bind(o, self.add(kind, O.Pointwise(kind), [node]), layout)
 
     def merge(self, kind: str, ins: Sequence[T], out: T) -> None:
         """Elementwise operators of several tensors, with broadcasting."""

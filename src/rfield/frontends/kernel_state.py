@@ -247,9 +247,13 @@ class State:
         self.bind(out, new, layout)
         return new
 
+    def is_global(self, node: str) -> bool:
+        """Whether ``node`` already reads everything."""
+        return node != INPUT and self.graph.nodes[node].global_
+
     def as_global(self, node: str) -> str:
         """``node`` if it already reads everything, else a global node over it."""
-        if node != INPUT and self.graph.nodes[node].global_:
+        if self.is_global(node):
             return node
         return self.add("mixed", O.GlobalPool(), [node])
 
@@ -274,7 +278,7 @@ class State:
                                          for t in ins):
             for o in outs:
                 self.bind(o, sources[0], (None,) * (o.rank if o.rank is not None
-                                                    else len(self.layout(ins[0]))))
+                                                    else len(self.peek(ins[0])[1])))
             return
         if what == ON_PARTS and op:
             what = f"{op} {ON_PARTS}"

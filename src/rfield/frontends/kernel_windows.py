@@ -179,6 +179,20 @@ class Windows(Shapes):
         self.contract(kind, [(a, (batch + "ij")[-ra:]), (b, (batch + "jk")[-rb:])],
                       out, batch + "ik")
 
+    def einsum(self, kind: str, equation: str, operands: Sequence[T | None], out: T) -> None:
+        """An einsum read by its letters (``operands``: None for a constant one); an
+        equation with an ellipsis or no output letters reads every position."""
+        eq = equation.replace(" ", "")
+        ins = eq.split("->")[0].split(",")
+        tracked = [t for t in operands if t is not None]
+        if "->" not in eq or "." in eq or len(ins) != len(operands):
+            return self.mix(kind, tracked, out)
+        self.contract(kind, [(t, lets) for t, lets in zip(operands, ins) if t is not None],
+                      out, eq.split("->")[1])
+
+    def mix(self, kind: str, ins: Sequence[T], out: T) -> None:
+        raise NotImplementedError  # the kernel's: every output reads every position
+
     def contract(self, kind: str, operands: Sequence[tuple[T, str]], out: T,
                  letters: str) -> None:
         """A product of input-dependent tensors written as einsum letters: each output
@@ -231,9 +245,6 @@ class Windows(Shapes):
         if len(unique) == 1:
             return self.add(kind, O.Pointwise(kind), unique)
         return self.add(kind, O.Merge(kind, aligned=False), unique)
-
-    def is_global(self, node: str) -> bool:
-        return node != INPUT and self.graph.nodes[node].global_
 
     def attention(self, q: T, k: T, v: T, out: T) -> None:
         """softmax(q @ k^T) @ v: each output reads its query and every key and value

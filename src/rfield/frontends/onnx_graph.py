@@ -549,14 +549,8 @@ def gather(r, n, a):
 def einsum(r, n, a):
     """Read by its letters; an equation with an ellipsis reads every position."""
     eq = a["equation"].decode() if isinstance(a["equation"], bytes) else a["equation"]
-    eq = eq.replace(" ", "")
-    out = r.t(n.output[0])
-    if "->" not in eq or "." in eq:
-        r.kernel.mix("Einsum", [r.t(i) for i in n.input if r.tracked(i)], out)
-        return
-    lets = eq.split("->")[0].split(",")
-    r.kernel.contract("Einsum", [(r.t(i), x) for i, x in zip(n.input, lets) if r.tracked(i)],
-                      out, eq.split("->")[1])
+    operands = [r.t(i) if r.tracked(i) else None for i in n.input]
+    r.kernel.einsum("Einsum", eq, operands, r.t(n.output[0]))
 
 
 def shape_of(r, n, a):

@@ -314,14 +314,9 @@ def matmul(c: Capture, _key, args, kwargs, out) -> None:
 def einsum(c: Capture, kind, args, kwargs, out) -> None:
     """Read by its letters (each output reads every digit its operands hold along a
     summed letter); an equation with an ellipsis reads every position."""
-    operands = list(flat(args[1:]))
-    eq = args[0].replace(" ", "") if isinstance(args[0], str) else ""
-    tracked = [(c.t(t), lets) for t, lets in zip(operands, eq.split("->")[0].split(","))
-               if c.tracked(t)]
-    if "->" in eq and "." not in eq and len(eq.split(",")) == len(operands):
-        c.kernel.contract("einsum", tracked, c.t(out), eq.split("->")[1])
-        return
-    c.kernel.mix("einsum", [c.t(t) for t in operands if c.tracked(t)], c.t(out))
+    operands = [c.t(t) if c.tracked(t) else None for t in flat(args[1:])]
+    eq = args[0] if isinstance(args[0], str) else ""
+    c.kernel.einsum("einsum", eq, operands, c.t(out))
 
 
 def attention(c: Capture, kind, args, kwargs, out) -> None:
