@@ -9,6 +9,7 @@ rf and jump). Any difference is a failed check.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 from ..core.analysis import Analysis
 from ..core.graph import Graph
@@ -189,7 +190,7 @@ def verify(target, input_size=None, nodes=None, **options) -> list[AxisCheck]:
             clipped = m0.box[ax][0] == 0 or m0.box[ax][1] == big_size[ax] - 1
             rf_m = None if clipped else m0.box[ax][1] - m0.box[ax][0] + 1
             step = m1.unit[ax] - m0.unit[ax]
-            jump_m = None if clipped or step == 0 else (m1.box[ax][0] - m0.box[ax][0]) / step
+            jump_m = None if clipped or step == 0 else Fraction(m1.box[ax][0] - m0.box[ax][0], step)
             rf_a = b0[1] - b0[0] + 1
             ok = (box_a == box_m and b0 == m0.box[ax] and b1 == m1.box[ax])
             jump_a = fb.jump[ax] if fb.jump is not None else None

@@ -17,36 +17,22 @@ from typing import Any
 from ..core.analysis import Analysis, LayerField
 from ..core.query import Box, ancestors
 from ..errors import QueryError
-
-
-def number(x: Fraction | int | None):
-    """Exact values for JSON: an int when whole, else a float."""
-    if x is None:
-        return None
-    if isinstance(x, int):
-        return x
-    return int(x) if x.denominator == 1 else float(x)
-
-
-def text_number(x: Fraction | int | None) -> str:
-    if x is None:
-        return "-"
-    x = Fraction(x)
-    return str(int(x)) if x.denominator == 1 else f"{float(x):.4g}"
+from .numbers import exact, json_value
 
 
 def percent(shares) -> str:
-    return " x ".join(f"{float(c):.0%}" for c in shares)
+    """Shares of positions read, as exact percentages (33.5%, or 1/3 as 100/3%)."""
+    return " x ".join(exact(Fraction(c) * 100) + "%" for c in shares)
 
 
 def axes(values, sep: str = "x") -> str:
     """Per-axis values as 19x19; '-' when missing."""
     if values is None:
         return "-"
-    return sep.join(text_number(v) for v in values)
+    return sep.join(exact(v) for v in values)
 
 
-def _rf_text(f: LayerField) -> str:
+def rf_text(f: LayerField) -> str:
     if f.is_global:
         return "global"
     mark = "" if f.is_exact else "~"
@@ -57,7 +43,7 @@ def _rf_text(f: LayerField) -> str:
 
 
 def layer_dict(f: LayerField) -> dict:
-    listed = lambda v: None if v is None else [number(x) for x in v]
+    listed = lambda v: None if v is None else [json_value(x) for x in v]
     return {
         "name": f.name, "op": f.kind, "inputs": list(f.inputs), "module": f.module,
         "output_size": list(f.output_size), "rf": listed(f.rf), "rf_min": listed(f.rf_min),
@@ -77,7 +63,7 @@ def result_dict(a: Analysis, box: Box, queries: dict | None = None) -> dict:
         "unit": unit,
         "box": [list(r) for r in box.ranges],
         "box_size": list(box.size),
-        "coverage": [number(c) for c in box.coverage],
+        "coverage": [json_value(c) for c in box.coverage],
         "in_padding": list(box.clipped),
         "layers": [layer_dict(f) for f in a.layers],
         "warnings": a.warnings,
@@ -226,7 +212,7 @@ def _rows(a: Analysis, depth: int | None = None, leading_to: str | None = None):
     types = a.graph.module_types if depth is not None else {}
     for label, f in pairs:
         row: tuple[str, ...] = (label, types.get(label, f.kind), axes(f.output_size),
-                                _rf_text(f))
+                                rf_text(f))
         if local:
             row += (axes(f.local_rf) if f.is_global else "",)
         # a global node's stride and centre along its local paths, as users ask next

@@ -18,7 +18,8 @@ from ..core.analysis import Analysis
 from ..core.query import bound_arrays
 from ..errors import RfieldError
 from ..safeio import read_regular
-from .formats import axes, layer_dict, number
+from .formats import axes, layer_dict, rf_text
+from .numbers import json_value
 from .plots import growth_data
 
 
@@ -86,8 +87,7 @@ def render(a: Analysis, title: str, image_png: bytes | None = None) -> str:
     data = report_data(a, image_png)
     rows = []
     for f in a.layers:
-        rf = "global" if f.is_global else axes(f.rf) if not f.position_dependent else \
-            axes(f.rf_min) + " to " + axes(f.rf)
+        rf = rf_text(f)
         rows.append(
             f'<tr data-layer="{html.escape(f.name)}"><td>{html.escape(f.name)}</td>'
             f"<td>{html.escape(f.kind)}</td><td>{axes(f.output_size)}</td><td>{rf}</td>"
@@ -95,7 +95,7 @@ def render(a: Analysis, title: str, image_png: bytes | None = None) -> str:
             f"<td>{axes(f.local_start)}</td><td>{axes(f.effective_padding)}</td></tr>")
     warnings = "".join(f"<li>{html.escape(w)}</li>" for w in a.warnings) or \
         "<li>none</li>"
-    payload = json.dumps(data, default=number).replace("</", "<\\/")
+    payload = json.dumps(data, default=json_value).replace("</", "<\\/")
     template = (Path(__file__).parent / "template.html").read_text(encoding="utf-8")
     return (template.replace("%TITLE%", html.escape(title))
             .replace("%INPUT%", axes(a.graph.input_size))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .formats import number, text_number
+from .numbers import exact, json_value
 
 
 def verify_table(checks: list[Any]) -> str:
@@ -13,8 +13,8 @@ def verify_table(checks: list[Any]) -> str:
     head = ("layer", "axis", "rf", "measured", "jump", "measured", "box", "measured", "")
     rows = []
     for c in checks:
-        rows.append((c.node, str(c.axis), text_number(c.rf[0]), text_number(c.rf[1]),
-                     text_number(c.jump[0]), text_number(c.jump[1]),
+        rows.append((c.node, str(c.axis), exact(c.rf[0]), exact(c.rf[1]),
+                     exact(c.jump[0]), exact(c.jump[1]),
                      f"{c.box[0][0]}..{c.box[0][1]}", f"{c.box[1][0]}..{c.box[1][1]}",
                      "ok" if c.ok else "DIFFERS"))
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
@@ -47,5 +47,5 @@ def erf_json(e: Any, field: Any, input_size, box) -> str:
             "area_ratio": {f"{int(k * 100)}": v for k, v in e.area_ratio.items()},
             "std": list(e.std), "rf": None if e.rf is None else list(e.rf),
             "box": [list(r) for r in box], "global": field.is_global,
-            "jump": None if field.jump is None else [number(j) for j in field.jump]}
+            "jump": None if field.jump is None else [json_value(j) for j in field.jump]}
     return json.dumps(data) + "\n"
