@@ -147,9 +147,14 @@ def effective_rf(model, input_shape, module: str = "", samples: int = 16,
     handle = target.register_forward_hook(hook) if target is not None else None
     heat = torch.zeros(input_shape[2:], dtype=torch.float64)
     try:
-        for k in range(n):
-            x = inputs[k] if inputs is not None else torch.randn(input_shape, generator=gen)
-            x = x.to(device).requires_grad_(True)
+        # two samples a pass, never one: torch's CPU batch-norm backward misplaces
+        # gradients that arrive channels-last in a batch of one (an odd last sample
+        # runs beside a copy of itself, whose gradient is not counted)
+        for k in range(0, n, 2):
+            pair = [inputs[i] if inputs is not None else
+                    torch.randn(input_shape, generator=gen) for i in range(k, min(k + 2, n))]
+            counted = len(pair)
+            x = torch.cat(pair + pair[:2 - counted]).to(device).requires_grad_(True)
             grabbed.clear()
             out = model(x)
             y = grabbed.get("out", out)
@@ -158,11 +163,11 @@ def effective_rf(model, input_shape, module: str = "", samples: int = 16,
             if not isinstance(y, torch.Tensor) or y.dim() != len(input_shape):
                 raise RfieldError(f"{module or 'the output'} has no spatial map")
             centre = tuple(s // 2 for s in y.shape[2:])
-            y[(0, slice(None)) + centre].sum().backward()
-            heat += x.grad[0].abs().sum(0).double().cpu()
+            y[(slice(0, counted), slice(None)) + centre].sum().backward()
+            heat += x.grad[:counted].abs().sum((0, 1)).double().cpu()
             if progress:
-                done = int(30 * (k + 1) / n)
-                sys.stderr.write(f"\rerf [{'#' * done}{'.' * (30 - done)}] {k + 1}/{n}")
+                done = int(30 * (k + counted) / n)
+                sys.stderr.write(f"\rerf [{'#' * done}{'.' * (30 - done)}] {k + counted}/{n}")
                 sys.stderr.flush()
     finally:
         if handle is not None:

@@ -163,9 +163,13 @@ def _first_tensor(torch, out):
     return None
 
 
+#: units measured in one forward and backward pass (one sample each)
+UNITS_PER_PASS = 8
+
+
 def measure(model, input_shape, modules: list[str] | None = None, units=None,
             seed: int = 0, layouts: dict | None = None,
-            copy_model: bool = True) -> dict[str, list[Measured]]:
+            copy_model: bool = True, device: str = "cpu") -> dict[str, list[Measured]]:
     """Boxes of units of the outputs of ``modules`` ("" is the model's own output).
 
     ``units`` maps a module to a list of unit indices (spatial); the default is
@@ -174,61 +178,100 @@ def measure(model, input_shape, modules: list[str] | None = None, units=None,
     a module to the input axis each dim of its output holds (None for batch and
     channels; default N, C, spatial...), for models that permute to channels-last.
     Returns one Measured per unit.
+
+    Each unit is measured in a sample of its own, several in one pass, and never
+    with a batch of one: torch's CPU batch-norm backward misplaces gradients that
+    arrive channels-last in a batch of one (a framework bug must not fake a field).
     """
     torch = require("torch", "torch")
-    m = positive_copy(model, seed, copy_model)
+    m = positive_copy(model, seed, copy_model).to(device)
     modules = [""] if modules is None else list(modules)
-    wanted = set(modules)
+    missing = set(modules) - {n for n, _ in m.named_modules()} - {""}
+    if missing:
+        raise RfieldError(f"no module named {', '.join(sorted(missing))}")
+    picks = [(name, None if unit is None else tuple(unit)) for name in modules
+             for unit in ((units or {}).get(name) or [None])]
+    found: dict[tuple[str, Any], Measured] = {}
+    for first in range(0, len(picks), UNITS_PER_PASS):
+        chunk = picks[first:first + UNITS_PER_PASS]
+        found.update(_measure_pass(torch, m, input_shape, chunk, layouts or {}, device))
+    return {name: [found[(name, unit)] for n, unit in picks if n == name]
+            for name in modules}
+
+
+class _Enough(Exception):
+    """Every module wanted has run: the rest of the network (its head) is not needed."""
+
+
+def _forward(torch, m, x, names: set[str]) -> dict[str, Any]:
+    """The outputs of the modules ``names`` ("" the model's own) on ``x``; without ""
+    the forward pass stops once they have all run (a head that fixes the input size
+    is never reached)."""
     outputs: dict[str, Any] = {}
-    hooks = []
+    inner = names - {""}
+
     def keep(name):
         def hook(_mod, _inp, out) -> None:  # returns None: a value would replace the output
             if name not in outputs:  # a module called twice: its first output
                 outputs[name] = _first_tensor(torch, out)
+            if "" not in names and inner <= outputs.keys():
+                raise _Enough()
         return hook
 
-    for name, sub in m.named_modules():
-        if name in wanted and name:
-            hooks.append(sub.register_forward_hook(keep(name)))
-    missing = wanted - {n for n, _ in m.named_modules()} - {""}
-    if missing:
-        raise RfieldError(f"no module named {', '.join(sorted(missing))}")
-    x = torch.ones(input_shape, dtype=torch.float64, requires_grad=True)
+    hooks = [sub.register_forward_hook(keep(name)) for name, sub in m.named_modules()
+             if name in inner]
     try:
         with _mode(torch)():
             final = m(x)
+        outputs[""] = _first_tensor(torch, final)
+    except _Enough:
+        pass
     finally:
         for h in hooks:
             h.remove()
-    outputs[""] = _first_tensor(torch, final)
-    result: dict[str, list[Measured]] = {}
+    return outputs
+
+
+def _measure_pass(torch, m, input_shape, chunk: list, layouts: dict,
+                  device: str) -> dict[tuple[str, Any], Measured]:
+    """One forward and one backward pass: sample b holds unit ``chunk[b]`` (and at
+    least two samples run, the second a spare when there is one unit)."""
     nd = len(input_shape) - 2
-    for name in modules:
+    batch = max(2, len(chunk))
+    x = torch.ones((batch,) + tuple(input_shape[1:]), dtype=torch.float64, device=device,
+                   requires_grad=True)
+    outputs = _forward(torch, m, x, {name for name, _ in chunk})
+    total = None
+    where = []
+    for b, (name, unit) in enumerate(chunk):
         y = outputs.get(name)
-        layout = (layouts or {}).get(name) or (None, None) + tuple(range(nd))
+        layout = layouts.get(name) or (None, None) + tuple(range(nd))
         if y is None or y.dim() != len(layout) or sorted(
                 a for a in layout if a is not None) != list(range(nd)):
             raise RfieldError(f"module {name or 'output'} has no spatial output to measure")
         dims = {a: d for d, a in enumerate(layout) if a is not None}
         size = tuple(int(y.shape[dims[a]]) for a in range(nd))
-        batch = layout.index(None)
-        picks = (units or {}).get(name) or [tuple(n // 2 for n in size)]
-        result[name] = []
-        for unit in picks:
-            x.grad = None
-            index: list[Any] = [slice(None)] * y.dim()
-            index[batch] = 0
-            for a, d in dims.items():
-                index[d] = unit[a]
-            y[tuple(index)].sum().backward(retain_graph=True)
-            if not torch.isfinite(x.grad).all():
-                raise RfieldError(f"the measurement overflowed at {name or 'the output'}")
-            hit = x.grad[0].abs().sum(0) > 0
-            box = []
-            for axis in range(nd):
-                other = tuple(a for a in range(nd) if a != axis)
-                line = hit.any(dim=other) if other else hit
-                idx = torch.nonzero(line).flatten()
-                box.append((int(idx[0]), int(idx[-1])) if len(idx) else (0, -1))
-            result[name].append(Measured(name, tuple(unit), tuple(box), size))
-    return result
+        unit = unit if unit is not None else tuple(n // 2 for n in size)
+        index: list[Any] = [slice(None)] * y.dim()
+        index[layout.index(None)] = b
+        for a, d in dims.items():
+            index[d] = unit[a]
+        picked = y[tuple(index)].sum()
+        total = picked if total is None else total + picked
+        where.append((name, unit, size))
+    assert total is not None
+    total.backward()
+    grad = x.grad
+    if not torch.isfinite(grad).all():
+        raise RfieldError(f"the measurement overflowed at {chunk[0][0] or 'the output'}")
+    found = {}
+    for b, (name, unit, size) in enumerate(where):
+        hit = grad[b].abs().sum(0) > 0
+        box = []
+        for axis in range(nd):
+            other = tuple(a for a in range(nd) if a != axis)
+            line = hit.any(dim=other) if other else hit
+            idx = torch.nonzero(line).flatten()
+            box.append((int(idx[0]), int(idx[-1])) if len(idx) else (0, -1))
+        found[(name, chunk[b][1])] = Measured(name, tuple(unit), tuple(box), size)
+    return found
