@@ -18,7 +18,13 @@ from rfield.zoo import atlas
 from rfield.zoo.sweep import read_lines, run_one, sweep
 
 #: what a fresh sweep must reproduce (times and versions may differ)
-SAME = ("input", "params", "stages", "unknown_ops")
+SAME = ("input", "params", "unknown_ops")
+#: a stage's measurement (zoo/measure.py), beside its analysis
+MEASURED = {"verified", "measured_rf", "measured_jump", "measured_on", "verify_note"}
+
+
+def analysis_of(stages: list[dict]) -> list[dict]:
+    return [{k: v for k, v in s.items() if k not in MEASURED} for s in stages]
 FEW = [("torchvision", "resnet18", "resnet"), ("torchvision", "mobilenet_v3_small",
                                                 "mobilenetv3"),
        ("timm", "resnet10t", "resnet"), ("timm", "convnext_atto", "convnext"),
@@ -45,8 +51,14 @@ def test_the_atlas_matches_a_fresh_sweep(lines, library, name, family):
                     cap_memory=False)  # in this process: never cap pytest itself
     assert "error" not in fresh, fresh["error"]
     assert {k: fresh[k] for k in SAME} == {k: committed[k] for k in SAME}
-    if library == "timm":  # the final stage's units against back-propagation
+    assert analysis_of(fresh["stages"]) == analysis_of(committed["stages"])
+    if library == "timm":  # every stage against back-propagation, unclipped
         assert fresh["verified"] == "exact", fresh
+        for s in fresh["stages"]:
+            assert s["verified"] == "exact", s
+            assert s["global"] or s["measured_rf"] == s["rf"], s
+        if committed.get("standard") == atlas.STANDARD:
+            assert fresh["stages"] == committed["stages"]
 
 
 def test_the_atlas_covers_the_registries(lines):

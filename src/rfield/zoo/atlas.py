@@ -15,10 +15,12 @@ import io
 import json
 from collections import Counter
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from ..errors import RfieldError
+from ..report.numbers import exact
 
 #: the atlas shipped with the package
 ATLAS = Path(__file__).with_name("atlas.jsonl.gz")
@@ -62,7 +64,7 @@ class Row:
     def as_dict(self) -> dict:
         m, s = self.model, self.stage
         return {"model": m["model"], "library": m["library"], "family": m["family"],
-                "input": m["input"], **s, "verified": m.get("verified")}
+                "input": m["input"], **s, "verified": stage_verdict(m, s)}
 
 
 def query(lines: list[dict], name: str | None = None, family: str | None = None,
@@ -93,11 +95,46 @@ def query(lines: list[dict], name: str | None = None, family: str | None = None,
 def axes_text(v: Any) -> str:
     if v is None:
         return "-"
-    return "x".join(str(x) for x in v) if len(set(v)) > 1 else str(v[0])
+    text = ["-" if x is None else exact(Fraction(x)) for x in v]  # ints, floats or "p/q"
+    return "x".join(text) if len(set(text)) > 1 else text[0]
 
 
-def verdict(m: dict) -> str:
-    return m.get("verified") or ("-" if "verify_note" in m else "not yet")
+#: lines of an older sweep measured only the final stage at its native size
+STANDARD = 2
+
+
+def stage_verdict(m: dict, s: dict) -> str:
+    """A stage's own verdict (see zoo/measure.py); '-' where it was not measured (the
+    line or the stage says why); 'not yet' where the line predates per-stage checks."""
+    if s.get("verified"):
+        return s["verified"]
+    return "not yet" if m.get("standard", 1) < STANDARD and "error" not in m else "-"
+
+
+def model_verdict(m: dict) -> str:
+    """The worst verdict of a model's measured stages."""
+    from .measure import VERDICTS
+
+    found = [s["verified"] for s in m.get("stages", []) if s.get("verified")]
+    if found:
+        return max(found, key=VERDICTS.index)
+    return stage_verdict(m, {})
+
+
+def verdict_counts(rows: list[Row]) -> str:
+    """'stages: exact 10, covers 2; models: ...' over the rows (and their models)."""
+    stages = Counter(stage_verdict(r.model, r.stage) for r in rows)
+    models = Counter(model_verdict(m) for m in {id(r.model): r.model for r in rows}.values())
+    text = lambda c: ", ".join(f"{k} {v}" for k, v in sorted(c.items()))
+    return f"stages: {text(stages)}; models: {text(models)}"
+
+
+def measured_text(s: dict) -> str:
+    """The measured rf per axis ('-' on an axis whose field reached the border)."""
+    rf = s.get("measured_rf")
+    if not rf:
+        return "-"
+    return axes_text(rf)
 
 
 def cells(row: Row) -> list[str]:
@@ -105,10 +142,12 @@ def cells(row: Row) -> list[str]:
     return [f"{m['library']}:{m['model']}", axes_text(m["input"][1:]), s["module"],
             axes_text(s["size"]),
             "global" if s["global"] else axes_text(s["rf"]), axes_text(s["jump"]),
-            axes_text(s["padding"]), axes_text(s["local_rf"]), verdict(m)]
+            axes_text(s["padding"]), axes_text(s["local_rf"]), measured_text(s),
+            stage_verdict(m, s)]
 
 
-HEADER = ["model", "input", "stage", "size", "rf", "jump", "padding", "local", "verified"]
+HEADER = ["model", "input", "stage", "size", "rf", "jump", "padding", "local", "measured",
+          "verified"]
 
 
 def text(rows: list[Row]) -> str:
@@ -116,7 +155,7 @@ def text(rows: list[Row]) -> str:
     widths = [max(len(line[i]) for line in table) for i in range(len(HEADER))]
     return "\n".join("  ".join(c.ljust(w) if i < 3 else c.rjust(w)
                                for i, (c, w) in enumerate(zip(line, widths))).rstrip()
-                     for line in table) + "\n"
+                     for line in table) + "\n" + verdict_counts(rows) + "\n"
 
 
 def markdown(rows: list[Row]) -> str:

@@ -8,12 +8,21 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from .atlas import axes_text, load, verdict
+from .atlas import Row, axes_text, load, model_verdict, stage_verdict, verdict_counts
 
 
-def _stage(s: dict) -> str:
+def _stage(m: dict, s: dict) -> str:
     rf = "global" if s["global"] else axes_text(s["rf"])
-    return f"{s['module']} {rf}/{axes_text(s['jump'])}/{axes_text(s['padding'])}"
+    return (f"{s['module']} {rf}/{axes_text(s['jump'])}/{axes_text(s['padding'])} "
+            f"*{stage_verdict(m, s)}*")
+
+
+def _measured_share(read: list[dict]) -> str:
+    """How many local stages carry a measured rf equal to their rf on every axis."""
+    local = [s for m in read for s in m["stages"] if not s["global"] and s["rf"]]
+    equal = sum(s.get("measured_rf") == s["rf"] for s in local)
+    share = f" ({100 * equal // len(local)}%)" if local else ""
+    return f"{equal} of {len(local)} local stages{share}"
 
 
 def _final(m: dict) -> str:
@@ -27,7 +36,6 @@ def _final(m: dict) -> str:
 def page(lines: list[dict]) -> str:
     read = [m for m in lines if "error" not in m]
     failed = [m for m in lines if "error" in m]
-    verdicts = Counter(m.get("verified") or "not verified" for m in read)
     versions = Counter(f"{k} {v}" for m in read for k, v in m.get("versions", {}).items())
     out = ["# The receptive-field atlas", "",
            "Every torchvision classification, segmentation and detection model and every "
@@ -36,12 +44,20 @@ def page(lines: list[dict]) -> str:
            "(timm's `feature_info`; elsewhere the last module output at each jump): "
            "rf / jump / effective padding per axis (one number when the axes agree); "
            "`global` where a stage reads the whole input (the final column gives its "
-           "local field). *verified*: the final stage's centre and corner units against "
-           "back-propagation through the model (`exact`; `contains` where rfield "
-           "reported operators it cannot follow; `-` where not measured, with the "
-           "reason in the atlas). Query it with `rfield zoo`.", "",
-           f"Models read: {len(read)}; failed: {len(failed)}. Verification: "
-           + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items())) + ". Made with "
+           "local field), then each stage's verdict in italics. Each stage is measured by "
+           "back-propagation through the model, per axis on an input long enough that "
+           "its units' fields touch no border (a strip, thin on the other axis): "
+           "`exact` (analysed boxes equal the measured ones, unclipped; a global stage "
+           "measured whole on an input larger than its local field); `covers` (equal, "
+           "but the field reached the border, as at a native size a model cannot leave: "
+           "the size is not confirmed); `contains` (the analysis holds the measured box, "
+           "where rfield reported operators it cannot follow); `differs`; `-` not "
+           "measured (the atlas says why); `not yet` for lines from the earlier sweep, "
+           "which measured only the final stage at the native size. *verified*: the "
+           "model's worst stage. Query it with `rfield zoo`.", "",
+           f"Models read: {len(read)}; failed: {len(failed)}. Verdicts, "
+           + verdict_counts([Row(m, st) for m in read for st in m["stages"]])
+           + ". Measured rf equal to rf: " + _measured_share(read) + ". Made with "
            + ", ".join(v for v, _ in versions.most_common()
                        if versions[v] >= len(read) // 10) + ".", ""]
     out += _reductions(read)
@@ -52,11 +68,11 @@ def page(lines: list[dict]) -> str:
         out += [f"## {lib}: {fam}", "", "| model | input | stages: rf/jump/padding | final "
                 "| verified |", "|---|---|---|---|---|"]
         for m in models:
-            stages = "<br>".join(_stage(s) for s in m["stages"])
+            stages = "<br>".join(_stage(m, s) for s in m["stages"])
             unknown = " (unknown: " + ", ".join(sorted(m["unknown_ops"])) + ")" \
                 if m.get("unknown_ops") else ""
             out.append(f"| {m['model']} | {axes_text(m['input'][1:])} | {stages} | "
-                       f"{_final(m)}{unknown} | {verdict(m)} |")
+                       f"{_final(m)}{unknown} | {model_verdict(m)} |")
         out.append("")
     if failed:
         out += ["## Not read", "", "| model | why |", "|---|---|"]
@@ -79,7 +95,7 @@ def _reductions(read: list[dict]) -> list[str]:
            "map, while timm's `reduction` describes the map its feature head takes.", "",
            "| model | stage | declared | analysed jump | verified |", "|---|---|---|---|---|"]
     out += [f"| {m['model']} | {s['module']} | {s['reduction']} | {axes_text(s['jump'])} | "
-            f"{verdict(m)} |" for m, s in rows]
+            f"{stage_verdict(m, s)} |" for m, s in rows]
     return out + [""]
 
 

@@ -10,22 +10,16 @@ which is right.
 from __future__ import annotations
 
 from collections.abc import Callable
-from fractions import Fraction
 from typing import Any
 
 from ..core.analysis import Analysis
 from ..errors import RfieldError, require
-
-
-def _num(v: Any) -> Any:
-    """A Fraction as an int when whole, else a float (JSON has no fractions)."""
-    if isinstance(v, Fraction):
-        return int(v) if v.denominator == 1 else round(float(v), 4)
-    return v
+from ..report.numbers import json_value
 
 
 def _nums(values: Any) -> list | None:
-    return None if values is None else [_num(v) for v in values]
+    """Exact values for the atlas's JSON (see :func:`json_value`)."""
+    return None if values is None else [json_value(v) for v in values]
 
 
 def declared(model: Any) -> list[tuple[str, int | None]]:
@@ -114,6 +108,9 @@ def analyse_model(library: str, name: str, verify: bool,
     # a stage holding tokens (positions merged into one dim) is analysed, not measured
     spatial_stages = [s for s in maps
                       if any(d is not None for d in g.alias_layouts.get(s["module"], ()))]
+    for s in maps:
+        if s not in spatial_stages:
+            s["verify_note"] = "holds tokens: analysed, not measured"
     if not spatial_stages:
         line["verify_note"] = "no stage is a spatial map" + (
             " (tokens are not measured)" if maps else "")
@@ -121,8 +118,7 @@ def analyse_model(library: str, name: str, verify: bool,
         line["verify_note"] = f"{params / 1e6:.0f} M parameters: over the " \
                               f"{max_params / 1e6:.0f} M the sweep verifies"
     elif verify:
-        final = spatial_stages[-1]["module"]
-        return line, lambda: _verify(t, a, final, prefix, (1, channels, *spatial))
+        return line, lambda: _measure(t, line, spatial_stages, prefix, channels, spatial)
     return line, None
 
 
@@ -141,34 +137,23 @@ def _native(t: Any, size: Any) -> tuple[int, ...]:
     return (224, 224)
 
 
-def _verify(t: Any, a: Analysis, module: str, prefix: str, shape: tuple) -> dict:
-    """The final stage's centre and corner units: their analysed boxes against
-    back-propagation through the model with random weights."""
-    from ..empirical.gradient import measure
+def _measure(t: Any, line: dict, stages: list[dict], prefix: str, channels: int,
+             spatial: tuple[int, ...]) -> dict:
+    """Every spatial stage measured by back-propagation (see :mod:`.measure`); the
+    line's own ``verified`` is its final stage's verdict."""
+    from ..frontends.torch_capture import graph_from_module
     from ..targets import build_module
+    from .measure import measure_stages
 
-    g = a.graph
-    node = g.aliases[module]
-    centre = tuple(s // 2 for s in g.nodes[node].size)
-    corner = tuple(0 for _ in centre)  # its box ends where the field does: a sharper check
-    units = list(dict.fromkeys([centre, corner]))
-    own = module[len(prefix) + 1:] if prefix else module
+    meta, _ = build_module(t, None, meta=True)
     model, _ = build_module(t, None, meta=False, init=True)
-    try:
-        got = measure(model, shape, [own], {own: units},
-                      layouts={own: g.alias_layouts.get(module)}, copy_model=False)
-    except RfieldError as exc:
-        if "overflowed" not in str(exc):
-            raise
-        return {"verify_note": f"the float64 measurement overflowed ({exc})"}
-    boxes = [[list(r) for r in a.box(node, u).ranges] for u in units]
-    measured = [[list(r) for r in m.box] for m in got[own]]
-    if boxes == measured:
-        verdict = "exact"
-    elif g.unknown_ops and all(lo <= mlo and mhi <= hi for b, m in zip(boxes, measured)
-                               for (lo, hi), (mlo, mhi) in zip(b, m)):
-        verdict = "contains"  # conservative: operators rfield reported it cannot follow
-    else:
-        verdict = "differs"
-    return {"verified": verdict, "verify_units": [list(u) for u in units],
-            "verify_boxes": boxes, "measured_boxes": measured}
+    found = measure_stages(
+        model, lambda size: graph_from_module(meta, size, channels=channels, prefix=prefix),
+        stages, prefix, channels, tuple(spatial), bool(line["unknown_ops"]))
+    for s in line["stages"]:
+        s.update(found.get(s["module"], {}))
+    final = found[stages[-1]["module"]]
+    out: dict[str, Any] = {"stages": line["stages"], "verified": final["verified"]}
+    if final["verified"] is None:
+        out["verify_note"] = final["verify_note"]
+    return out

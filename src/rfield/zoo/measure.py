@@ -1,0 +1,158 @@
+"""Every stage of an atlas model measured where the measurement could disagree.
+
+A check on the model's native input proves little for a deep stage: its field covers
+the whole input, so any analysis that reaches the borders passes. Here each axis is
+measured on a strip, long on that axis (past the largest field plus a few jumps) and
+thin on the other (float64 memory stays small), two units a stage one period apart:
+their boxes, unclipped, pin rf, jump and start. A model that cannot run a strip
+(position embeddings, fixed windows) is measured at its native size, and a stage whose
+field reaches the border there says ``covers``, not ``exact``.
+
+Verdicts per stage, worst over the axes: ``exact`` (the analysed boxes equal the
+measured ones, unclipped; a global stage measured whole on an input larger than its
+local field), ``covers`` (equal, but the field touches the border: its size is not
+confirmed), ``contains`` (the analysis holds the measured boxes, where rfield reported
+operators it cannot follow), ``differs``.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+from ..core.analysis import Analysis
+from ..errors import RfieldError
+from ..report.numbers import json_value
+
+VERDICTS = ("exact", "covers", "contains", "differs")  # best first
+#: the long side of a strip is not grown past this (nor past LONGEST_WIDE where the
+#: other side cannot be thin)
+LONGEST = 4096
+LONGEST_WIDE = 1024
+#: the thin side of a strip (a 32-stride network still has two units across it)
+THIN = 64
+
+
+def worst(verdicts: list[str]) -> str:
+    return max(verdicts, key=VERDICTS.index)
+
+
+def _field(stage: dict, axis: int) -> tuple[Any, Any]:
+    """(rf, jump) along ``axis`` that the strip must hold: the local ones if global."""
+    rf = stage["local_rf"] if stage["global"] else stage["rf"]
+    jump = stage["jump"]
+    return (None if rf is None else rf[axis]), (None if jump is None else jump[axis])
+
+
+def needed(stage: dict, axis: int) -> int:
+    """The input length on ``axis`` past which the centre unit's field (or local field)
+    touches no border: rf plus four jumps plus a margin."""
+    rf, jump = _field(stage, axis)
+    if rf is None:
+        return 0
+    return int(rf + 4 * Fraction(jump or 1) + 8)
+
+
+def sizes_to_try(stages: list[dict], native: tuple[int, ...], axis: int) -> list[tuple]:
+    """Spatial sizes to measure ``axis`` on, best first: a strip, the long side with the
+    native other side, the native size."""
+    long = max([native[axis]] + [needed(s, axis) for s in stages])
+    out = []
+    for other, cap in ((min(THIN, min(native)), LONGEST), (None, LONGEST_WIDE)):
+        out.append(tuple(min(long, cap) if a == axis else (other or native[a])
+                         for a in range(len(native))))
+    out.append(tuple(native))
+    return list(dict.fromkeys(out))
+
+
+def _units(a: Analysis, node: str, axis: int) -> list[tuple[int, ...]]:
+    """The centre unit and its neighbour one period away along ``axis`` (after
+    upsampling one step is not one jump)."""
+    size = a.graph.nodes[node].size
+    centre = tuple(s // 2 for s in size)
+    maps = a.axis_maps(node) or a.axis_maps(node, local=True)
+    period = maps[axis].period if maps else 1
+    step = period if centre[axis] + period < size[axis] else -period
+    other = tuple(c + step if i == axis else c for i, c in enumerate(centre))
+    if not 0 <= other[axis] < size[axis]:
+        return [centre]
+    return [centre, other]
+
+
+def judge(stage: dict, axis: int, size: tuple, analysed: list, measured: list,
+          units: list, unknown: bool) -> dict:
+    """One stage's verdict on one axis from its units' analysed and measured boxes
+    (each a list of per-axis (lo, hi))."""
+    out: dict[str, Any] = {"on": list(size)}
+    if analysed != measured:
+        inside = all(lo <= mlo and mhi <= hi for b, m in zip(analysed, measured)
+                     for (lo, hi), (mlo, mhi) in zip(b, m))
+        out["verdict"] = "contains" if unknown and inside else "differs"
+        return out
+    ends = [m[axis] for m in measured]
+    clipped = any(lo <= 0 or hi >= size[axis] - 1 for lo, hi in ends)
+    if stage["global"]:
+        whole = all(lo == 0 and hi == size[axis] - 1 for lo, hi in ends)
+        rf, _ = _field(stage, axis)
+        out["verdict"] = "exact" if whole and rf is not None and \
+            size[axis] >= needed(stage, axis) else "covers"
+        return out
+    if clipped:
+        out["verdict"] = "covers"
+        return out
+    lo0, hi0 = ends[0]
+    out["rf"] = hi0 - lo0 + 1
+    if len(units) > 1:
+        out["jump"] = json_value(Fraction(ends[1][0] - lo0, units[1][axis] - units[0][axis]))
+    out["verdict"] = "exact"
+    return out
+
+
+def measure_stages(model: Any, build_graph: Any, stages: list[dict], prefix: str,
+                   channels: int, native: tuple[int, ...], unknown: bool,
+                   device: str = "cpu") -> dict[str, dict]:
+    """module -> its verdict and what was measured (per axis: rf, jump, the input
+    size), for the atlas's stage records. ``build_graph(size)`` analyses the model at
+    a spatial size; ``model`` is the runnable module (changed in place)."""
+    from ..empirical.gradient import measure
+
+    own = {s["module"]: s["module"][len(prefix) + 1:] if prefix else s["module"]
+           for s in stages}
+    found: dict[str, dict[int, dict]] = {s["module"]: {} for s in stages}
+    for axis in range(len(native)):
+        reason = ""
+        for size in sizes_to_try(stages, native, axis):
+            try:
+                a = Analysis(build_graph(size))
+                g = a.graph
+                nodes = {m: g.aliases[m] for m in own}
+                units = {m: _units(a, n, axis) for m, n in nodes.items()}
+                got = measure(model, (1, channels, *size), [own[m] for m in own],
+                              {own[m]: units[m] for m in own},
+                              layouts={own[m]: g.alias_layouts.get(m) for m in own},
+                              copy_model=False, device=device)
+            except (RfieldError, RuntimeError, MemoryError, KeyError) as exc:
+                reason = f"{type(exc).__name__}: {str(exc).strip()[:200]}"
+                continue
+            for s in stages:
+                m = s["module"]
+                analysed = [[list(r) for r in a.box(nodes[m], u).ranges] for u in units[m]]
+                measured = [[list(r) for r in got_m.box] for got_m in got[own[m]]]
+                found[m][axis] = judge(s, axis, size, analysed, measured, units[m], unknown)
+            break
+        else:
+            for m in found:
+                found[m][axis] = {"verdict": None, "note": reason}
+    return {m: _record(per_axis) for m, per_axis in found.items()}
+
+
+def _record(per_axis: dict[int, dict]) -> dict:
+    """A stage's measurement as the atlas keeps it."""
+    axes = [per_axis[a] for a in sorted(per_axis)]
+    notes = [ax["note"] for ax in axes if ax.get("note")]
+    if notes:
+        return {"verified": None, "verify_note": f"the measurement failed: {notes[0]}"}
+    return {"verified": worst([ax["verdict"] for ax in axes]),
+            "measured_rf": [ax.get("rf") for ax in axes],
+            "measured_jump": [ax.get("jump") for ax in axes],
+            "measured_on": [ax["on"] for ax in axes]}
