@@ -65,3 +65,19 @@ def test_verify_torch_model_defaults_to_stages():
 def test_verify_refuses_onnx(capsys, tmp_path):
     code = main(["verify", str(tmp_path / "m.onnx")])
     assert code == 2 and "ONNX" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["verify", "erf"])
+def test_a_device_torch_cannot_use_is_one_line(capsys, command):
+    """--device names where a PyTorch model is measured; one torch cannot use here is
+    refused in one line (CI has no GPU; on a GPU machine cuda is a real run)."""
+    torch = pytest.importorskip("torch")
+    devices = ["tpu7"] + ([] if torch.cuda.is_available() else ["cuda"])
+    for device in devices:
+        code = main([command, "example:seed2", "--device", device])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and f"--device {device}" in err
+
+
+def test_verify_on_the_cpu_device(capsys):
+    assert main(["verify", "example:seed2", "--device", "cpu"]) == 0

@@ -186,7 +186,8 @@ def cmd_verify(args) -> int:
     from .empirical.verify import verify
     from .report.measured import verify_table
 
-    checks = verify(args.target, _size(args), args.node, **_options(args))
+    checks = verify(args.target, _size(args), args.node, device=args.device,
+                    **_options(args))
     sys.stdout.write(verify_table(checks))
     return 0 if all(c.ok for c in checks) else 1
 

@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     ve.add_argument("--node", action="append",
                     help="a layer to check (repeatable; default: each stage output and the "
                     "last spatial layer)")
+    ve.add_argument("--device", default="cpu",
+                    help="cpu (default) or cuda: where a PyTorch model is measured")
     er = sub.add_parser("erf", help="the effective receptive field (Luo et al., 2016)",
                         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=TARGETS)
     _add_target_options(er)
@@ -147,6 +149,8 @@ def _add_zoo(sub) -> None:
     build.add_argument("--library", action="append", choices=("torchvision", "timm"),
                        help="torchvision, timm (default: both)")
     build.add_argument("--workers", type=int, default=2)
+    build.add_argument("--device", default="cpu",
+                       help="cpu (default) or cuda: where the stages are measured")
     build.add_argument("--no-verify", dest="verify", action="store_false",
                        help="skip back-propagation of the final stage")
     build.add_argument("--timeout", type=int, default=600, metavar="S",

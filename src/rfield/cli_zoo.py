@@ -42,7 +42,8 @@ def build(args) -> int:
     if not todo:
         raise RfieldError(f"no model matches {args.models!r}")
     done = sweep.sweep(Path(args.out), todo, args.workers, args.verify, args.timeout,
-                       args.ray, progress=sweep.progress_printer(), retry=args.retry_failed)
+                       args.ray, progress=sweep.progress_printer(), retry=args.retry_failed,
+                       device=args.device)
     failed = sum("error" in m for m in done.values())
     sys.stdout.write(f"{len(done)} models in {args.out} ({failed} failed)\n")
     if args.pack:

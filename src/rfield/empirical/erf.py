@@ -129,7 +129,10 @@ def effective_rf(model, input_shape, module: str = "", samples: int = 16,
                  images: str | None = None, weights: str | None = None,
                  device: str = "cpu", seed: int = 0, progress: bool = False,
                  rf=None, node: str | None = None) -> ERF:
+    from .gradient import check_device
+
     torch = require("torch", "torch")
+    check_device(torch, device)
     if weights:
         load_state(model, weights, torch)
     model = model.to(device).eval()

@@ -167,6 +167,17 @@ def _first_tensor(torch, out):
 UNITS_PER_PASS = 8
 
 
+def check_device(torch, device: str) -> None:
+    """A device torch can use here, else one line that says why not."""
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise RfieldError(f"--device {device}: not a device torch knows (cpu, cuda, "
+                          "cuda:1)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RfieldError(f"--device {device}: torch sees no CUDA GPU on this machine")
+
+
 def measure(model, input_shape, modules: list[str] | None = None, units=None,
             seed: int = 0, layouts: dict | None = None,
             copy_model: bool = True, device: str = "cpu") -> dict[str, list[Measured]]:
@@ -184,6 +195,7 @@ def measure(model, input_shape, modules: list[str] | None = None, units=None,
     arrive channels-last in a batch of one (a framework bug must not fake a field).
     """
     torch = require("torch", "torch")
+    check_device(torch, device)
     m = positive_copy(model, seed, copy_model).to(device)
     modules = [""] if modules is None else list(modules)
     missing = set(modules) - {n for n, _ in m.named_modules()} - {""}

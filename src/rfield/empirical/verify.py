@@ -118,7 +118,8 @@ def _keras_part(model, layers: list) -> object:
     return keras.Model(model.inputs, [made[n] for n in layers])
 
 
-def _measure_at(t: Target, a: Analysis, nodes: list[str]) -> dict[str, list]:
+def _measure_at(t: Target, a: Analysis, nodes: list[str],
+                device: str = "cpu") -> dict[str, list]:
     net, channels, paths = t.runnable(a.graph)
     modules, units = [], {}
     for n in nodes:
@@ -147,13 +148,18 @@ def _measure_at(t: Target, a: Analysis, nodes: list[str]) -> dict[str, list]:
         got = measure_keras(net, a.graph.input_size, modules, units, layouts, in_layout)
     else:
         got = measure(net, (1, channels) + tuple(a.graph.input_size), modules, units,
-                      layouts={k: v for k, v in layouts.items() if v})
+                      layouts={k: v for k, v in layouts.items() if v}, device=device)
     return {n: got[paths[n]] for n in nodes}
 
 
-def verify(target, input_size=None, nodes=None, **options) -> list[AxisCheck]:
-    """Checks per node and axis; ``ok`` is False where analysis and measurement differ."""
+def verify(target, input_size=None, nodes=None, device: str = "cpu",
+           **options) -> list[AxisCheck]:
+    """Checks per node and axis; ``ok`` is False where analysis and measurement differ.
+    ``device`` (cpu, cuda) is where a PyTorch model or spec is measured."""
     t = Target(target, input_size, options)
+    if device != "cpu" and (t.keras or t.jax):
+        raise RfieldError("--device applies to PyTorch models and specs; Keras and JAX "
+                          "models are measured where their backend puts them")
     a = t.analysis(None)
     if nodes:
         from ..core.query import resolve_node
@@ -163,7 +169,7 @@ def verify(target, input_size=None, nodes=None, **options) -> list[AxisCheck]:
         nodes = default_nodes(a)
     if not nodes:
         raise RfieldError("the network has no spatial layer to verify")
-    here = _measure_at(t, a, nodes)
+    here = _measure_at(t, a, nodes, device)
     # a large enough input: the centre unit's field touches no border
     need = [a.graph.input_size[ax] for ax in range(a.graph.ndim)]
     for n in nodes:
@@ -176,7 +182,7 @@ def verify(target, input_size=None, nodes=None, **options) -> list[AxisCheck]:
     cap = MAX_SIDE[a.graph.ndim]
     big_size = tuple(min(v, cap) for v in need)
     big = t.analysis(big_size, nodes) if big_size != tuple(a.graph.input_size) else a
-    far = _measure_at(t, big, nodes)
+    far = _measure_at(t, big, nodes, device)
     checks = []
     for n in nodes:
         f, fb = a.fields[n], big.fields[n]

@@ -74,8 +74,8 @@ def stage_record(a: Analysis, module: str, reduction: int | None) -> dict:
     return rec
 
 
-def analyse_model(library: str, name: str, verify: bool,
-                  max_params: float) -> tuple[dict, Callable[[], dict] | None]:
+def analyse_model(library: str, name: str, verify: bool, max_params: float,
+                  device: str = "cpu") -> tuple[dict, Callable[[], dict] | None]:
     """The atlas line of one model (without its name, time and versions), and the
     verification still to run on it (None if there is none to run)."""
     from ..frontends.torch_capture import graph_from_module
@@ -118,7 +118,8 @@ def analyse_model(library: str, name: str, verify: bool,
         line["verify_note"] = f"{params / 1e6:.0f} M parameters: over the " \
                               f"{max_params / 1e6:.0f} M the sweep verifies"
     elif verify:
-        return line, lambda: _measure(t, line, spatial_stages, prefix, channels, spatial)
+        return line, lambda: _measure(t, line, spatial_stages, prefix, channels, spatial,
+                                      device)
     return line, None
 
 
@@ -138,7 +139,7 @@ def _native(t: Any, size: Any) -> tuple[int, ...]:
 
 
 def _measure(t: Any, line: dict, stages: list[dict], prefix: str, channels: int,
-             spatial: tuple[int, ...]) -> dict:
+             spatial: tuple[int, ...], device: str = "cpu") -> dict:
     """Every spatial stage measured by back-propagation (see :mod:`.measure`); the
     line's own ``verified`` is its final stage's verdict."""
     from ..frontends.torch_capture import graph_from_module
@@ -149,7 +150,7 @@ def _measure(t: Any, line: dict, stages: list[dict], prefix: str, channels: int,
     model, _ = build_module(t, None, meta=False, init=True)
     found = measure_stages(
         model, lambda size: graph_from_module(meta, size, channels=channels, prefix=prefix),
-        stages, prefix, channels, tuple(spatial), bool(line["unknown_ops"]))
+        stages, prefix, channels, tuple(spatial), bool(line["unknown_ops"]), device)
     for s in line["stages"]:
         s.update(found.get(s["module"], {}))
     final = found[stages[-1]["module"]]

@@ -25,8 +25,9 @@ from typing import Any
 from ..errors import RfieldError, require
 from .atlas import STANDARD
 
-#: the final stage is verified for models up to this many parameters
-MAX_VERIFY_PARAMS = 100e6
+#: stages are measured for models up to this many parameters (a forward pass stops at
+#: the last stage measured, so VGG's 120 M-parameter head costs only its float64 copy)
+MAX_VERIFY_PARAMS = 150e6
 LIBRARIES = ("torchvision", "timm")
 #: lines of an older verification standard (atlas.STANDARD) are measured again
 
@@ -75,7 +76,7 @@ def _alarm(_signum: int, _frame: Any) -> None:
 
 
 def run_one(library: str, name: str, family: str, verify: bool = True,
-            limit: int = 600, cap_memory: bool = True) -> dict:
+            limit: int = 600, cap_memory: bool = True, device: str = "cpu") -> dict:
     """One model's line of the atlas; never raises (a failure is a line with its
     reason). ``cap_memory`` caps the worker's address space (not on Ray, whose
     workers map their object store into it; Ray's own monitor guards memory there)."""
@@ -88,8 +89,9 @@ def run_one(library: str, name: str, family: str, verify: bool = True,
     line: dict[str, Any] = {"model": name, "library": library, "family": family}
     try:
         found, check = _limited(limit, lambda: analyse_model(library, name, verify,
-                                                            MAX_VERIFY_PARAMS))
+                                                            MAX_VERIFY_PARAMS, device))
         line.update(found)
+        line["analysis_seconds"] = round(time.perf_counter() - start, 2)
         if check is not None:  # the analysis stays whatever the measurement does
             try:
                 line.update(_limited(limit, check))
@@ -166,14 +168,14 @@ def _pending(todo: list[tuple[str, str, str]], done: dict[str, dict], verify: bo
 def sweep(out: Path, todo: list[tuple[str, str, str]], workers: int = 2, verify: bool = True,
           limit: int = 600, ray_address: str | None = None,
           progress: Callable[[int, int, dict], None] | None = None,
-          retry: bool = False) -> dict[str, dict]:
+          retry: bool = False, device: str = "cpu") -> dict[str, dict]:
     """Run the models of ``todo`` that ``out`` does not hold yet (and its failures, with
     ``retry``), appending a line as each finishes; returns every line of ``out``."""
     done = read_lines(out)
     left = _pending(todo, done, verify, retry)
     out.parent.mkdir(parents=True, exist_ok=True)
-    runs = _on_ray(ray_address, left, verify, limit) if ray_address else \
-        _on_pool(workers, left, verify, limit)
+    runs = _on_ray(ray_address, left, verify, limit, device) if ray_address else \
+        _on_pool(workers, left, verify, limit, device)
     with out.open("a") as f:
         for i, line in enumerate(runs, 1):
             f.write(json.dumps(line, sort_keys=True) + "\n")
@@ -184,7 +186,8 @@ def sweep(out: Path, todo: list[tuple[str, str, str]], workers: int = 2, verify:
     return done
 
 
-def _on_pool(workers: int, left: list, verify: bool, limit: int) -> Iterator[dict]:
+def _on_pool(workers: int, left: list, verify: bool, limit: int,
+             device: str = "cpu") -> Iterator[dict]:
     """Lines as they finish, from a local process pool (one task a model). A worker
     that dies (the kernel's out-of-memory killer) fails the models it held, and a new
     pool goes on with the rest."""
@@ -196,7 +199,8 @@ def _on_pool(workers: int, left: list, verify: bool, limit: int) -> Iterator[dic
         if not batch:
             return
         with ProcessPoolExecutor(max_workers=workers, **renew) as pool:  # type: ignore[call-overload]
-            running = {pool.submit(run_one, *m, verify, limit): m for m in batch}
+            running = {pool.submit(run_one, *m, verify, limit, device=device): m
+                       for m in batch}
             broken = False
             while running:
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -209,7 +213,7 @@ def _on_pool(workers: int, left: list, verify: bool, limit: int) -> Iterator[dic
                         yield {"library": m[0], "model": m[1], "family": m[2],
                                "error": "its worker died (out of memory?)"}
                 if not broken:
-                    running |= {pool.submit(run_one, *m, verify, limit): m
+                    running |= {pool.submit(run_one, *m, verify, limit, device=device): m
                                 for m in _take(queue, len(finished))}
 
 
@@ -217,13 +221,14 @@ def _take(it: Iterator, n: int) -> list:
     return [m for _, m in zip(range(n), it)]
 
 
-def _on_ray(address: str, left: list, verify: bool, limit: int) -> Iterator[dict]:
+def _on_ray(address: str, left: list, verify: bool, limit: int,
+            device: str = "cpu") -> Iterator[dict]:
     """Lines as they finish, from a Ray cluster: one task a model, scheduled by Ray."""
     ray = require("ray", "zoo-ray")
     ray.init(address=address)
     try:
         task = ray.remote(num_cpus=1, max_retries=0)(run_one)
-        pending = {task.remote(*m, verify, limit, False): m for m in left}
+        pending = {task.remote(*m, verify, limit, False, device): m for m in left}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             library, name, family = pending.pop(ready[0])
