@@ -107,9 +107,19 @@ def test_judge_reads_clipped_and_unclipped_boxes():
     stage = {"global": False, "rf": [5], "jump": [2], "local_rf": [5]}
     boxes = [[[8, 12]], [[10, 14]]]
     assert judge(stage, 0, (40,), boxes, boxes, [(5,), (6,)], False) == {
-        "on": [40], "verdict": "exact", "rf": 5, "jump": 2}
+        "on": [40], "verdict": "exact", "rf": 5, "jump": 2, "beyond": False}
     clipped = [[[0, 3]], [[0, 5]]]
     assert judge(stage, 0, (40,), clipped, clipped, [(0,), (1,)], False)["verdict"] == "covers"
     inside = [[[9, 11]], [[11, 13]]]
     assert judge(stage, 0, (40,), boxes, inside, [(5,), (6,)], True)["verdict"] == "contains"
     assert judge(stage, 0, (40,), boxes, inside, [(5,), (6,)], False)["verdict"] == "differs"
+
+
+def test_a_field_that_grows_with_the_input_is_said_so():
+    """A 5 px field recorded, yet the whole of a 40 px input read (MobileViT's
+    attention at one offset of every patch): covers, with the reason."""
+    stage = {"global": False, "rf": [5], "jump": [2], "local_rf": [5]}
+    whole = [[[0, 39]], [[0, 39]]]
+    got = judge(stage, 0, (40,), whole, whole, [(5,), (6,)], False)
+    assert got["verdict"] == "covers" and got["beyond"]
+    assert judge(stage, 0, (12,), [[[0, 11]]], [[[0, 11]]], [(3,)], False)["beyond"] is False

@@ -17,6 +17,7 @@ operators it cannot follow), ``differs``.
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from typing import Any
 
@@ -56,9 +57,14 @@ def needed(stage: dict, axis: int) -> int:
 def sizes_to_try(stages: list[dict], native: tuple[int, ...], axis: int) -> list[tuple]:
     """Spatial sizes to measure ``axis`` on, best first: a strip, the long side with the
     native other side, the native size."""
-    long = max([native[axis]] + [needed(s, axis) for s in stages])
+    # sides a multiple of the deepest stride: networks that merge levels (DLA, U-Nets,
+    # FPNs) run only where every level divides evenly, as at their native sizes
+    step = 1 << max(0, math.ceil(math.log2(max(
+        [float(j) for s in stages for j in (s["jump"] or [1])] + [1]))))
+    long = -(-max([native[axis]] + [needed(s, axis) for s in stages]) // step) * step
+    thin = min(max(THIN, 2 * step), min(native))
     out = []
-    for other, cap in ((min(THIN, min(native)), LONGEST), (None, LONGEST_WIDE)):
+    for other, cap in ((thin, LONGEST), (None, LONGEST_WIDE)):
         out.append(tuple(min(long, cap) if a == axis else (other or native[a])
                          for a in range(len(native))))
     out.append(tuple(native))
@@ -84,27 +90,28 @@ def judge(stage: dict, axis: int, size: tuple, analysed: list, measured: list,
     """One stage's verdict on one axis from its units' analysed and measured boxes
     (each a list of per-axis (lo, hi))."""
     out: dict[str, Any] = {"on": list(size)}
+    ends = [m[axis] for m in measured]
+    clipped = any(lo <= 0 or hi >= size[axis] - 1 for lo, hi in ends)
+    if not clipped:  # what was measured, whatever the verdict
+        lo0, hi0 = ends[0]
+        out["rf"] = hi0 - lo0 + 1
+        if len(units) > 1:
+            out["jump"] = json_value(Fraction(ends[1][0] - lo0,
+                                              units[1][axis] - units[0][axis]))
     if analysed != measured:
         inside = all(lo <= mlo and mhi <= hi for b, m in zip(analysed, measured)
                      for (lo, hi), (mlo, mhi) in zip(b, m))
         out["verdict"] = "contains" if unknown and inside else "differs"
-        return out
-    ends = [m[axis] for m in measured]
-    clipped = any(lo <= 0 or hi >= size[axis] - 1 for lo, hi in ends)
-    if stage["global"]:
+    elif stage["global"]:
         whole = all(lo == 0 and hi == size[axis] - 1 for lo, hi in ends)
         rf, _ = _field(stage, axis)
         out["verdict"] = "exact" if whole and rf is not None and \
             size[axis] >= needed(stage, axis) else "covers"
-        return out
-    if clipped:
-        out["verdict"] = "covers"
-        return out
-    lo0, hi0 = ends[0]
-    out["rf"] = hi0 - lo0 + 1
-    if len(units) > 1:
-        out["jump"] = json_value(Fraction(ends[1][0] - lo0, units[1][axis] - units[0][axis]))
-    out["verdict"] = "exact"
+    else:
+        out["verdict"] = "covers" if clipped else "exact"
+        # the input was long enough for the recorded field, yet the field reached its
+        # border: the field grows with the input (or the record is wrong), never silent
+        out["beyond"] = clipped and size[axis] >= needed(stage, axis)
     return out
 
 
@@ -152,7 +159,11 @@ def _record(per_axis: dict[int, dict]) -> dict:
     notes = [ax["note"] for ax in axes if ax.get("note")]
     if notes:
         return {"verified": None, "verify_note": f"the measurement failed: {notes[0]}"}
-    return {"verified": worst([ax["verdict"] for ax in axes]),
-            "measured_rf": [ax.get("rf") for ax in axes],
-            "measured_jump": [ax.get("jump") for ax in axes],
-            "measured_on": [ax["on"] for ax in axes]}
+    out = {"verified": worst([ax["verdict"] for ax in axes]),
+           "measured_rf": [ax.get("rf") for ax in axes],
+           "measured_jump": [ax.get("jump") for ax in axes],
+           "measured_on": [ax["on"] for ax in axes]}
+    if any(ax.get("beyond") for ax in axes):
+        out["verify_note"] = ("the field reached the border of an input long enough for "
+                              "the recorded rf: it grows with the input size")
+    return out

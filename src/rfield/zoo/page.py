@@ -61,6 +61,7 @@ def page(lines: list[dict]) -> str:
            + ", ".join(v for v, _ in versions.most_common()
                        if versions[v] >= len(read) // 10) + ".", ""]
     out += _reductions(read)
+    out += _disagreements(read)
     families: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for m in read:
         families[(m["library"], m["family"])].append(m)
@@ -80,6 +81,29 @@ def page(lines: list[dict]) -> str:
                 for m in failed]
         out.append("")
     return "\n".join(out)
+
+
+def _disagreements(read: list[dict]) -> list[str]:
+    """Every stage whose measurement differs from the analysis (or that the analysis
+    only contains), with both numbers."""
+    rows = [(m, s) for m in read for s in m["stages"]
+            if s.get("verified") in ("differs", "contains")
+            or (s.get("verified") and s.get("verify_note"))]
+    if not rows:
+        return ["No measured stage differs from its analysis.", ""]
+    out = ["## Stages whose measurement differs from the analysis", "",
+           "Where the measured box differs (`differs`), is only contained (`contains`), "
+           "or reached the border of an input long enough for the recorded field "
+           "(`covers`, with the note: the field grows with the input size).", "",
+           "| model | stage | verdict | rf | measured rf | jump | measured jump | "
+           "measured on |", "|---|---|---|---|---|---|---|---|"]
+    for m, s in rows:
+        rf = "global" if s["global"] else axes_text(s["rf"])
+        on = ", ".join(axes_text(v) for v in s.get("measured_on", []))
+        out.append(f"| {m['library']}:{m['model']} | {s['module']} | {s['verified']} | "
+                   f"{rf} | {axes_text(s.get('measured_rf'))} | {axes_text(s['jump'])} | "
+                   f"{axes_text(s.get('measured_jump'))} | {on} |")
+    return out + [""]
 
 
 def _reductions(read: list[dict]) -> list[str]:
