@@ -123,3 +123,14 @@ def test_a_field_that_grows_with_the_input_is_said_so():
     got = judge(stage, 0, (40,), whole, whole, [(5,), (6,)], False)
     assert got["verdict"] == "covers" and got["beyond"]
     assert judge(stage, 0, (12,), [[[0, 11]]], [[[0, 11]]], [(3,)], False)["beyond"] is False
+
+
+def test_a_field_that_depends_on_the_size_is_measured_at_the_native_size():
+    """An adaptive pool to the native map's size is an identity there and a resampling
+    on a strip (VGG's avgpool): the strip cannot speak to the recorded field, so the
+    stage is measured again at the native size."""
+    model = nn.Sequential(convs(6), nn.AdaptiveAvgPool2d((16, 16)))
+    stages, found = run(model, ["0", "1"])
+    assert found["1"]["verified"] == "exact"
+    assert found["1"]["measured_rf"] == stages[1]["rf"]
+    assert found["1"]["measured_on"] == [list(NATIVE), list(NATIVE)]

@@ -127,30 +127,45 @@ def measure_stages(model: Any, build_graph: Any, stages: list[dict], prefix: str
            for s in stages}
     found: dict[str, dict[int, dict]] = {s["module"]: {} for s in stages}
     for axis in range(len(native)):
-        reason = ""
+        left, reason = list(stages), ""
         for size in sizes_to_try(stages, native, axis):
             try:
                 a = Analysis(build_graph(size))
                 g = a.graph
-                nodes = {m: g.aliases[m] for m in own}
+                nodes = {s["module"]: g.aliases[s["module"]] for s in left}
                 units = {m: _units(a, n, axis) for m, n in nodes.items()}
-                got = measure(model, (1, channels, *size), [own[m] for m in own],
-                              {own[m]: units[m] for m in own},
-                              layouts={own[m]: g.alias_layouts.get(m) for m in own},
+                got = measure(model, (1, channels, *size), [own[m] for m in nodes],
+                              {own[m]: units[m] for m in nodes},
+                              layouts={own[m]: g.alias_layouts.get(m) for m in nodes},
                               copy_model=False, device=device)
             except (RfieldError, RuntimeError, MemoryError, KeyError) as exc:
                 reason = f"{type(exc).__name__}: {str(exc).strip()[:200]}"
                 continue
-            for s in stages:
+            for s in left:
                 m = s["module"]
                 analysed = [[list(r) for r in a.box(nodes[m], u).ranges] for u in units[m]]
                 measured = [[list(r) for r in got_m.box] for got_m in got[own[m]]]
                 found[m][axis] = judge(s, axis, size, analysed, measured, units[m], unknown)
-            break
-        else:
-            for m in found:
-                found[m][axis] = {"verdict": None, "note": reason}
+            # a field that differs with the input size (an adaptive pool to a fixed
+            # size) is measured again at the next size, down to the native one
+            left = [s for s in left if not _settled(s, axis, found[s["module"]][axis])]
+            if not left:
+                break
+        for s in left:  # never measured, or only at sizes where its field is another
+            got = found[s["module"]].setdefault(axis, {"verdict": None, "note": reason})
+            if got["verdict"] == "exact":
+                got["verdict"] = "covers"
     return {m: _record(per_axis) for m, per_axis in found.items()}
+
+
+def _settled(stage: dict, axis: int, got: dict) -> bool:
+    """Whether a stage's verdict on ``axis`` speaks to its recorded numbers: anything
+    but an exact local stage whose measured rf or jump is not the recorded one."""
+    if got["verdict"] != "exact" or stage["global"]:
+        return True
+    rf, jump = stage["rf"][axis], stage["jump"][axis]
+    return got.get("rf") == rf and (
+        got.get("jump") is None or Fraction(got["jump"]) == Fraction(jump))
 
 
 def _record(per_axis: dict[int, dict]) -> dict:
