@@ -78,7 +78,9 @@ def _units(a: Analysis, node: str, axis: int) -> list[tuple[int, ...]]:
     centre = tuple(s // 2 for s in size)
     maps = a.axis_maps(node) or a.axis_maps(node, local=True)
     period = maps[axis].period if maps else 1
-    step = period if centre[axis] + period < size[axis] else -period
+    # towards the farther border: a window's neighbour must not be the border's window
+    step = period if size[axis] - 1 - (centre[axis] + period) > centre[axis] - period \
+        else -period
     other = tuple(c + step if i == axis else c for i, c in enumerate(centre))
     if not 0 <= other[axis] < size[axis]:
         return [centre]
@@ -91,11 +93,12 @@ def judge(stage: dict, axis: int, size: tuple, analysed: list, measured: list,
     (each a list of per-axis (lo, hi))."""
     out: dict[str, Any] = {"on": list(size)}
     ends = [m[axis] for m in measured]
-    clipped = any(lo <= 0 or hi >= size[axis] - 1 for lo, hi in ends)
-    if not clipped:  # what was measured, whatever the verdict
+    touches = [lo <= 0 or hi >= size[axis] - 1 for lo, hi in ends]
+    clipped = any(touches)
+    if not touches[0]:  # what was measured, whatever the verdict
         lo0, hi0 = ends[0]
         out["rf"] = hi0 - lo0 + 1
-        if len(units) > 1:
+        if len(units) > 1 and not touches[1]:
             out["jump"] = json_value(Fraction(ends[1][0] - lo0,
                                               units[1][axis] - units[0][axis]))
     if analysed != measured:
@@ -111,7 +114,7 @@ def judge(stage: dict, axis: int, size: tuple, analysed: list, measured: list,
         out["verdict"] = "covers" if clipped else "exact"
         # the input was long enough for the recorded field, yet the field reached its
         # border: the field grows with the input (or the record is wrong), never silent
-        out["beyond"] = clipped and size[axis] >= needed(stage, axis)
+        out["beyond"] = touches[0] and size[axis] >= needed(stage, axis)
     return out
 
 
