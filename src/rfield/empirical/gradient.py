@@ -163,8 +163,8 @@ def _first_tensor(torch, out):
     return None
 
 
-#: units measured in one forward and backward pass (one sample each)
-UNITS_PER_PASS = 8
+#: samples in the forward pass: two units are measured per backward pass, one in each
+SAMPLES = 2
 
 
 def check_device(torch, device: str) -> None:
@@ -190,9 +190,10 @@ def measure(model, input_shape, modules: list[str] | None = None, units=None,
     channels; default N, C, spatial...), for models that permute to channels-last.
     Returns one Measured per unit.
 
-    Each unit is measured in a sample of its own, several in one pass, and never
-    with a batch of one: torch's CPU batch-norm backward misplaces gradients that
-    arrive channels-last in a batch of one (a framework bug must not fake a field).
+    One forward pass runs two samples; each backward pass measures two units, one in
+    each sample (never a batch of one: torch's CPU batch-norm backward misplaces
+    gradients that arrive channels-last in a batch of one, so a framework bug must
+    not fake a field), at twice the memory of one sample, not one per unit.
     """
     torch = require("torch", "torch")
     check_device(torch, device)
@@ -203,12 +204,60 @@ def measure(model, input_shape, modules: list[str] | None = None, units=None,
         raise RfieldError(f"no module named {', '.join(sorted(missing))}")
     picks = [(name, None if unit is None else tuple(unit)) for name in modules
              for unit in ((units or {}).get(name) or [None])]
+    nd = len(input_shape) - 2
+    x = torch.ones((SAMPLES,) + tuple(input_shape[1:]), dtype=torch.float64, device=device,
+                   requires_grad=True)
+    outputs = _forward(torch, m, x, set(modules))
     found: dict[tuple[str, Any], Measured] = {}
-    for first in range(0, len(picks), UNITS_PER_PASS):
-        chunk = picks[first:first + UNITS_PER_PASS]
-        found.update(_measure_pass(torch, m, input_shape, chunk, layouts or {}, device))
+    for first in range(0, len(picks), SAMPLES):
+        pair = picks[first:first + SAMPLES]
+        total, where = None, []
+        for b, (name, unit) in enumerate(pair):
+            y, index, unit, size = _unit_index(outputs.get(name), name, unit, b, nd,
+                                               (layouts or {}).get(name))
+            picked = y[index].sum()
+            total = picked if total is None else total + picked
+            where.append((name, unit, size))
+        assert total is not None
+        x.grad = None
+        total.backward(retain_graph=first + SAMPLES < len(picks))
+        grad = x.grad
+        if not torch.isfinite(grad).all():
+            raise RfieldError(f"the measurement overflowed at {pair[0][0] or 'the output'}")
+        for b, (name, unit, size) in enumerate(where):
+            found[(name, pair[b][1])] = Measured(name, tuple(unit), _support(torch, grad[b]),
+                                                 size)
     return {name: [found[(name, unit)] for n, unit in picks if n == name]
             for name in modules}
+
+
+def _unit_index(y, name: str, unit, sample: int, nd: int, layout):
+    """(output, index of ``unit`` in ``sample``, the unit, spatial size)."""
+    layout = layout or (None, None) + tuple(range(nd))
+    if y is None or y.dim() != len(layout) or sorted(
+            a for a in layout if a is not None) != list(range(nd)):
+        raise RfieldError(f"module {name or 'output'} has no spatial output to measure")
+    dims = {a: d for d, a in enumerate(layout) if a is not None}
+    size = tuple(int(y.shape[dims[a]]) for a in range(nd))
+    unit = unit if unit is not None else tuple(n // 2 for n in size)
+    index: list[Any] = [slice(None)] * y.dim()
+    index[layout.index(None)] = sample
+    for a, d in dims.items():
+        index[d] = unit[a]
+    return y, tuple(index), unit, size
+
+
+def _support(torch, grad) -> tuple[tuple[int, int], ...]:
+    """Per axis, the first and last input position with a non-zero gradient."""
+    hit = grad.abs().sum(0) > 0
+    nd = hit.dim()
+    box = []
+    for axis in range(nd):
+        other = tuple(a for a in range(nd) if a != axis)
+        line = hit.any(dim=other) if other else hit
+        idx = torch.nonzero(line).flatten()
+        box.append((int(idx[0]), int(idx[-1])) if len(idx) else (0, -1))
+    return tuple(box)
 
 
 class _Enough(Exception):
@@ -242,48 +291,3 @@ def _forward(torch, m, x, names: set[str]) -> dict[str, Any]:
         for h in hooks:
             h.remove()
     return outputs
-
-
-def _measure_pass(torch, m, input_shape, chunk: list, layouts: dict,
-                  device: str) -> dict[tuple[str, Any], Measured]:
-    """One forward and one backward pass: sample b holds unit ``chunk[b]`` (and at
-    least two samples run, the second a spare when there is one unit)."""
-    nd = len(input_shape) - 2
-    batch = max(2, len(chunk))
-    x = torch.ones((batch,) + tuple(input_shape[1:]), dtype=torch.float64, device=device,
-                   requires_grad=True)
-    outputs = _forward(torch, m, x, {name for name, _ in chunk})
-    total = None
-    where = []
-    for b, (name, unit) in enumerate(chunk):
-        y = outputs.get(name)
-        layout = layouts.get(name) or (None, None) + tuple(range(nd))
-        if y is None or y.dim() != len(layout) or sorted(
-                a for a in layout if a is not None) != list(range(nd)):
-            raise RfieldError(f"module {name or 'output'} has no spatial output to measure")
-        dims = {a: d for d, a in enumerate(layout) if a is not None}
-        size = tuple(int(y.shape[dims[a]]) for a in range(nd))
-        unit = unit if unit is not None else tuple(n // 2 for n in size)
-        index: list[Any] = [slice(None)] * y.dim()
-        index[layout.index(None)] = b
-        for a, d in dims.items():
-            index[d] = unit[a]
-        picked = y[tuple(index)].sum()
-        total = picked if total is None else total + picked
-        where.append((name, unit, size))
-    assert total is not None
-    total.backward()
-    grad = x.grad
-    if not torch.isfinite(grad).all():
-        raise RfieldError(f"the measurement overflowed at {chunk[0][0] or 'the output'}")
-    found = {}
-    for b, (name, unit, size) in enumerate(where):
-        hit = grad[b].abs().sum(0) > 0
-        box = []
-        for axis in range(nd):
-            other = tuple(a for a in range(nd) if a != axis)
-            line = hit.any(dim=other) if other else hit
-            idx = torch.nonzero(line).flatten()
-            box.append((int(idx[0]), int(idx[-1])) if len(idx) else (0, -1))
-        found[(name, chunk[b][1])] = Measured(name, tuple(unit), tuple(box), size)
-    return found
