@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +30,19 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 class ERF:
     node: str
     heat: np.ndarray  # mean |gradient| per input position, summed over channels
-    area_ratio: dict[float, float]  # t -> area of the smallest centred square / input area
+    area_ratio: dict[float, Fraction]  # t -> smallest centred square's area / input area
     std: tuple[float, ...]  # spread per axis, in input positions
     rf: tuple[int, ...] | None  # theoretical field at the node
     samples: int
     extra: dict = field(default_factory=dict)
 
 
-def area_ratios(heat: np.ndarray, thresholds=THRESHOLDS) -> dict[float, float]:
-    """Smallest centred square (cube, segment) holding share t of the total, over the area."""
+def area_ratios(heat: np.ndarray, thresholds=THRESHOLDS) -> dict[float, Fraction]:
+    """Smallest centred square (cube, segment) holding share t of the total, over the
+    area: a ratio of two counts of positions, kept exact."""
     total = float(heat.sum())
     if total <= 0:
-        return {t: 0.0 for t in thresholds}
+        return {t: Fraction(0) for t in thresholds}
     centre = [s // 2 for s in heat.shape]
     reach = max(max(c, s - 1 - c) for c, s in zip(centre, heat.shape))
     sums = []
@@ -51,7 +53,7 @@ def area_ratios(heat: np.ndarray, thresholds=THRESHOLDS) -> dict[float, float]:
     for t in thresholds:
         r = next((i for i, v in enumerate(sums) if v >= t * total - 1e-12), reach)
         side = [min(c + r, s - 1) - max(c - r, 0) + 1 for c, s in zip(centre, heat.shape)]
-        out[t] = float(np.prod(side) / heat.size)
+        out[t] = Fraction(int(np.prod(side)), int(heat.size))
     return out
 
 

@@ -34,8 +34,10 @@ def verify_table(checks: list[Any]) -> str:
 
 def erf_text(e: Any) -> str:
     """The effective receptive field in three lines."""
-    ratios = ", ".join(f"{int(t * 100)}%: {r:.3f}" for t, r in e.area_ratio.items())
-    std = " x ".join(f"{s:.1f}" for s in e.std)
+    # the ratios are exact (counts of positions); the spread is a float statistic,
+    # written as the shortest text that reads back as the same float
+    ratios = ", ".join(f"{int(t * 100)}%: {exact(r)}" for t, r in e.area_ratio.items())
+    std = " x ".join(repr(float(s)) for s in e.std)
     rf = "global" if e.rf is None else " x ".join(str(v) for v in e.rf)
     return (f"{e.node}: effective receptive field over {e.samples} inputs\n"
             f"  high-contribution area ratio (t: share of the input area) {ratios}\n"
@@ -44,7 +46,7 @@ def erf_text(e: Any) -> str:
 
 def erf_json(e: Any, field: Any, input_size, box) -> str:
     data = {"node": e.node, "samples": e.samples, "input_size": list(input_size),
-            "area_ratio": {f"{int(k * 100)}": v for k, v in e.area_ratio.items()},
+            "area_ratio": {f"{int(k * 100)}": json_value(v) for k, v in e.area_ratio.items()},
             "std": list(e.std), "rf": None if e.rf is None else list(e.rf),
             "box": [list(r) for r in box], "global": field.is_global,
             "jump": None if field.jump is None else [json_value(j) for j in field.jump]}

@@ -9,6 +9,7 @@ import numpy as np
 from ..core.analysis import Analysis
 from ..errors import RfieldError, require
 from ..safeio import read_regular, write_atomic
+from .numbers import exact
 
 
 def _plt():
@@ -154,7 +155,7 @@ def plot_erf(erf, path: str, box=None) -> None:
                                        fill=False, lw=2, color="cyan",
                                        label="theoretical field"))
     ratio = erf.area_ratio.get(0.2)
-    ax.set_title(f"ERF of {erf.node} (20% area ratio {ratio:.3f})")
+    ax.set_title(f"ERF of {erf.node} (20% area ratio {exact(ratio)})")
     if box:
         ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
