@@ -162,3 +162,32 @@ def test_the_page_is_the_atlas(lines):
     committed = Path(__file__).parent.parent / "docs" / "zoo.md"
     assert committed.read_text() == page(lines), \
         "docs/zoo.md is stale: python -m rfield.zoo.page > docs/zoo.md"
+
+
+def test_lookups_as_a_newcomer_types_them(lines, capsys):
+    """The form the atlas prints, --library, any case, a family by its own name."""
+    code, out, _ = run(capsys, "zoo", "torchvision:resnet50", "--csv")
+    assert code == 0 and {r["model"] for r in csv.DictReader(io.StringIO(out))} == {
+        "torchvision:resnet50"}
+    code, out, _ = run(capsys, "zoo", "resnet50", "--library", "timm", "--csv")
+    assert code == 0 and {r["model"] for r in csv.DictReader(io.StringIO(out))} == {
+        "timm:resnet50"}
+    code, _, err = run(capsys, "zoo", "ResNet50")
+    assert code == 2 and "did you mean torchvision:resnet50" in err
+    code, _, err = run(capsys, "zoo", "--family", "nosuch")
+    assert code == 2 and "Families: " in err and "convnext" in err
+    code, out, _ = run(capsys, "zoo", "--family", "resnet", "--csv")
+    families = {m["family"] for m in lines}
+    got = {r["model"].split(":")[1] for r in csv.DictReader(io.StringIO(out))}
+    assert "inception_resnet_v2" not in got and "resnet50" in got and "resnet" in families
+    code, _, err = run(capsys, "zoo", "timm:resnet50", "--library", "torchvision")
+    assert code == 2 and "names timm" in err
+
+
+def test_filtered_stages_that_just_pass_come_first(capsys):
+    code, out, _ = run(capsys, "zoo", "--rf-min", "400", "--stride", "16", "--csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    local = [r for r in rows if r["rf"] != "global"]
+    assert code == 0 and local and rows[:len(local)] == local  # local fields first
+    sizes = [min(int(v) for v in r["rf"].split("x")) for r in local]
+    assert sizes == sorted(sizes) and sizes[0] >= 400

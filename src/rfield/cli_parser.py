@@ -146,8 +146,9 @@ def _add_zoo(sub) -> None:
     build.add_argument("--out", metavar="FILE.jsonl", default="atlas.jsonl",
                        help="the sweep's output, resumed if it exists (default atlas.jsonl)")
     build.add_argument("--models", default="*", metavar="GLOB", help="models to sweep")
-    build.add_argument("--library", action="append", choices=("torchvision", "timm"),
-                       help="torchvision, timm (default: both)")
+    zoo.add_argument("--library", action="append", choices=("torchvision", "timm"),
+                     help="torchvision, timm (default: both; repeatable): for the "
+                     "answers and for build")
     build.add_argument("--workers", type=int, default=2)
     build.add_argument("--device", default="cpu",
                        help="cpu (default) or cuda: where the stages are measured")

@@ -19,14 +19,16 @@ def run(args, write: Callable[[str, str | None], None]) -> int:
     if not (args.name or args.family or args.rf_min or args.stride):
         raise RfieldError("name a model (rfield zoo resnet50), a family (--family convnext) "
                           "or filters (--rf-min 400 --stride 16)")
-    rows = atlas.query(lines, args.name, args.family, args.rf_min, args.stride, args.local)
+    rows = atlas.query(lines, args.name, args.family, args.rf_min, args.stride, args.local,
+                       args.library)
     if not rows:
-        failed = [m for m in lines if args.name and m["model"] == args.name and "error" in m]
+        bare, _ = atlas.split_name(args.name, None)
+        failed = [m for m in lines if bare and m["model"] == bare and "error" in m]
         if failed:
             raise RfieldError(f"{args.name}: the sweep could not read it ({failed[0]['error']})")
-        raise RfieldError("no model in the atlas matches" + (
-            f" {args.name!r}; 'rfield analyze timm:NAME' reads any model" if args.name
-            else " these filters"))
+        if args.name or args.family:
+            raise RfieldError(atlas.suggestions(lines, args.name, args.family))
+        raise RfieldError("no model in the atlas matches these filters")
     fmt = {"json": atlas.json_text, "csv": atlas.csv_text, "markdown": atlas.markdown}
     write(fmt.get(args.format or "", atlas.text)(rows), args.output)
     note = atlas.version_note(lines)

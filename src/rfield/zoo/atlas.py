@@ -67,18 +67,41 @@ class Row:
                 "input": m["input"], **s, "verified": stage_verdict(m, s)}
 
 
+def split_name(name: str | None,
+               libraries: list[str] | None) -> tuple[str | None, list[str] | None]:
+    """``torchvision:resnet50`` (the form the atlas prints) is ``resnet50`` of
+    torchvision; a bare name is of the libraries given (all by default)."""
+    if name and ":" in name:
+        lib, _, bare = name.partition(":")
+        if libraries and lib not in libraries:
+            raise RfieldError(f"{name!r} names {lib}, but --library says "
+                              f"{' and '.join(libraries)}")
+        return bare, [lib]
+    return name, libraries
+
+
+def family_matches(family: str, wanted: str) -> bool:
+    """A family by its name (``resnet``, not ``inception_resnet_v2``), a glob, or the
+    last part of a dotted one (``faster_rcnn`` for ``detection.faster_rcnn``)."""
+    return fnmatch.fnmatch(family, wanted) or family.rsplit(".", 1)[-1] == wanted
+
+
 def query(lines: list[dict], name: str | None = None, family: str | None = None,
           rf_min: int | None = None, stride: int | None = None,
-          local: bool = False) -> list[Row]:
+          local: bool = False, libraries: list[str] | None = None) -> list[Row]:
     """Stages of the models named (a name or a glob) or of a family, passing the
     filters: a field of at least ``rf_min`` on every axis (a global stage passes, or
-    with ``local`` its local field must), a jump of ``stride`` on every axis."""
+    with ``local`` its local field must), a jump of ``stride`` on every axis. With
+    filters, the stages that just pass come first: local fields by size, then global
+    stages by their local field."""
+    name, libraries = split_name(name, libraries)
     rows = []
     for m in lines:
+        if libraries and m["library"] not in libraries:
+            continue
         if name and not fnmatch.fnmatch(m["model"], name):
             continue
-        if family and not fnmatch.fnmatch(m["family"], family) \
-                and not fnmatch.fnmatch(m["family"], f"*{family}*"):
+        if family and not family_matches(m["family"], family):
             continue
         for s in m.get("stages", []):
             row = Row(m, s)
@@ -89,7 +112,30 @@ def query(lines: list[dict], name: str | None = None, family: str | None = None,
             if stride is not None and (s["jump"] is None or any(j != stride for j in s["jump"])):
                 continue
             rows.append(row)
+    if rf_min is not None or stride is not None:
+        rows.sort(key=lambda r: (r.stage["global"], min(r.field(True) or [0])))
     return rows
+
+
+def suggestions(lines: list[dict], name: str | None, family: str | None) -> str:
+    """What to say when nothing matched: the nearest model names (any case) or the
+    families there are."""
+    import difflib
+
+    if family:
+        families = sorted({m["family"] for m in lines})
+        near = difflib.get_close_matches(family, families, n=3, cutoff=0.5)
+        guess = f"; did you mean {', '.join(near)}?" if near else "."
+        return f"no family {family!r}{guess} Families: {', '.join(families)}"
+    bare, _ = split_name(name, None)
+    models = {m["model"].lower(): m for m in lines}
+    hits = [models[n] for n in difflib.get_close_matches((bare or "").lower(), list(models),
+                                                         n=3, cutoff=0.6)]
+    if hits:
+        return (f"no model in the atlas matches {name!r}; did you mean "
+                + ", ".join(f"{m['library']}:{m['model']}" for m in hits) + "?")
+    return (f"no model in the atlas matches {name!r}; 'rfield analyze timm:NAME' reads "
+            "any model")
 
 
 def axes_text(v: Any) -> str:
