@@ -235,3 +235,17 @@ def test_an_empty_depth_level_is_a_message(capsys, tmp_path):
     assert "try --depth 2" in err
     code, out, err = run(capsys, "analyze", f"{path}:build", "--input", "16,16", "--depth", "2")
     assert code == 0 and "blocks.1" in out
+
+
+@pytest.mark.parametrize("command", ["analyze", "verify", "erf", "report"])
+@pytest.mark.parametrize("target,near", [("timm:convnext_tinyy", "convnext_tiny"),
+                                         ("torchvision:resnet5", "resnet50")])
+def test_a_typo_in_a_zoo_name_suggests_the_name(capsys, tmp_path, command, target, near):
+    """Not 'a model needs an input size': the name is what is wrong."""
+    pytest.importorskip("timm")
+    argv = [command, target] + (["-o", str(tmp_path / "r.html")] if command == "report"
+                                else [])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"did you mean {near}" in err
+    assert "input size" not in err

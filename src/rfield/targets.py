@@ -95,6 +95,10 @@ def native_size(t: Target) -> tuple[tuple[int, ...] | None, str | None]:
     """A zoo model's native input size (spatial, or with channels first) and where it
     comes from; (None, None) where there is none."""
     name = t.value.partition(":")[2] if isinstance(t.value, str) else ""
+    if t.kind in ("torchvision", "timm"):
+        from .frontends.torch_targets import check_name
+
+        check_name(t.kind, name)
     if t.kind == "torchvision":
         return _torchvision_size(name), "the native size, from torchvision's weights transforms"
     if t.kind == "timm":

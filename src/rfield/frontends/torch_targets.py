@@ -46,11 +46,7 @@ def build_torchvision(name: str, kwargs: dict, meta: bool = True, init: bool = F
     itself, the effective receptive field runs the random weights."""
     torch = require("torch", "torch")
     tv = require("torchvision", "vision")
-    available = tv.models.list_models()
-    if name not in available:
-        near = difflib.get_close_matches(name, available, n=3)
-        hint = f"; did you mean {', '.join(near)}?" if near else ""
-        raise TargetError(f"torchvision has no model {name!r}{hint}")
+    check_name("torchvision", name)
     builder = tv.models.get_model_builder(name)
     params = inspect.signature(builder).parameters
     args: dict[str, Any] = {"weights": None}
@@ -73,8 +69,26 @@ def build_torchvision(name: str, kwargs: dict, meta: bool = True, init: bool = F
                 from None
 
 
+def check_name(library: str, name: str) -> None:
+    """A model name the library has, else one line with the nearest names (a typo must
+    not be answered with advice about input sizes)."""
+    if library == "torchvision":
+        available = require("torchvision", "vision").models.list_models()
+    else:
+        timm = require("timm", "timm")
+        if timm.is_model(name):
+            return
+        available = timm.list_models()
+    if name in available:
+        return
+    near = difflib.get_close_matches(name, available, n=3)
+    hint = f"; did you mean {', '.join(near)}?" if near else ""
+    raise TargetError(f"{library} has no model {name!r}{hint}")
+
+
 def build_timm(name: str, kwargs: dict):
     timm = require("timm", "timm")
+    check_name("timm", name)
     try:
         return timm.create_model(name, pretrained=False, **kwargs)
     except RuntimeError as exc:
