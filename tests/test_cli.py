@@ -287,3 +287,12 @@ def test_long_layer_names_are_whole_unless_a_terminal_is_narrow(capsys):
     rows = to_table(a, a.box(), width=80).split("\n\n")[0]
     assert long not in rows and "…ks.0.depthwise_convolution_with_a_long_name" in rows
     assert all(len(line) <= 80 for line in rows.splitlines())
+
+
+@pytest.mark.parametrize("size,words", [("224,", "missing between the commas"),
+                                        ("224,,224", "missing between the commas"),
+                                        ("0,224", "at least 1")])
+def test_an_input_size_with_a_gap_or_a_zero_is_refused(capsys, size, words):
+    """--input 224, is not silently a 1-D size (issue 22, item 13)."""
+    code, out, err = run(capsys, "analyze", "example:seed2", "--input", size)
+    assert code == 2 and out == "" and err.count("\n") == 1 and words in err

@@ -68,7 +68,17 @@ def _options(args) -> dict:
 
 
 def _size(args) -> tuple[int, ...] | None:
-    return _ints(args.input, "--input") if args.input else None
+    """--input: positive whole numbers, none left out (224, is not a 1-D size)."""
+    if not args.input:
+        return None
+    text = args.input.strip()
+    if re.search(r"(^|[,x])\s*($|[,x])", text):
+        raise RfieldError(f"--input {text}: a size is missing between the commas (give "
+                          "every axis: 224,224)")
+    values = _ints(text, "--input")
+    if any(v < 1 for v in values):
+        raise RfieldError(f"--input {text}: sizes must be at least 1")
+    return values
 
 
 def _write(text: str, path: str | None) -> None:
