@@ -60,8 +60,15 @@ def require(module: str, extra: str):
                 importlib.util.find_spec(module.split(".")[0]) is not None:
             # installed, but it fails to import (Keras without the backend it is set to)
             line = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            hint = ""
+            if module.split(".")[0] == "keras":
+                import os
+
+                hint = (f" (Keras 3 runs on the backend KERAS_BACKEND names, "
+                        f"{os.environ.get('KERAS_BACKEND', 'tensorflow')!r} here: install it, "
+                        "or set KERAS_BACKEND=jax or torch to one that is installed)")
             raise MissingExtraError(f"{module.split('.')[0]} is installed but does not "
-                                    f"import: {type(exc).__name__}: {line}") from exc
+                                    f"import: {type(exc).__name__}: {line}{hint}") from exc
         raise MissingExtraError(
             f"this needs {module.split('.')[0]}, which is not installed: "
             f'pip install "rfield[{extra}]"'
