@@ -296,3 +296,18 @@ def test_an_input_size_with_a_gap_or_a_zero_is_refused(capsys, size, words):
     """--input 224, is not silently a 1-D size (issue 22, item 13)."""
     code, out, err = run(capsys, "analyze", "example:seed2", "--input", size)
     assert code == 2 and out == "" and err.count("\n") == 1 and words in err
+
+
+@pytest.mark.parametrize("target,words", [
+    ("resnet50", "named with its library: timm:resnet50, torchvision:resnet50"),
+    ("resnet51", "did you mean"),
+    ("timm/convnext_tiny", "did you mean timm:convnext_tiny?"),
+    ("tests/conftest.py", "give tests/conftest.py:FACTORY"),
+])
+def test_a_bare_or_misshapen_target_says_what_to_give(capsys, target, words):
+    """A zoo name without its library, a slash for a colon, a .py without its factory
+    (issue 22, item 5): one line that says what to give, no parser complaint; the
+    suggestions come from the atlas, so no framework is imported."""
+    code, out, err = run(capsys, "analyze", target, "--input", "32,32")
+    assert code == 2 and out == "" and err.count("\n") == 1 and words in err, err
+    assert "unknown op" not in err and "YAML" not in err

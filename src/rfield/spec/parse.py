@@ -422,7 +422,54 @@ def load_spec(target, input_size=None) -> Graph:
     if isinstance(target, os.PathLike) or looks_like_spec_path(str(target)):
         return load_spec_file(target, input_size)
     if isinstance(target, str):
+        misshapen = misshapen_target(target)
+        if misshapen:
+            raise TargetError(misshapen)
         if os.path.exists(target):
             return load_spec_file(target, input_size)
-        return graph_from_layers(parse_compact(target), input_size, None)
+        try:
+            layers = parse_compact(target)
+        except SpecError as exc:
+            zoo = _zoo_names(target.strip()) if "unknown op" in str(exc) else ""
+            if zoo:
+                raise TargetError(zoo) from None
+            raise
+        return graph_from_layers(layers, input_size, None)
     raise RfieldError(f"cannot read a network from {type(target).__name__}")
+
+
+LIBRARIES = ("torchvision", "timm", "hf", "keras")
+
+
+def misshapen_target(target: str) -> str | None:
+    """What is wrong with a target that is almost another kind: a Python file without
+    its factory, a zoo name written with a slash."""
+    if target.endswith(".py"):
+        return (f"{target}: a Python file is read through a function that builds the "
+                f"model: give {target}:FACTORY (for example {target}:build)")
+    lib, slash, name = target.partition("/")
+    if slash and lib in LIBRARIES and name and "(" not in name:
+        return f"{target}: not a layer string; did you mean {lib}:{name}?"
+    return None
+
+
+def _zoo_names(word: str) -> str:
+    """For a bare word that is no op: the zoo models it names (from the atlas, which
+    needs no framework), as targets to give."""
+    if not re.fullmatch(r"[\w.\-]+", word):
+        return ""
+    from ..zoo.atlas import load
+
+    try:
+        lines = load()
+    except RfieldError:
+        return ""
+    hits = [f"{m['library']}:{m['model']}" for m in lines if m["model"] == word]
+    if hits:
+        return (f"{word!r} is not a layer string; a zoo model is named with its library: "
+                f"{', '.join(hits)}")
+    near = difflib.get_close_matches(word, sorted({m["model"] for m in lines}), n=3,
+                                     cutoff=0.8)
+    hits = [f"{m['library']}:{n}" for n in near for m in lines if m["model"] == n]
+    return (f"{word!r} is not a layer string; did you mean {', '.join(hits[:4])}?"
+            if hits else "")
