@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rfield
+from rfield.numbers import exact, json_value
 from rfield.report.formats import render
 from rfield.report.html import render as render_html
-from rfield.report.numbers import exact, json_value
 from rfield.spec.parse import example_names
 from test_properties import PROFILE, build, layer
 
@@ -151,3 +151,16 @@ def test_long_chain_csv_has_no_exponent():
 def test_random_specs_print_exactly(layers, n):
     named = build(layers, [n])
     check_outputs(rfield.analyze({"input": [n], "layers": named}))
+
+
+def test_the_python_api_prints_the_table_and_gives_json(capsys):
+    """print(analysis) is what `rfield analyze` prints; to_dict() is its --json,
+    plain JSON values (issue 22, item 12)."""
+    from rfield.cli import main
+
+    a = rfield.analyze("example:wavenet")
+    assert main(["analyze", "example:wavenet"]) == 0
+    assert str(a) == capsys.readouterr().out
+    assert main(["analyze", "example:wavenet", "--json"]) == 0
+    assert json.loads(json.dumps(a.to_dict())) == json.loads(capsys.readouterr().out)
+    assert repr(a).startswith("<Analysis: ") and "input 16000" in repr(a)

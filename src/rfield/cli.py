@@ -12,7 +12,7 @@ import re
 import shutil
 import sys
 
-from .cli_parser import build_parser
+from .cli_parser import build_parser, input_size
 from .errors import RfieldError
 from .safeio import write_atomic
 
@@ -68,17 +68,7 @@ def _options(args) -> dict:
 
 
 def _size(args) -> tuple[int, ...] | None:
-    """--input: positive whole numbers, none left out (224, is not a 1-D size)."""
-    if not args.input:
-        return None
-    text = args.input.strip()
-    if re.search(r"(^|[,x])\s*($|[,x])", text):
-        raise RfieldError(f"--input {text}: a size is missing between the commas (give "
-                          "every axis: 224,224)")
-    values = _ints(text, "--input")
-    if any(v < 1 for v in values):
-        raise RfieldError(f"--input {text}: sizes must be at least 1")
-    return values
+    return input_size(args.input, _ints) if args.input else None
 
 
 def _write(text: str, path: str | None) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import re
 
+from .errors import RfieldError
 from .report.oplist import spec_help
 
 TARGETS = """\
@@ -161,3 +163,15 @@ def _add_zoo(sub) -> None:
     build.add_argument("--ray", metavar="ADDRESS", help="run on this Ray cluster")
     build.add_argument("--pack", metavar="FILE.jsonl.gz",
                        help="then write the sorted, compressed atlas here")
+
+
+def input_size(text: str, ints) -> tuple[int, ...]:
+    """--input: positive whole numbers, none left out (224, is not a 1-D size)."""
+    text = text.strip()
+    if re.search(r"(^|[,x])\s*($|[,x])", text):
+        raise RfieldError(f"--input {text}: a size is missing between the commas (give "
+                          "every axis: 224,224)")
+    values = ints(text, "--input")
+    if any(v < 1 for v in values):
+        raise RfieldError(f"--input {text}: sizes must be at least 1")
+    return values

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from ..numbers import exact
 from . import maps as M
 from .graph import INPUT, Graph, gc_paused
 
@@ -67,10 +68,6 @@ class Finding:
 
     def __str__(self) -> str:
         return f"{self.node}: {self.message}" if self.node else self.message
-
-
-def _fmt(x: Fraction) -> str:
-    return str(int(x)) if x.denominator == 1 else f"{float(x):g}"
 
 
 def _start(m: M.AxisMap) -> Fraction | None:
@@ -323,8 +320,8 @@ class Analysis:
                 keys = {(m.jump_key, m.start2) for m in axis}
             if len(keys) > 1:
                 detail = "; ".join(
-                    f"{s}: jump {_fmt(m.jump)}, start "
-                    f"{'-' if m.start2 is None else _fmt(Fraction(m.start2) / 2)}"
+                    f"{s}: jump {exact(m.jump)}, start "
+                    f"{'-' if m.start2 is None else exact(Fraction(m.start2) / 2)}"
                     for s, m in zip(node.inputs, axis))
                 self.findings.append(Finding(
                     "misaligned", node.name,
@@ -352,6 +349,22 @@ class Analysis:
     @property
     def layers(self) -> list[LayerField]:
         return list(self.fields.values())
+
+    def __str__(self) -> str:
+        """The layer table and summary, as ``rfield analyze`` prints them."""
+        from ..report.formats import to_table
+
+        return to_table(self, self.box())
+
+    def __repr__(self) -> str:
+        return (f"<Analysis: {len(self.graph.nodes)} layers, input "
+                f"{'x'.join(map(str, self.graph.input_size))}>")
+
+    def to_dict(self) -> dict:
+        """``rfield analyze --json``'s layout: plain JSON values, exact (see numbers)."""
+        from ..report.formats import result_dict
+
+        return result_dict(self, self.box())
 
     def field(self, name: str | None = None) -> LayerField:
         from .query import resolve_node

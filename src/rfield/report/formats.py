@@ -17,7 +17,7 @@ from typing import Any
 from ..core.analysis import Analysis, LayerField
 from ..core.query import Box, ancestors
 from ..errors import QueryError
-from .numbers import exact, json_value
+from ..numbers import exact, json_value
 
 
 def percent(shares) -> str:

@@ -17,9 +17,9 @@ from pathlib import Path
 from ..core.analysis import Analysis
 from ..core.query import bound_arrays
 from ..errors import RfieldError
+from ..numbers import json_value
 from ..safeio import read_regular
 from .formats import axes, layer_dict, rf_text
-from .numbers import json_value
 from .plots import growth_data
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .numbers import exact, json_value
+from ..numbers import exact, json_value
 
 
 def verify_table(checks: list[Any]) -> str:

@@ -8,8 +8,8 @@ import numpy as np
 
 from ..core.analysis import Analysis
 from ..errors import RfieldError, require
+from ..numbers import exact
 from ..safeio import read_regular, write_atomic
-from .numbers import exact
 
 
 def _plt():

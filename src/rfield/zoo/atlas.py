@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RfieldError
-from ..report.numbers import exact
+from ..numbers import exact
 
 #: the atlas shipped with the package
 ATLAS = Path(__file__).with_name("atlas.jsonl.gz")

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..core.analysis import Analysis
 from ..errors import RfieldError
-from ..report.numbers import json_value
+from ..numbers import json_value
 
 VERDICTS = ("exact", "covers", "contains", "differs")  # best first
 #: the long side of a strip is not grown past this (nor past LONGEST_WIDE where the
@@ -155,9 +155,9 @@ def measure_stages(model: Any, build_graph: Any, stages: list[dict], prefix: str
             if not left:
                 break
         for s in left:  # never measured, or only at sizes where its field is another
-            got = found[s["module"]].setdefault(axis, {"verdict": None, "note": reason})
-            if got["verdict"] == "exact":
-                got["verdict"] = "covers"
+            entry = found[s["module"]].setdefault(axis, {"verdict": None, "note": reason})
+            if entry["verdict"] == "exact":
+                entry["verdict"] = "covers"
     return {m: _record(per_axis) for m, per_axis in found.items()}
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..core.analysis import Analysis
 from ..errors import RfieldError, require
-from ..report.numbers import json_value
+from ..numbers import json_value
 
 
 def _nums(values: Any) -> list | None:
