@@ -249,3 +249,18 @@ def test_a_typo_in_a_zoo_name_suggests_the_name(capsys, tmp_path, command, targe
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"did you mean {near}" in err
     assert "input size" not in err
+
+
+def test_a_layer_name_is_suggested_once(capsys):
+    """A module and its node spelled alike are one suggestion (issue 22, item 20)."""
+    torch = pytest.importorskip("torch")
+    from rfield.core.query import resolve_node
+    from rfield.errors import QueryError
+
+    net = torch.nn.Sequential(*[torch.nn.Conv2d(1, 1, 3) for _ in range(16)])
+    a = rfield.analyze(net, (64, 64))
+    with pytest.raises(QueryError) as err:
+        resolve_node(a.graph, "15x")
+    hint = str(err.value).split("did you mean ")[1]
+    names = [n.strip(" '?") for n in hint.split(",")]
+    assert names and len(names) == len(set(names)) and "15" in names

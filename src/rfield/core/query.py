@@ -61,7 +61,9 @@ def resolve_node(graph: Graph, name: str | None) -> str:
             return outputs[key]
     if name == INPUT:
         raise QueryError("'input' is the network's input, not a layer")
-    near = difflib.get_close_matches(name, list(graph.aliases) + list(graph.nodes), n=3)
+    # a module and the node it names are often spelled alike: each name offered once
+    near = difflib.get_close_matches(name, list(dict.fromkeys(
+        list(graph.aliases) + list(graph.nodes))), n=3)
     hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""
     raise QueryError(f"no layer named {name!r}{hint}")
 

@@ -192,7 +192,8 @@ def cells(row: Row) -> list[str]:
             stage_verdict(m, s)]
 
 
-HEADER = ["model", "input", "stage", "size", "rf", "jump", "padding", "local", "measured",
+#: the words of `rfield analyze`'s table (output, pad) where they mean the same
+HEADER = ["model", "input", "stage", "output", "rf", "jump", "pad", "local", "measured",
           "verified"]
 
 
