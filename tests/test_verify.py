@@ -81,3 +81,11 @@ def test_a_device_torch_cannot_use_is_one_line(capsys, command):
 
 def test_verify_on_the_cpu_device(capsys):
     assert main(["verify", "example:seed2", "--device", "cpu"]) == 0
+
+
+@pytest.mark.parametrize("command", ["verify", "erf"])
+def test_an_onnx_file_is_refused_by_the_command_asked(capsys, command):
+    """erf on an ONNX file speaks of erf, not of verify (issue 22, item 9)."""
+    assert main([command, "r18.onnx"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"rfield: error: {command} runs a PyTorch") and "ONNX" in err

@@ -124,7 +124,7 @@ def cmd_erf(args) -> int:
 
     if args.samples < 1:
         raise RfieldError("--samples must be at least 1")
-    t = Target(args.target, _size(args), _options(args), init=True)  # runs random weights
+    t = Target(args.target, _size(args), _options(args), init=True, command="erf")
     a = t.analysis(None)
     node = resolve_node(a.graph, args.node) if args.node else (
         default_nodes(a, limit=1) or [a.graph.last()])[-1]

@@ -62,11 +62,13 @@ class Target:
     """What is verified: a torch model (module paths), a Keras model (layer names) or a
     spec (built in torch)."""
 
-    def __init__(self, target, input_size, options: dict, init: bool = False) -> None:
+    def __init__(self, target, input_size, options: dict, init: bool = False,
+                 command: str = "verify") -> None:
         resolved = resolve_as(target, options)
         if resolved.kind == "onnx":
-            raise RfieldError("verify runs a PyTorch, Keras or JAX model or a layer spec; an ONNX "
-                              "file has no runnable weights here (verify the model it came from)")
+            raise RfieldError(f"{command} runs a PyTorch, Keras or JAX model or a layer spec; "
+                              "an ONNX file has no runnable weights here (run it on the "
+                              "model it came from)")
         if resolved.kind == "factory":  # built once, read by the front-end it needs
             from ..frontends.factory import call_factory
 
