@@ -410,3 +410,22 @@ def test_dynamo_exports_keep_module_names(tmp_path, name):
         assert (tf.rf, tf.jump, tf.start, tf.is_global, tf.local_rf) == (
             of.rf, of.jump, of.start, of.is_global, of.local_rf), module
         assert t.box(module or None).ranges == o.box(module or None).ranges, module
+
+
+def test_depth_groups_an_export_by_its_module_paths(tmp_path, capsys):
+    """--depth 1 on an exported resnet18 keeps layer1..layer4, with the fields the
+    torch front-end gives the same modules (issue 22, item 9)."""
+    pytest.importorskip("torchvision")
+    from rfield.frontends.torch_targets import build_target
+
+    path = tmp_path / "r18.onnx"
+    export(build_target("torchvision:resnet18", meta=False), path, (64, 64))
+    assert main(["analyze", str(path), "--input", "64,64", "--depth", "1"]) == 0
+    rows = {line.split()[0]: line.split()[3:] for line in capsys.readouterr().out.splitlines()
+            if line.startswith("layer")}
+    assert {"layer1", "layer2", "layer3", "layer4"} <= set(rows)
+    assert main(["analyze", "torchvision:resnet18", "--input", "64,64", "--depth", "1"]) == 0
+    torch_rows = {line.split()[0]: line.split()[3:] for line in
+                  capsys.readouterr().out.splitlines() if line.startswith("layer")}
+    for name in ("layer1", "layer2", "layer3", "layer4"):
+        assert rows[name] == torch_rows[name], name

@@ -179,6 +179,8 @@ def grouped(a: Analysis, depth: int | None) -> list[tuple[str, LayerField]]:
     ``stage/conv`` depth 2), in order."""
     if depth is None or not a.graph.aliases:
         return [(f.name, f) for f in a.layers]
+    if a.graph.provenance.source == "onnx":
+        return _onnx_grouped(a, depth)
     order = {n: i for i, n in enumerate(a.graph.nodes)}
     sep = "/" if a.graph.provenance.source == "keras" else "."  # Keras: outer/inner
     rows = [(order[n], m.count(sep) + 1, m, n) for m, n in a.graph.aliases.items()
@@ -194,6 +196,28 @@ def grouped(a: Analysis, depth: int | None) -> list[tuple[str, LayerField]]:
         raise QueryError(f"no module output at depth {depth} (modules there are never "
                          f"called themselves, a ModuleList for one); try depth={depth + 1}"
                          f" (the deepest is {deepest})")
+    return out
+
+
+def _onnx_grouped(a: Analysis, depth: int) -> list[tuple[str, LayerField]]:
+    """Exporters name ONNX nodes by module path (``/layer1/layer1.0/conv1/Conv``): a
+    module's output is the last node under its path; ``layer1`` is depth 1."""
+    last: dict[str, str] = {}
+    for node in a.graph.nodes:
+        parts = [p for p in node.split("/") if p][:-1]  # the last part is the operator
+        for d in range(1, min(depth, len(parts)) + 1):
+            last["/".join(parts[:d])] = node
+    if not last:
+        raise QueryError("the ONNX file's node names carry no module paths "
+                         "(/layer1/conv1/Conv), so --depth cannot group them")
+    order = {n: i for i, n in enumerate(a.graph.nodes)}
+    rows = sorted(last.items(), key=lambda kv: (order[kv[1]], kv[0].count("/")))  # outer first
+    seen: set[str] = set()
+    out = []
+    for module, node in rows:
+        if node not in seen:
+            seen.add(node)
+            out.append((module, a.fields[node]))
     return out
 
 
