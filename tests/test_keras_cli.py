@@ -177,3 +177,19 @@ def test_the_report_of_a_keras_model(tmp_path):
     assert "stem_conv" in html and "stem_pool" in html
     a = rfield.analyze(f"{f}:build")
     assert a.fields["stem_pool"].rf == (5, 5)  # 3, then a window of 2 at jump 2: 3 + 1 * 2
+
+
+@pytest.mark.parametrize("command", ["verify", "erf"])
+def test_a_top_level_sequential_is_measured(tmp_path, capsys, command):
+    """verify and erf on a keras.Sequential (issue 22, item 2: an internal error)."""
+    path = tmp_path / "seq.py"
+    path.write_text(
+        "import keras\n\ndef build():\n    return keras.Sequential([keras.Input((32, 32, 3)), "
+        "keras.layers.Conv2D(4, 3, padding='same'), keras.layers.MaxPooling2D(2), "
+        "keras.layers.Conv2D(4, 3)])\n")
+    argv = [command, f"{path}:build"] + (["--samples", "2"] if command == "erf" else [])
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert ("analysis equals back-propagation" in out) if command == "verify" else (
+        "theoretical field 8 x 8" in out)

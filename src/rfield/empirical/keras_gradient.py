@@ -82,7 +82,8 @@ def _mean_mix(keras: Any):
 def _clone_model(keras: Any, model: Any, input_shape: tuple | None) -> Any:
     """A linearised clone on an input of ``input_shape`` (None: any spatial size)."""
     clone = lambda lay: _clone_layer(keras, lay)
-    if isinstance(model, keras.Sequential):
+    if isinstance(model, keras.Sequential) and input_shape is None and not getattr(
+            model, "_functional", None):  # nested and never built on its own input
         return keras.Sequential([clone(lay) for lay in model.layers], name=model.name)
     if input_shape is None:
         shape = list(model.inputs[0].shape[1:])
@@ -90,6 +91,9 @@ def _clone_model(keras: Any, model: Any, input_shape: tuple | None) -> Any:
         input_shape = tuple(v if d == len(shape) + channels or d == channels else None
                             for d, v in enumerate(shape))
     new_input = keras.Input(input_shape, dtype="float64")
+    if isinstance(model, keras.Sequential):  # built on its input, so it has a graph
+        return keras.Sequential([new_input] + [clone(lay) for lay in model.layers],
+                                name=model.name)
     return keras.models.clone_model(model, input_tensors=new_input, clone_function=clone)
 
 
@@ -137,8 +141,14 @@ def outputs_by_name(model: Any) -> dict[str, Any]:
     """Layer or keras.ops call name -> its output in ``model``'s graph (a nested model's
     ``.output`` is its own inner tensor; a layer called twice: its last call)."""
     made = {}
-    for depth in sorted(model._nodes_by_depth, reverse=True):
-        for node in model._nodes_by_depth[depth]:
+    # a Sequential keeps its graph in the functional model it builds from its layers
+    graph = model if hasattr(model, "_nodes_by_depth") else getattr(model, "_functional",
+                                                                   None)
+    if graph is None:
+        raise RfieldError(f"the {type(model).__name__} has no graph of layers to measure "
+                          "(build it on an input first: keras.Input(shape) as its first layer)")
+    for depth in sorted(graph._nodes_by_depth, reverse=True):
+        for node in graph._nodes_by_depth[depth]:
             if node.operation is not None and not node.is_input and node.outputs:
                 made[node.operation.name] = node.outputs[0]
     return made
