@@ -264,3 +264,12 @@ def test_a_layer_name_is_suggested_once(capsys):
     hint = str(err.value).split("did you mean ")[1]
     names = [n.strip(" '?") for n in hint.split(",")]
     assert names and len(names) == len(set(names)) and "15" in names
+
+
+def test_a_detector_defaults_to_its_transform_size(capsys):
+    """Faster R-CNN is read at 800, SSD300 at 300: the sizes their transforms resize
+    images to, not a suggestion of 224 (issue 22, item 13)."""
+    pytest.importorskip("torchvision")
+    assert main(["analyze", "torchvision:ssd300_vgg16", "--depth", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "input 300x300 (the size the detector's transform resizes images to)" in out

@@ -100,7 +100,16 @@ def native_size(t: Target) -> tuple[tuple[int, ...] | None, str | None]:
 
         check_name(t.kind, name)
     if t.kind == "torchvision":
-        return _torchvision_size(name), "the native size, from torchvision's weights transforms"
+        size = _torchvision_size(name)
+        if size is None:  # a detector: the shorter side its transform resizes images to
+            from .frontends.torch_targets import build_target
+
+            side = getattr(getattr(build_target(t.value, None, meta=True), "transform",
+                                   None), "min_size", None)
+            if isinstance(side, (tuple, list)) and side:
+                return (int(side[0]), int(side[0])), \
+                    "the size the detector's transform resizes images to"
+        return size, "the native size, from torchvision's weights transforms"
     if t.kind == "timm":
         timm = require("timm", "timm")
         try:

@@ -124,18 +124,9 @@ def analyse_model(library: str, name: str, verify: bool, max_params: float,
 
 
 def _native(t: Any, size: Any) -> tuple[int, ...]:
-    """The size a model is fed: its library's; a torchvision detector's, the shorter
-    side its transform resizes images to (SSD300: 300, Faster R-CNN: 800); else 224."""
-    if size:
-        return tuple(size)
-    if t.kind == "torchvision":
-        from ..frontends.torch_targets import build_target
-
-        whole = build_target(t.value, None, meta=True)
-        side = getattr(getattr(whole, "transform", None), "min_size", None)
-        if isinstance(side, (tuple, list)) and side:
-            return (int(side[0]), int(side[0]))
-    return (224, 224)
+    """The size a model is fed: its library's (a torchvision detector's, the shorter side
+    its transform resizes images to: SSD300 300, Faster R-CNN 800); else 224."""
+    return tuple(size) if size else (224, 224)
 
 
 def _measure(t: Any, line: dict, stages: list[dict], prefix: str, channels: int,
