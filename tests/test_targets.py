@@ -156,8 +156,9 @@ def test_zoo_models_default_to_their_native_size(capsys):
     code, out, err = run(capsys, "analyze", "torchvision:inception_v3", "--node", "Mixed_5b")
     assert code == 0, err
     assert "input 299x299 (the native size, from torchvision's weights transforms)" in out
-    code, out, err = run(capsys, "analyze", "torchvision:fasterrcnn_resnet50_fpn")
-    assert code == 2 and "give --input" in err
+    code, out, err = run(capsys, "analyze", "torchvision:fasterrcnn_resnet50_fpn",
+                         "--depth", "1")
+    assert code == 0 and "input 800x800 (the size the detector's transform" in out
 
 
 def test_verify_without_input_uses_the_native_size(capsys):
