@@ -311,3 +311,18 @@ def test_a_bare_or_misshapen_target_says_what_to_give(capsys, target, words):
     code, out, err = run(capsys, "analyze", target, "--input", "32,32")
     assert code == 2 and out == "" and err.count("\n") == 1 and words in err, err
     assert "unknown op" not in err and "YAML" not in err
+
+
+def test_help_texts_say_what_is_there(capsys):
+    """rfield ops names every front-end; verify and erf do not offer ONNX files, which
+    have no runnable weights; the TARGET block names JAX functions (issue 22, item 14)."""
+    from rfield.report.oplist import FRONTENDS
+
+    for argv, present, absent in ((["ops", "--help"], list(FRONTENDS), []),
+                                  (["verify", "--help"], ["keras:NAME"], ["model.onnx"]),
+                                  (["erf", "--help"], ["keras:NAME"], ["model.onnx"]),
+                                  (["analyze", "--help"], ["model.onnx", "JAX"], [])):
+        with pytest.raises(SystemExit):
+            main(argv)
+        out = capsys.readouterr().out
+        assert all(p in out for p in present) and not any(a in out for a in absent), argv

@@ -6,7 +6,7 @@ import argparse
 import re
 
 from .errors import RfieldError
-from .report.oplist import spec_help
+from .report.oplist import FRONTENDS, spec_help
 
 TARGETS = """\
 TARGET is one of:
@@ -21,11 +21,14 @@ TARGET is one of:
   hf:TYPE              a Hugging Face transformers model built from its config
   keras:NAME           a keras.applications model (weights=None), e.g. keras:ResNet50
   file.py:factory, package.module:factory
-                       a callable returning a torch.nn.Module or a keras.Model
-                       (--kwargs passes JSON)
+                       a callable returning a torch.nn.Module, a keras.Model, or a
+                       JAX/Flax function of an image (--kwargs passes JSON)
   model.onnx           an ONNX file (no weights are read)
   model.keras          a Keras model file (loaded with safe_mode; never compiled)
 """
+#: verify and erf run the network: an ONNX file has no runnable weights here
+RUNNABLE = TARGETS.replace(
+    "  model.onnx           an ONNX file (no weights are read)\n", "")
 
 
 def _add_target_options(p: argparse.ArgumentParser) -> None:
@@ -85,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Measure the field of chosen layers by back-propagation "
                         "through the real network (positive weights, no nonlinearities, max "
                         "pooling as average pooling, float64) and compare it with the "
-                        "analysis. Exit code 1 when they differ.", epilog=TARGETS)
+                        "analysis. Exit code 1 when they differ.", epilog=RUNNABLE)
     _add_target_options(ve)
     ve.add_argument("--node", action="append",
                     help="a layer to check (repeatable; default: each stage output and the "
@@ -93,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     ve.add_argument("--device", default="cpu",
                     help="cpu (default) or cuda: where a PyTorch model is measured")
     er = sub.add_parser("erf", help="the effective receptive field (Luo et al., 2016)",
-                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=TARGETS)
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=RUNNABLE)
     _add_target_options(er)
     er.add_argument("--node", help="the layer (default: the last spatial layer)")
     er.add_argument("--samples", type=int, default=16,
@@ -115,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("examples", help="list the built-in example networks")
     ops = sub.add_parser("ops", help="the operators each front-end reads")
     ops.add_argument("frontend", nargs="*", metavar="FRONTEND",
-                     help="spec, torch or onnx (default: all)")
+                     help=f"{', '.join(FRONTENDS)} (default: all)")
     _add_zoo(sub)
     return parser
 
