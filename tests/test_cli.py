@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import rfield
+from cli_run import run
 from rfield.cli import main
 from rfield.spec.parse import EXAMPLES
 
@@ -19,11 +20,6 @@ from reference import Reference
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("RFIELD_UPDATE_GOLDEN") == "1"
 
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("target", ["example:seed2", "example:fpn", "example:resnet18",
@@ -34,8 +30,9 @@ def test_golden(capsys, target, fmt):
     code, out, err = run(capsys, *args)
     assert code == 0 and err == ""
     path = GOLDEN / f"{target.split(':')[1]}.{ {'table': 'txt', 'markdown': 'md'}.get(fmt, fmt)}"
-    if UPDATE or not path.exists():
+    if UPDATE:
         path.write_text(out)
+    assert path.exists(), f"{path} is missing: RFIELD_UPDATE_GOLDEN=1 writes it"
     assert out == path.read_text()
 
 

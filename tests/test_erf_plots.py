@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 
 import rfield  # noqa: E402
+from cli_run import run  # noqa: E402
 from rfield.cli import main  # noqa: E402
 from rfield.empirical.erf import area_ratios, effective_rf, spread  # noqa: E402
 from rfield.report.plots import boxes_data, growth_data  # noqa: E402
@@ -88,11 +89,6 @@ def model_file(tmp_path):
                  "    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3))\n")
     return f"{p}:build"
 
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_folder_without_images(capsys, tmp_path, model_file):

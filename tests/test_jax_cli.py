@@ -12,7 +12,8 @@ import pytest
 pytest.importorskip("jax")
 pytest.importorskip("flax")
 
-from rfield.cli import main  # noqa: E402
+
+from cli_run import run  # noqa: E402
 
 TESTS = Path(__file__).parent
 
@@ -42,11 +43,6 @@ def models(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "path", list(sys.path))
     return tmp_path
 
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_a_linen_factory_prints_module_paths(models, capsys):

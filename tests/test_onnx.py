@@ -14,6 +14,7 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from onnx.reference import ReferenceEvaluator  # noqa: E402
 
 import rfield  # noqa: E402
+from cli_run import run  # noqa: E402
 from rfield.cli import main  # noqa: E402
 
 from onnx_checks import assert_matches_oracle, model_1d, weight  # noqa: E402
@@ -191,11 +192,6 @@ def test_exported_models_match_the_torch_front_end(tmp_path, name):
 
 
 # --------------------------------------------------------------------------- untrusted files
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def good_model():

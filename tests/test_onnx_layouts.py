@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from onnx.reference import ReferenceEvaluator  # noqa: E402
 
 import rfield  # noqa: E402
-from rfield.cli import main  # noqa: E402
+from cli_run import run  # noqa: E402
 
 H, W, C = 9, 7, 2
 
@@ -97,11 +97,6 @@ def test_an_input_size_is_given_in_spatial_order(tmp_path):
     a = rfield.analyze(str(tmp_path / "m.onnx"), input_size=(12, 10))
     assert a.graph.input_size == (12, 10) and a.graph.nodes["conv"].size == (6, 5)
 
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_layout_that_cannot_be_told_is_refused(capsys, tmp_path):

@@ -12,13 +12,7 @@ import sys
 
 import pytest
 
-from rfield.cli import main
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from cli_run import run
 
 
 def test_a_link_is_written_through_to_its_target(capsys, tmp_path):

@@ -6,14 +6,9 @@ from __future__ import annotations
 import pytest
 
 import rfield
+from cli_run import run
 from rfield.cli import as_flags, main
 from rfield.targets import resolve
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("target,kind", [

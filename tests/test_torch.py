@@ -13,6 +13,7 @@ nn = torch.nn
 F = torch.nn.functional
 
 import rfield  # noqa: E402
+from cli_run import run  # noqa: E402
 from rfield.cli import main  # noqa: E402
 from rfield.errors import TargetError, UnsupportedError  # noqa: E402
 
@@ -202,11 +203,6 @@ def test_channels_from_first_layer_and_override():
 
 
 # --------------------------------------------------------------------------- CLI
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_torchvision_target_json(capsys):

@@ -13,6 +13,7 @@ import sys
 
 import pytest
 
+from cli_run import run
 from rfield.cli import main
 from rfield.zoo import atlas
 from rfield.zoo.sweep import read_lines, run_one, sweep
@@ -35,11 +36,6 @@ FEW = [("torchvision", "resnet18", "resnet"), ("torchvision", "mobilenet_v3_smal
 def lines():
     return atlas.load()
 
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("library,name,family", FEW)
