@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # (see requirements/test-constraints.txt); the package itself pins nothing.
 CONSTRAINTS := requirements/test-constraints.txt
 
-.PHONY: run test test-slow lint bench clean venv
+.PHONY: run test test-slow test-core lint bench clean venv
 
 # the core alone (numpy, PyYAML): enough for `make run`
 $(BIN)/rfield: pyproject.toml
@@ -38,6 +38,13 @@ test-slow: $(VENV)/.full
 		tests/test_timm_zoo.py
 	KERAS_BACKEND=torch $(BIN)/python -m pytest -q -m slow -rs tests/test_keras_zoo.py
 
+# the core alone (numpy, PyYAML, the test runner): every test that needs a framework
+# skips, and nothing else fails (CI runs it after the full suite)
+test-core:
+	$(PY) -m venv .venv-core
+	.venv-core/bin/pip install -q -c $(CONSTRAINTS) -e . pytest hypothesis
+	env -u RFIELD_REQUIRE_EXTRAS RFIELD_EXAMPLES=100 .venv-core/bin/python -m pytest -q -p no:cacheprovider
+
 lint: $(VENV)/.full
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
@@ -53,4 +60,4 @@ bench: $(VENV)/.full
 	$(BIN)/python bench/bench_zoo.py
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-core build dist src/*.egg-info .pytest_cache .ruff_cache .hypothesis

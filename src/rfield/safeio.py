@@ -75,6 +75,11 @@ def _target(path: str) -> str:
 _CAUGHT = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+def check_writable(path: str | os.PathLike) -> None:
+    """Refuse, before any work, a path that write_atomic would refuse."""
+    _target(os.fspath(path))
+
+
 @contextmanager
 def _removed_on_signal(tmp: str):
     """While writing ``tmp``: on a catchable signal, remove it, then let the signal act."""

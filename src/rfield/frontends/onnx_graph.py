@@ -22,10 +22,12 @@ import numpy as np
 from ..core import ops as O
 from ..core.graph import INPUT, Graph
 from ..errors import RfieldError, TargetError, require, shown
+from ..safeio import check_regular
 from .kernel import Kernel, T, Unknown
 from .onnx_fold import FOLD, fold
 from .onnx_input import LAYOUTS, choose_input, dims_of, spatial_dims
 from .onnx_model import (
+    MAX_BYTES,
     inferred_shapes,
     module_scopes,
     opset,
@@ -664,8 +666,9 @@ def graph_from_onnx(path, input_size=None, strict: bool = False, layout: str | N
     The image input is the only image-like one (or ``input_name``); its spatial dims
     are read from how the graph uses it, or from ``layout`` ("nchw" or "nhwc").
     """
-    onnx = require("onnx", "onnx")
     path = os.fspath(path)
+    check_regular(path, "ONNX file", MAX_BYTES)  # a FIFO or a device: said before onnx
+    onnx = require("onnx", "onnx")
     if layout is not None and layout not in LAYOUTS:
         raise TargetError(f"layout must be one of {', '.join(LAYOUTS)}, got {shown(layout)}")
     model = read_model(path, onnx)

@@ -9,10 +9,14 @@ import numpy as np
 from ..core.analysis import Analysis
 from ..errors import RfieldError, require
 from ..numbers import exact
-from ..safeio import read_regular, write_atomic
+from ..safeio import check_writable, read_regular, write_atomic
 
 
-def _plt():
+def _plt(out: str | None = None):
+    """matplotlib, once ``out`` (the picture to write) is known writable: a path that
+    cannot be written is said first, with or without the plot extra."""
+    if out is not None:
+        check_writable(out)
     mpl = require("matplotlib", "plot")
     mpl.use("Agg")
     import matplotlib.pyplot as plt
@@ -39,7 +43,7 @@ def growth_data(a: Analysis) -> dict:
 
 
 def plot_growth(a: Analysis, path: str) -> dict:
-    plt = _plt()
+    plt = _plt(path)
     d = growth_data(a)
     if not d["names"]:
         raise RfieldError("no layer with a field to plot")
@@ -115,7 +119,7 @@ def plot_boxes(a: Analysis, node: str, path: str, units=None, image=None) -> lis
     """Fields of chosen units (default: centre and corners) over an image (2-D only)."""
     if a.graph.ndim != 2:
         raise RfieldError("fields over an image need a 2-D network")
-    plt = _plt()
+    plt = _plt(path)
     size = a.graph.nodes[node].size
     if units is None:
         units = [(size[0] // 2, size[1] // 2), (0, 0), (size[0] - 1, size[1] - 1)]
@@ -137,7 +141,7 @@ def plot_boxes(a: Analysis, node: str, path: str, units=None, image=None) -> lis
 
 
 def plot_erf(erf, path: str, box=None) -> None:
-    plt = _plt()
+    plt = _plt(path)
     heat = erf.heat
     fig, ax = plt.subplots(figsize=(6, 5))
     if heat.ndim == 1:
