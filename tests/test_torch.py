@@ -464,3 +464,16 @@ def test_a_gate_expanded_where_channels_equal_the_side():
     a, checked = check_model(EcaGate(), (64, 64), modules=["head"], units_per_axis=(0, -1))
     f = a.field("head")
     assert checked and f.is_global  # the boxes of both corner units equal the measured
+
+
+def test_a_detector_object_is_read_as_its_name_is():
+    """An SSD300 passed as an object was read through its transform's untracked batch
+    (rf 1, no warning); it takes the name's path, through its backbone (issue 22,
+    item 16)."""
+    tv = pytest.importorskip("torchvision")
+    model = tv.models.detection.ssd300_vgg16(weights=None, weights_backbone=None)
+    obj = rfield.analyze(model, (300, 300))
+    name = rfield.analyze("torchvision:ssd300_vgg16", (300, 300))
+    assert [(f.name, f.rf, f.jump) for f in obj.layers] == \
+        [(f.name, f.rf, f.jump) for f in name.layers]
+    assert obj.field().rf == (92, 92)  # not 1: the backbone was read (the sweep measures it)

@@ -220,6 +220,8 @@ def build_module(t: Target, kwargs: dict | None = None, meta: bool = False,
     from .frontends.torch_targets import build_target, detection_backbone
 
     torch = require("torch", "torch")
+    # an object and a name take one path: a detector (SSD300, Faster R-CNN) is read
+    # through its backbone, never through its transform's untracked batch
     if t.kind == "module":
-        return held_network(torch, t.value), ""
+        return detection_backbone(held_network(torch, t.value))
     return detection_backbone(held_network(torch, build_target(t.value, kwargs, meta, init)))
