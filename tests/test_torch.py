@@ -477,3 +477,18 @@ def test_a_detector_object_is_read_as_its_name_is():
     assert [(f.name, f.rf, f.jump) for f in obj.layers] == \
         [(f.name, f.rf, f.jump) for f in name.layers]
     assert obj.field().rf == (92, 92)  # not 1: the backbone was read (the sweep measures it)
+
+
+@pytest.mark.parametrize("norm", ["batch", "group", "layer"])
+def test_a_model_torch_cannot_run_is_refused(norm):
+    """A norm over more channels than it is given: torch raises, so must the capture
+    (a transformers config with 320 channels into a BatchNorm of 2560 was answered;
+    issue 22, item 17)."""
+    from rfield.errors import TargetError
+
+    bad = {"batch": nn.BatchNorm2d(16), "group": nn.GroupNorm(2, 16),
+           "layer": nn.LayerNorm([30, 31])}[norm]
+    with pytest.raises(RuntimeError):
+        nn.Sequential(nn.Conv2d(3, 8, 3), bad).eval()(torch.zeros(1, 3, 32, 32))
+    with pytest.raises(TargetError, match="could not be run"):
+        rfield.analyze(nn.Sequential(nn.Conv2d(3, 8, 3), bad), (32, 32))

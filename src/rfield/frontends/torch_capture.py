@@ -344,6 +344,31 @@ _SAME_SHAPE = {
     "elu", "selu", "batch_norm", "layer_norm", "group_norm", "instance_norm", "dropout",
     "clamp", "clamp_",
 }
+#: norms and the argument whose size must match the input's channels (torch checks it
+#: when it runs; the shortcut above must too, or a model torch cannot run is answered)
+_NORM_CHANNELS = {"batch_norm": (1, "running_mean"), "instance_norm": (3, "weight"),
+                  "group_norm": (2, "weight")}
+
+
+def _check_norm(torch, name: str, x, args, kwargs) -> None:
+    if name == "layer_norm":
+        shape = args[1] if len(args) > 1 else kwargs.get("normalized_shape")
+        shape = (shape,) if isinstance(shape, int) else tuple(shape or ())
+        if shape and tuple(x.shape[-len(shape):]) != shape:
+            raise RuntimeError(f"layer_norm over {list(shape)} of an input shaped "
+                               f"{list(x.shape)}")
+        return
+    if name not in _NORM_CHANNELS or x.dim() < 2:
+        return
+    pos, key = _NORM_CHANNELS[name]
+    stats = args[pos] if len(args) > pos else kwargs.get(key)
+    if name == "batch_norm" and stats is None:  # no running statistics: the weight
+        stats = args[3] if len(args) > 3 else kwargs.get("weight")
+    if isinstance(stats, torch.Tensor) and stats.dim() == 1 and stats.shape[0] != x.shape[1]:
+        raise RuntimeError(f"{name} of {stats.shape[0]} channels on an input of "
+                           f"{x.shape[1]} channels")
+
+
 _BROADCAST = {"add", "__add__", "__radd__", "sub", "__sub__", "__rsub__", "mul", "__mul__",
               "__rmul__", "div", "__truediv__", "__rtruediv__"}
 _IN_PLACE = {"add_", "__iadd__", "sub_", "__isub__", "mul_", "__imul__", "div_",
@@ -359,6 +384,7 @@ def _meta_shortcut(torch, func, args, kwargs):
     if name in ("contiguous", "clone"):  # a fresh dense tensor, whatever x's strides
         return torch.empty(x.shape, dtype=x.dtype, device="meta")
     if name in _SAME_SHAPE:
+        _check_norm(torch, name, x, args, kwargs)
         inplace = name.endswith("_") or kwargs.get("inplace") or (
             name in ("relu", "hardtanh", "leaky_relu", "silu", "hardswish", "elu", "selu",
                      "relu6", "dropout") and len(args) > 1 and args[-1] is True)
