@@ -179,3 +179,30 @@ def test_erf_of_a_torchvision_model_runs_its_random_initialisation(capsys):
     data = json.loads(out)
     assert all(math.isfinite(s) and s > 0 for s in data["std"])
     assert 0 < data["area_ratio"]["20"] < 1
+
+
+def test_growth_keeps_the_jump_on_global_layers_and_never_dips():
+    """An SE gate makes layers global: their local jump is charted and marks stages;
+    a side branch (ResNet's 1x1 downsample) does not make the field curve dip
+    (issue 22, item 7)."""
+    from rfield.report.html import growth_svg
+
+    class Gated(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = torch.nn.Conv2d(3, 4, 3, stride=2, padding=1)
+            self.b = torch.nn.Conv2d(4, 4, 3, stride=2, padding=1)
+
+        def forward(self, x):
+            x = self.a(x)
+            x = x * x.mean((2, 3), keepdim=True).sigmoid()
+            return self.b(x)
+
+    d = growth_data(rfield.analyze(Gated(), (32, 32)))
+    assert None not in d["jump"] and [d["jump"][i] for i in d["stages"]] == [2, 4]
+    r50 = rfield.analyze("example:resnet18")
+    g = growth_data(r50)
+    assert g["rf"] == sorted(g["rf"])
+    assert max(g["rf"]) == max(max(f.rf) for f in r50.layers if f.rf)
+    svg = growth_svg(r50)
+    assert svg.count('class="stage"') == len(g["stages"]) and "layer4.0" in svg

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..core.analysis import Analysis
 from ..core.query import bound_arrays
 from ..errors import RfieldError
-from ..numbers import json_value
+from ..numbers import exact, json_value
 from ..safeio import read_regular
 from .formats import axes, layer_dict, rf_text
 from .plots import growth_data
@@ -42,17 +42,19 @@ def growth_svg(a: Analysis, width: int = 860, height: int = 260) -> str:
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{yy:.1f}" y2="{yy:.1f}" '
                      f'stroke="#ddd"/><text x="{left - 6}" y="{yy + 4:.1f}" font-size="10" '
                      f'text-anchor="end">{10 ** k}</text>')
-    for s in d["stages"]:
+    for s in d["stages"]:  # each stage's first layer named beside its mark
         xx = x(s - 0.5) if s else x(0)
         parts.append(f'<line x1="{xx:.1f}" x2="{xx:.1f}" y1="{pad_y}" y2="{height - pad_y}" '
-                     'stroke="#999" stroke-dasharray="3,3"/>')
+                     'stroke="#999" stroke-dasharray="3,3"/><text class="stage" '
+                     f'x="{xx + 3:.1f}" y="{height - pad_y - 4}" font-size="9" fill="#555">'
+                     f'{html.escape(d["names"][s])} (jump {exact(d["jump"][s])})</text>')
     for key, color in (("rf", "#1f77b4"), ("jump", "#ff7f0e")):
         pts = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(d[key]) if v)
         parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" '
                      f'points="{pts}"/>')
-    parts.append(f'<text x="{left + 8}" y="14" font-size="11" fill="#1f77b4">receptive field'
-                 f'</text><text x="{left + 120}" y="14" font-size="11" fill="#ff7f0e">jump'
-                 '</text></svg>')
+    parts.append(f'<text x="{left + 8}" y="14" font-size="11" fill="#1f77b4">receptive field '
+                 f'(largest so far)</text><text x="{left + 200}" y="14" font-size="11" '
+                 'fill="#ff7f0e">jump</text></svg>')
     return "".join(parts)
 
 

@@ -4,6 +4,8 @@ that the tests check; drawing only renders it."""
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 
 from ..core.analysis import Analysis
@@ -25,16 +27,22 @@ def _plt(out: str | None = None):
 
 
 def growth_data(a: Analysis) -> dict:
-    """Per layer: rf (largest axis; local rf on global layers) and jump, and the layers
-    where the jump changes (stage boundaries)."""
-    names, rf, jump, stages, prev = [], [], [], [], 1.0  # the input has jump 1
+    """Per layer: the largest field so far (largest axis; local rf on global layers: a
+    side branch, ResNet's 1x1 downsample, does not make the curve dip) and the jump
+    (local on global layers), and the layers where the jump changes (stage boundaries)."""
+    names: list[str] = []
+    rf: list[int] = []
+    jump: list[Fraction | None] = []
+    stages: list[int] = []
+    prev: Fraction | None = Fraction(1)  # the input has jump 1
     for f in a.layers:
         size = f.local_rf if f.is_global else f.rf
         if size is None:
             continue
         names.append(f.name)
-        rf.append(max(size))
-        j = max(float(v) for v in f.jump) if f.jump is not None else None
+        rf.append(max([max(size)] + rf[-1:]))
+        steps = f.local_jump if f.is_global else f.jump
+        j = max(steps) if steps is not None else None  # exact; drawn as a float
         jump.append(j)
         if j is not None and prev is not None and j != prev:
             stages.append(len(names) - 1)
@@ -49,8 +57,8 @@ def plot_growth(a: Analysis, path: str) -> dict:
         raise RfieldError("no layer with a field to plot")
     fig, ax = plt.subplots(figsize=(9, 4.5))
     x = np.arange(len(d["names"]))
-    ax.plot(x, d["rf"], label="receptive field", color="tab:blue", lw=2)
-    jumps = [np.nan if j is None else j for j in d["jump"]]
+    ax.plot(x, d["rf"], label="receptive field (largest so far)", color="tab:blue", lw=2)
+    jumps = [np.nan if j is None else float(j) for j in d["jump"]]
     ax.plot(x, jumps, label="jump (effective stride)", color="tab:orange", lw=2)
     for s in d["stages"]:
         ax.axvline(s - 0.5, color="grey", ls=":", lw=1)
