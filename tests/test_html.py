@@ -10,7 +10,7 @@ import pytest
 
 import rfield
 from rfield.cli import main
-from rfield.report.html import render
+from rfield.report.html import default_layer, render
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -58,9 +58,9 @@ def test_click_shows_the_exact_field(browser, tmp_path, target, node):
     path.write_text(render(a, target))
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     page.goto(path.as_uri())
-    # the default view: the last spatial layer's centre unit
+    # the default view: the deepest layer whose centre unit's field is inside the input
     first = page.text_content("#readout")
-    default = a.last_spatial(a.graph.last())
+    default = default_layer(a)
     box = a.box(default)
     assert f"of {default} sees input" in first
     assert " x ".join(f"{lo}..{hi}" for lo, hi in box.ranges) in first
@@ -107,7 +107,7 @@ def test_one_and_three_dimensional_reports(browser, tmp_path, target, size):
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(path.as_uri())
-    default = a.last_spatial(a.graph.last())
+    default = default_layer(a)
     text = page.text_content("#readout")
     assert not errors and f"of {default} sees input" in text
     assert " x ".join(f"{lo}..{hi}" for lo, hi in a.box(default).ranges) in text
@@ -125,3 +125,20 @@ def test_torch_model_report(browser, tmp_path, capsys):
     a = rfield.analyze("torchvision:resnet18", (64, 64))
     assert " x ".join(f"{lo}..{hi}" for lo, hi in a.box("layer3.1.relu_1").ranges) in text
     page.close()
+
+
+def test_the_first_view_is_a_field_inside_the_image(tmp_path):
+    """A classifier's last map sees the whole input (its box is the image's border):
+    the report opens on the deepest layer whose field is still inside (issue 22,
+    item 8), and takes a JPEG as well as a PNG."""
+    from rfield.report.html import default_layer, read_png, report_data
+
+    a = rfield.analyze("example:resnet18")
+    first = default_layer(a)
+    assert not any(a.box(first).clipped)
+    later = [f.name for f in a.layers][[f.name for f in a.layers].index(first) + 1:]
+    assert all(any(a.box(n).clipped) or min(a.graph.nodes[n].size) == 1 for n in later)
+    jpeg = tmp_path / "p.jpg"
+    jpeg.write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 64)
+    data = report_data(a, read_png(str(jpeg)))
+    assert data["image"].startswith("data:image/jpeg;base64,")

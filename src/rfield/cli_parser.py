@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
                         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=TARGETS)
     _add_target_options(rp)
     rp.add_argument("-o", "--output", metavar="FILE.html", required=True)
-    rp.add_argument("--image", metavar="FILE.png", help="draw fields over this PNG "
+    rp.add_argument("--image", metavar="PICTURE", help="draw fields over this PNG, JPEG, "
+                    "GIF or WebP picture "
                     "(default: a built-in checkerboard)")
     sub.add_parser("examples", help="list the built-in example networks")
     ops = sub.add_parser("ops", help="the operators each front-end reads")

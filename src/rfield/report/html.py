@@ -58,6 +58,16 @@ def growth_svg(a: Analysis, width: int = 860, height: int = 260) -> str:
     return "".join(parts)
 
 
+def default_layer(a: Analysis) -> str:
+    """The layer shown first: the deepest spatial one whose centre unit's field is
+    still inside the input (a classifier's last map sees the whole image, and its box
+    would be the image's own border), else the last spatial layer."""
+    last = a.last_spatial(a.graph.last()) or a.graph.last()
+    inside = [f.name for f in a.layers if all(v > 1 for v in f.output_size)
+              and not any(a.box(f.name).clipped)]
+    return inside[-1] if inside else last
+
+
 def report_data(a: Analysis, image_png: bytes | None = None) -> dict:
     g = a.graph
     bounds = [bound_arrays(g, ax) for ax in range(g.ndim)]
@@ -71,18 +81,29 @@ def report_data(a: Analysis, image_png: bytes | None = None) -> dict:
         "input_size": list(g.input_size),
         "layers": layers,
         "warnings": a.warnings,
-        "default": a.last_spatial(g.last()) or g.last(),
+        "default": default_layer(a),
         "image": None if image_png is None else
-        "data:image/png;base64," + base64.b64encode(image_png).decode(),
+        f"data:image/{picture_type(image_png)};base64," + base64.b64encode(image_png).decode(),
     }
 
 
+#: pictures the browser shows as they are, by their first bytes
+PICTURES = {b"\x89PNG": "png", b"\xff\xd8\xff": "jpeg", b"GIF8": "gif", b"RIFF": "webp"}
+
+
 def read_png(path: str) -> bytes:
-    """A PNG file's bytes, for the report's picture."""
-    image = read_regular(path, "PNG image", 64 * 1024 ** 2)
-    if not image.startswith(b"\x89PNG"):
-        raise RfieldError(f"{path}: not a PNG image")
+    """A picture's bytes for the report (PNG, JPEG, GIF or WebP, embedded as is)."""
+    image = read_regular(path, "picture", 64 * 1024 ** 2)
+    if picture_type(image) is None:
+        raise RfieldError(f"{path}: not a PNG, JPEG, GIF or WebP picture")
     return image
+
+
+def picture_type(image: bytes) -> str | None:
+    for magic, kind in PICTURES.items():
+        if image.startswith(magic) and (kind != "webp" or image[8:12] == b"WEBP"):
+            return kind
+    return None
 
 
 def render(a: Analysis, title: str, image_png: bytes | None = None) -> str:
