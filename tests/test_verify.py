@@ -89,3 +89,12 @@ def test_an_onnx_file_is_refused_by_the_command_asked(capsys, command):
     assert main([command, "r18.onnx"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"rfield: error: {command} runs a PyTorch") and "ONNX" in err
+
+
+def test_verify_says_what_it_measures():
+    """A long measurement is not silent (the command prints this on a terminal;
+    issue 22, item 10)."""
+    heard: list[str] = []
+    verify("example:seed2", say=heard.append)
+    assert len(heard) == 2 and heard[0].endswith("layers on the 64x64 input")
+    assert heard[1] == "measuring them again on a 64x64 input (the whole field)"

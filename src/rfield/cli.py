@@ -186,7 +186,9 @@ def cmd_verify(args) -> int:
     from .empirical.verify import verify
     from .report.measured import verify_table
 
-    checks = verify(args.target, _size(args), args.node, device=args.device,
+    say = (lambda text: sys.stderr.write(f"verify: {text}\n")) if sys.stderr.isatty() \
+        else None
+    checks = verify(args.target, _size(args), args.node, device=args.device, say=say,
                     **_options(args))
     sys.stdout.write(verify_table(checks))
     return 0 if all(c.ok for c in checks) else 1

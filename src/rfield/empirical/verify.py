@@ -8,6 +8,7 @@ rf and jump). Any difference is a failed check.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -155,9 +156,11 @@ def _measure_at(t: Target, a: Analysis, nodes: list[str],
 
 
 def verify(target, input_size=None, nodes=None, device: str = "cpu",
-           **options) -> list[AxisCheck]:
+           say: Callable[[str], object] | None = None, **options) -> list[AxisCheck]:
     """Checks per node and axis; ``ok`` is False where analysis and measurement differ.
-    ``device`` (cpu, cuda) is where a PyTorch model or spec is measured."""
+    ``device`` (cpu, cuda) is where a PyTorch model or spec is measured; ``say`` hears
+    what is being measured (the command prints it on a terminal)."""
+    say = say or (lambda _text: None)
     t = Target(target, input_size, options)
     if device != "cpu" and (t.keras or t.jax):
         raise RfieldError("--device applies to PyTorch models and specs; Keras and JAX "
@@ -171,6 +174,8 @@ def verify(target, input_size=None, nodes=None, device: str = "cpu",
         nodes = default_nodes(a)
     if not nodes:
         raise RfieldError("the network has no spatial layer to verify")
+    say(f"measuring {len(nodes)} layers on the {'x'.join(map(str, a.graph.input_size))} "
+        "input")
     here = _measure_at(t, a, nodes, device)
     # a large enough input: the centre unit's field touches no border
     need = [a.graph.input_size[ax] for ax in range(a.graph.ndim)]
@@ -184,6 +189,7 @@ def verify(target, input_size=None, nodes=None, device: str = "cpu",
     cap = MAX_SIDE[a.graph.ndim]
     big_size = tuple(min(v, cap) for v in need)
     big = t.analysis(big_size, nodes) if big_size != tuple(a.graph.input_size) else a
+    say(f"measuring them again on a {'x'.join(map(str, big_size))} input (the whole field)")
     far = _measure_at(t, big, nodes, device)
     checks = []
     for n in nodes:
