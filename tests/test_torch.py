@@ -492,3 +492,19 @@ def test_a_model_torch_cannot_run_is_refused(norm):
         nn.Sequential(nn.Conv2d(3, 8, 3), bad).eval()(torch.zeros(1, 3, 32, 32))
     with pytest.raises(TargetError, match="could not be run"):
         rfield.analyze(nn.Sequential(nn.Conv2d(3, 8, 3), bad), (32, 32))
+
+
+def test_a_max_pool_padded_with_minus_infinity_is_measured():
+    """TF 'same' max pooling pads with -inf (timm's MaxPool2dSame, NesT's _jx models):
+    as the measurement averages, -inf must not poison the windows (it overflowed)."""
+    import torch.nn.functional as F
+
+    class SameMaxPool(nn.Module):
+        def forward(self, x):  # then a gate, which reads the pooled values themselves
+            y = F.max_pool2d(F.pad(x, (1, 1, 1, 1), value=-float("inf")), 3, 2)
+            return y * torch.sigmoid(y)
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), SameMaxPool(),
+                          nn.Conv2d(4, 4, 3, padding=1))
+    _, checked = check_model(model, (17, 17))
+    assert checked >= 3

@@ -12,6 +12,7 @@ of exactly 0 stays 0, as in the analysis).
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +101,8 @@ def _mode(torch):
                 return _avg(F, name, args, kwargs)
             if name in NORM_FUNCS:
                 return _norm(name, args, kwargs)
+            if name == "pad":
+                args, kwargs = _finite_pad(args, kwargs)
             return _bounded(torch, func(*args, **kwargs))
 
     return Linearise
@@ -120,6 +123,18 @@ def _bounded(torch, out):
         if top > LARGEST and torch.isfinite(top):
             return out / top
     return out
+
+
+def _finite_pad(args, kwargs):
+    """A pad with -inf (TF 'same' max pooling: the border never wins a max) pads with 0
+    once max pooling averages: -inf would poison every window that reaches it, and a
+    padded position carries no input either way."""
+    value = args[3] if len(args) > 3 else kwargs.get("value")
+    if value is None or math.isfinite(value):
+        return args, kwargs
+    if len(args) > 3:
+        return args[:3] + (0.0,) + tuple(args[4:]), kwargs
+    return args, dict(kwargs, value=0.0)
 
 
 def _norm(name, args, kwargs):
