@@ -34,6 +34,12 @@ LONGEST_WIDE = 1024
 THIN = 64
 
 
+#: what a model raises at a size it cannot run (position tables sized for the native
+#: input index out of range, shapes that do not divide): the next size is tried
+RUNS_NOT = (RfieldError, RuntimeError, MemoryError, KeyError, IndexError, ValueError,
+            TypeError, AssertionError)
+
+
 def worst(verdicts: list[str]) -> str:
     return max(verdicts, key=VERDICTS.index)
 
@@ -141,7 +147,7 @@ def measure_stages(model: Any, build_graph: Any, stages: list[dict], prefix: str
                               {own[m]: units[m] for m in nodes},
                               layouts={own[m]: g.alias_layouts.get(m) for m in nodes},
                               copy_model=False, device=device)
-            except (RfieldError, RuntimeError, MemoryError, KeyError) as exc:
+            except RUNS_NOT as exc:
                 reason = f"{type(exc).__name__}: {str(exc).strip()[:200]}"
                 continue
             for s in left:
