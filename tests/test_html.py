@@ -131,7 +131,7 @@ def test_the_first_view_is_a_field_inside_the_image(tmp_path):
     """A classifier's last map sees the whole input (its box is the image's border):
     the report opens on the deepest layer whose field is still inside (issue 22,
     item 8), and takes a JPEG as well as a PNG."""
-    from rfield.report.html import default_layer, read_png, report_data
+    from rfield.report.html import default_layer, read_picture, report_data
 
     a = rfield.analyze("example:resnet18")
     first = default_layer(a)
@@ -140,5 +140,5 @@ def test_the_first_view_is_a_field_inside_the_image(tmp_path):
     assert all(any(a.box(n).clipped) or min(a.graph.nodes[n].size) == 1 for n in later)
     jpeg = tmp_path / "p.jpg"
     jpeg.write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 64)
-    data = report_data(a, read_png(str(jpeg)))
+    data = report_data(a, read_picture(str(jpeg)))
     assert data["image"].startswith("data:image/jpeg;base64,")

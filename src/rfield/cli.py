@@ -12,22 +12,11 @@ import re
 import shutil
 import sys
 
-from .cli_parser import build_parser, input_size
+from .cli_parser import build_parser, input_size, whole_numbers
 from .errors import RfieldError
 from .safeio import write_atomic
 
 __all__ = ["as_flags", "build_parser", "main"]
-
-
-def _ints(text: str, what: str) -> tuple[int, ...]:
-    parts = [p for p in re.split(r"[,x\s]+", text.strip()) if p]
-    try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        raise RfieldError(f"{what} must be whole numbers like 224,224; got {text!r}") from None
-    if not values:
-        raise RfieldError(f"{what} is empty")
-    return values
 
 
 def _terminal_width(args) -> int | None:
@@ -68,7 +57,7 @@ def _options(args) -> dict:
 
 
 def _size(args) -> tuple[int, ...] | None:
-    return input_size(args.input, _ints) if args.input else None
+    return input_size(args.input) if args.input else None
 
 
 def _write(text: str, path: str | None) -> None:
@@ -88,7 +77,7 @@ def cmd_analyze(args) -> int:
         raise RfieldError("--depth must be at least 1")
     a = analyze(args.target, _size(args), **_options(args))
     node = resolve_node(a.graph, args.node)
-    unit = _ints(args.unit, "--unit") if args.unit else None
+    unit = whole_numbers(args.unit, "--unit") if args.unit else None
     if args.span is not None:
         box = a.span(node, resolve_unit(a.graph, node, unit), args.span)
     else:
@@ -155,9 +144,9 @@ def cmd_erf(args) -> int:
 
 def cmd_report(args) -> int:
     from .api import analyze
-    from .report.html import read_png, render
+    from .report.html import read_picture, render
 
-    image = read_png(args.image) if args.image else None
+    image = read_picture(args.image) if args.image else None
     a = analyze(args.target, _size(args), **_options(args))
     _write(render(a, str(args.target), image), args.output)
     return 0

@@ -169,13 +169,24 @@ def _add_zoo(sub) -> None:
                        help="then write the sorted, compressed atlas here")
 
 
-def input_size(text: str, ints) -> tuple[int, ...]:
+def whole_numbers(text: str, what: str) -> tuple[int, ...]:
+    parts = [p for p in re.split(r"[,x\s]+", text.strip()) if p]
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        raise RfieldError(f"{what} must be whole numbers like 224,224; got {text!r}") from None
+    if not values:
+        raise RfieldError(f"{what} is empty")
+    return values
+
+
+def input_size(text: str) -> tuple[int, ...]:
     """--input: positive whole numbers, none left out (224, is not a 1-D size)."""
     text = text.strip()
     if re.search(r"(^|[,x])\s*($|[,x])", text):
         raise RfieldError(f"--input {text}: a size is missing between the commas (give "
                           "every axis: 224,224)")
-    values = ints(text, "--input")
+    values = whole_numbers(text, "--input")
     if any(v < 1 for v in values):
         raise RfieldError(f"--input {text}: sizes must be at least 1")
     return values

@@ -91,7 +91,7 @@ def report_data(a: Analysis, image_png: bytes | None = None) -> dict:
 PICTURES = {b"\x89PNG": "png", b"\xff\xd8\xff": "jpeg", b"GIF8": "gif", b"RIFF": "webp"}
 
 
-def read_png(path: str) -> bytes:
+def read_picture(path: str) -> bytes:
     """A picture's bytes for the report (PNG, JPEG, GIF or WebP, embedded as is)."""
     image = read_regular(path, "picture", 64 * 1024 ** 2)
     if picture_type(image) is None:

@@ -157,14 +157,18 @@ def stage_verdict(m: dict, s: dict) -> str:
     return "not yet" if m.get("standard", 1) < STANDARD and "error" not in m else "-"
 
 
+#: a stage's verdicts, best first (see zoo/measure.py)
+VERDICTS = ("exact", "covers", "contains", "differs")
+
+
+def worst(verdicts: list[str]) -> str:
+    return max(verdicts, key=VERDICTS.index)
+
+
 def model_verdict(m: dict) -> str:
     """The worst verdict of a model's measured stages."""
-    from .measure import VERDICTS
-
     found = [s["verified"] for s in m.get("stages", []) if s.get("verified")]
-    if found:
-        return max(found, key=VERDICTS.index)
-    return stage_verdict(m, {})
+    return worst(found) if found else stage_verdict(m, {})
 
 
 def verdict_counts(rows: list[Row]) -> str:

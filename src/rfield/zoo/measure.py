@@ -24,8 +24,8 @@ from typing import Any
 from ..core.analysis import Analysis
 from ..errors import RfieldError
 from ..numbers import json_value
+from .atlas import worst
 
-VERDICTS = ("exact", "covers", "contains", "differs")  # best first
 #: the long side of a strip is not grown past this (nor past LONGEST_WIDE where the
 #: other side cannot be thin)
 LONGEST = 4096
@@ -38,10 +38,6 @@ THIN = 64
 #: input index out of range, shapes that do not divide): the next size is tried
 RUNS_NOT = (RfieldError, RuntimeError, MemoryError, KeyError, IndexError, ValueError,
             TypeError, AssertionError)
-
-
-def worst(verdicts: list[str]) -> str:
-    return max(verdicts, key=VERDICTS.index)
 
 
 def _field(stage: dict, axis: int) -> tuple[Any, Any]:
