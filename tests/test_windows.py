@@ -225,3 +225,51 @@ def test_tokens_pooled_are_global():
     a = rfield.analyze(TokenPool(), (16, 16))
     f = a.field()
     assert not a.graph.unknown_ops and f.is_global and a.field("stem").rf == (4, 4)
+
+
+@pytest.mark.parametrize("size", [(32, 32), (48, 40)])
+def test_attention_over_all_patches_at_one_offset_is_global(size):
+    """MobileViT (issue 23): each unit reads its offset in every patch, spanning each
+    axis at any size; with fields wider than the patch spacing that is every input
+    position, so the block is global (its local field, the conv path, beside it),
+    and back-propagation agrees unit by unit at two sizes."""
+    from window_models import MobileViTLike
+
+    torch.manual_seed(0)
+    model = MobileViTLike()
+    a = rfield.analyze(model, size)
+    assert not a.graph.unknown_ops
+    f = a.fields[a.graph.aliases["block"]]
+    assert f.is_global and f.local_rf == (23, 23)  # stem 3, down 7, local 15, fusion 23
+    a, checked = check_model(model, size, modules=["block", "head"],
+                             units_per_axis=("centre", 0, -1, 1, 2, 3, 5), exact=True)
+    assert checked >= 14
+    box = a.box("head", (0, 0))
+    assert box.ranges == tuple((0, n - 1) for n in size)
+
+
+def test_a_grid_whose_fields_leave_gaps_stays_a_window_mix():
+    """The same digits with fields narrower than the grid's spacing read every value
+    of the highest digit but not every position: exact window-mix boxes, not global."""
+    model = Swin(grid=True)
+    a = rfield.analyze(model, (64, 64))
+    assert not a.fields[a.graph.aliases["blocks.3"]].is_global
+    assert a.box("blocks.3", (1, 1)).ranges == ((0, 47), (0, 47))  # measured by the grid test
+
+
+@pytest.mark.parametrize("size", [(256, 256), (320, 384)])
+def test_mobilevit_is_global_at_two_sizes(size):
+    """timm's mobilevit_xxs (issue 23: a local field of 1387 growing with the input was
+    reported): its last stage is global, and back-propagation from a corner unit and
+    the centre reaches every input position."""
+    timm = pytest.importorskip("timm")
+    from rfield.empirical.gradient import measure
+
+    model = timm.create_model("mobilevit_xxs", pretrained=False).eval()
+    a = rfield.analyze(model, size)
+    stage = a.graph.aliases["stages.4"]
+    assert a.fields[stage].is_global and a.fields[stage].local_rf == (307, 307)
+    grid = a.graph.nodes[stage].size
+    got = measure(model, (1, 3, *size), ["stages.4"],
+                  {"stages.4": [(0, 0), tuple(n // 2 for n in grid)]})["stages.4"]
+    assert [m.box for m in got] == [tuple((0, n - 1) for n in size)] * 2

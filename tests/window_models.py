@@ -134,3 +134,35 @@ class TokenMixer(nn.Module):
         b, c, h, w = x.shape
         t = self.mix(x.flatten(2))  # (B, C, tokens): a linear over the tokens
         return self.head(t.view(b, c, h, w))
+
+
+class PatchMix(nn.Module):
+    """MobileViT's block: a local conv, then attention over all patches at one offset
+    inside the patch (p x p), folded back and fused with the block's input."""
+
+    def __init__(self, dim: int = 8, patch: int = 2) -> None:
+        super().__init__()
+        self.patch = patch
+        self.local = nn.Conv2d(dim, dim, 3, padding=1)
+        self.attn = Attention(dim, False)
+        self.fusion = nn.Conv2d(2 * dim, dim, 3, padding=1)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        p = self.patch
+        y = self.local(x).reshape(b, c, h // p, p, w // p, p).permute(0, 3, 5, 2, 4, 1)
+        t = self.attn(y.reshape(b * p * p, (h // p) * (w // p), c))
+        y = t.reshape(b, p, p, h // p, w // p, c).permute(0, 5, 3, 1, 4, 2).reshape(b, c, h, w)
+        return self.fusion(torch.cat([x, y], 1))
+
+
+class MobileViTLike(nn.Module):
+    def __init__(self, patch: int = 2) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.down = nn.Conv2d(8, 8, 3, stride=2, padding=1)
+        self.block = PatchMix(8, patch)
+        self.head = nn.Conv2d(8, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.head(self.block(self.down(self.stem(x))))

@@ -14,6 +14,8 @@ from typing import Any
 
 from ..numbers import exact
 from . import maps as M
+from . import ops as O
+from . import rules as R
 from .graph import INPUT, Graph, gc_paused
 
 
@@ -138,6 +140,36 @@ class Fields(Mapping):
         return "Fields({" + ", ".join(f"{n!r}: {f!r}" for n, f in self.items()) + "})"
 
 
+def reads_everything(node, parent, holes: bool, input_size) -> bool:
+    """Whether a window mix whose digits span every axis (MaxViT's grid, MobileViT's
+    patches at one offset: every value of each axis's highest digit) has each unit
+    read the whole input at this size: the fields of the units it reads (``parent``,
+    its input's maps; past a global node the local ones, which leave the mix out as
+    they leave other global nodes), per axis, leave no position out. Then it is
+    global, with the local field beside it; otherwise its exact window-mix maps stand."""
+    if not isinstance(node.op, O.WindowMix):
+        return False
+    if parent is None:
+        return True
+    if holes:
+        return False
+    for axis_map, rule, n in zip(parent, node.rules, input_size):
+        if not isinstance(rule, R.DigitMix) or max(s * c for s, c in rule.mixed) != rule.n_in:
+            return False  # not the whole axis: a window
+        for o in range(rule.n_out):
+            spans = sorted(e for e in map(axis_map.at, rule.reads(o)) if e is not None)
+            if not spans or spans[0][0] > 0:
+                return False
+            reach = spans[0][1]
+            for lo, hi in spans[1:]:
+                if lo > reach + 1:
+                    return False  # a gap between two fields
+                reach = max(reach, hi)
+            if reach < n - 1:
+                return False
+    return True
+
+
 class Analysis:
     """Fields of every node of a graph, with findings. Queries live in :mod:`query`."""
 
@@ -165,7 +197,11 @@ class Analysis:
         compose, through = M.compose, M.footprint_through
         for name, node in graph.nodes.items():
             ins = node.inputs
-            if len(ins) == 1 and not node.global_ and maps[ins[0]] is not None \
+            src = ins[0] if len(ins) == 1 else None
+            everything = node.global_ or (src is not None and reads_everything(
+                node, maps[src] if maps[src] is not None else local[src],
+                self._holes.get(src, False), graph.input_size))
+            if len(ins) == 1 and not everything and maps[ins[0]] is not None \
                     and not node.pointwise and local[ins[0]] is maps[ins[0]]:
                 # the common case, a window on one input with no global path upstream
                 src = ins[0]
@@ -194,7 +230,7 @@ class Analysis:
                     for flags in (self._covers, self._posdep, self._holes, self._windowed):
                         flags[name] = flags[src]
                 continue
-            if node.global_:
+            if everything:
                 maps[name] = local[name] = None
                 prints[name] = [None] * nd
             else:
