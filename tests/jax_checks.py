@@ -9,7 +9,7 @@ import rfield
 from rfield.core.analysis import Analysis
 from rfield.empirical.jax_gradient import measure
 from rfield.empirical.verify import verify
-from rfield.frontends.jax_targets import input_shape, program
+from rfield.models.jax_programs import input_shape, program
 
 from keras_checks import assert_same_boxes, units_of
 

@@ -13,7 +13,7 @@ pytest.importorskip("flax")
 import rfield  # noqa: E402
 from rfield.empirical.jax_gradient import measure  # noqa: E402
 from rfield.errors import RfieldError, UnsupportedError  # noqa: E402
-from rfield.frontends.jax_targets import program  # noqa: E402
+from rfield.models.jax_programs import program  # noqa: E402
 
 import jax_models as M  # noqa: E402
 from jax_checks import check_boxes, check_verify  # noqa: E402

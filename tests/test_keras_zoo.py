@@ -15,11 +15,8 @@ pytest.importorskip("jax")
 
 import rfield  # noqa: E402
 from rfield.errors import TargetError  # noqa: E402
-from rfield.frontends.keras_targets import (  # noqa: E402
-    application_names,
-    build_application,
-    native_size,
-)
+from rfield.frameworks.keras_models import native_size  # noqa: E402
+from rfield.models.keras_models import application_names, build_application  # noqa: E402
 
 from keras_checks import check_boxes  # noqa: E402
 

@@ -412,7 +412,7 @@ def test_depth_groups_an_export_by_its_module_paths(tmp_path, capsys):
     """--depth 1 on an exported resnet18 keeps layer1..layer4, with the fields the
     torch front-end gives the same modules (issue 22, item 9)."""
     pytest.importorskip("torchvision")
-    from rfield.frontends.torch_targets import build_target
+    from rfield.models.torch_models import build_target
 
     path = tmp_path / "r18.onnx"
     export(build_target("torchvision:resnet18", meta=False), path, (64, 64))

@@ -207,7 +207,7 @@ def test_windowed_attention_is_followed_not_a_crash(capsys, name):
     reported as views rfield did not follow: their windows and rolls are followed now
     (checked against back-propagation in test_windows.py and the timm sweep)."""
     pytest.importorskip("timm")
-    code, out, err = run(capsys, "analyze", f"timm:{name}")
+    code, out, err = run(capsys, "analyze", f"timm:{name}", "--depth", "all")
     assert code == 0, err
     assert "window attention" in out and "not known" not in out
 
@@ -269,3 +269,136 @@ def test_a_detector_defaults_to_its_transform_size(capsys):
     assert main(["analyze", "torchvision:ssd300_vgg16", "--depth", "1"]) == 0
     out = capsys.readouterr().out
     assert "input 300x300 (the size the detector's transform resizes images to)" in out
+
+
+def test_a_models_table_shows_its_stages_and_every_layer_on_request(capsys):
+    """torchinfo's habit (issue 22, item 11): the deepest module level that fits in 40
+    rows, said under the table; ``--depth all`` every layer; the rows are the fields
+    of the modules they name."""
+    from rfield.report.formats import FITTING_ROWS
+
+    a = rfield.analyze("torchvision:resnet18", (64, 64))
+    code, out, err = run(capsys, "analyze", "torchvision:resnet18", "--input", "64,64")
+    assert code == 0, err
+    table = out.split("\n\n")[0].splitlines()
+    rows = {line.split()[0]: line.split() for line in table[2:] if not line.startswith("(")}
+    assert 10 < len(rows) <= FITTING_ROWS < len(a.layers)
+    for module in ("layer1.0", "layer2.1", "layer4.1"):
+        f = a.fields[a.graph.aliases[module]]
+        assert rows[module][1] == "BasicBlock" and rows[module][3] == "x".join(map(str, f.rf))
+    assert f"{len(rows)} of {len(a.layers)} layers; --depth all shows every layer" in out
+    code, out, _ = run(capsys, "analyze", "torchvision:resnet18", "--input", "64,64",
+                       "--depth", "all")
+    assert code == 0 and len(out.split("\n\n")[0].splitlines()) == 2 + len(a.layers)
+    assert "--depth all" not in out
+    code, out, err = run(capsys, "analyze", "torchvision:resnet18", "--depth", "0")
+    assert code == 2 and out == "" and "--depth must be a level from 1, or all" in err
+
+
+def test_node_keeps_the_layers_it_reads_from_in_every_format(capsys):
+    import csv
+    import io
+    import json
+
+    from rfield.core.query import ancestors, resolve_node
+
+    a = rfield.analyze("torchvision:resnet18", (64, 64))
+    node = resolve_node(a.graph, "layer2")
+    wanted = [f.name for f in a.layers if f.name in set(ancestors(a.graph, node))]
+    assert 0 < len(wanted) < len(a.layers) and wanted[-1] == node
+    args = ("analyze", "torchvision:resnet18", "--input", "64,64", "--node", "layer2")
+    _, out, _ = run(capsys, *args, "--json")
+    assert [layer["name"] for layer in json.loads(out)["layers"]] == wanted
+    _, out, _ = run(capsys, *args, "--csv")
+    assert [row["name"] for row in csv.DictReader(io.StringIO(out))] == wanted
+
+
+class Waveform(nn.Module):
+    """Takes (batch, time) and adds the channel itself, as torchaudio's wav2vec2 and
+    Conv-TasNet do (issue 22, item 18)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 4, 10, stride=5)
+        self.conv2 = nn.Conv1d(4, 4, 3, stride=2, dilation=2)
+
+    def forward(self, x):
+        return self.conv2(torch.relu(self.conv(x.unsqueeze(1))))
+
+
+def test_a_waveform_model_takes_an_input_without_channels(capsys):
+    """Read without a channel dim once every channel count fails (or with channels=0),
+    and measured so: back-propagation through (batch, time) inputs agrees."""
+    from rfield.empirical.verify import verify
+
+    a = rfield.analyze(Waveform(), 400)
+    assert a.graph.input_channels == 0 and a.fields["conv2"].rf == (30,)
+    assert rfield.analyze(Waveform(), 400, channels=0).fields["conv2"].rf == (30,)
+    checks = verify(Waveform(), 400)
+    assert checks and all(c.ok for c in checks)
+    assert {c.node: c.rf for c in checks}["conv2"] == (30, 30)
+    with pytest.raises(rfield.RfieldError, match="could not be run on an input of shape"):
+        rfield.analyze(Waveform(), 400, channels=1)
+
+
+class TwoImages(nn.Module):
+    """forward(image1, image2), as RAFT's and stereo networks' (issue 22, item 19)."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = nn.Conv2d(3, 4, 3)
+        self.second = nn.Conv2d(3, 4, 5, padding=1, dilation=1)
+        self.head = nn.Conv2d(4, 2, 3, stride=2)
+
+    def forward(self, image1, image2):
+        return self.head(self.first(image1) + self.second(image2))
+
+
+def test_a_model_of_two_images_takes_one_image_twice(capsys, tmp_path):
+    """Refused with the way out named; with inputs=2 the one image goes to both, the
+    field is the union of both paths, and back-propagation agrees."""
+    from rfield.empirical.verify import verify
+
+    path = tmp_path / "pair.py"
+    path.write_text("from test_targets import TwoImages\n\ndef build():\n"
+                    "    return TwoImages()\n")
+    code, out, err = run(capsys, "analyze", f"{path}:build", "--input", "32,32")
+    assert code == 2 and out == "" and "The model takes 2 images: give --inputs 2" in err
+    a = rfield.analyze(TwoImages(), (32, 32), inputs=2)
+    assert a.fields["head"].rf == (7, 7)  # the 5x5 path, then a 3x3 at stride 1
+    checks = verify(TwoImages(), (32, 32), inputs=2, nodes=["head"])
+    assert checks and all(c.ok for c in checks) and checks[0].rf == (7, 7)
+    assert set(a.graph.aliases) >= {"first", "second", "head"}  # the model's own paths
+    code, out, err = run(capsys, "analyze", "example:seed2", "--inputs", "2")
+    assert code == 2 and "--inputs N (one image passed to N inputs) is read for PyTorch" in err
+
+
+class Blur5(nn.Module):
+    """A 5x5 mean through ``unfold``, which rfield does not follow (issue 22: a user
+    adds the handler, as fvcore's set_op_handle)."""
+
+    def forward(self, x):
+        p = nn.functional.pad(x, (2, 2, 2, 2))
+        return p.unfold(2, 5, 1).unfold(3, 5, 1).mean((-1, -2))
+
+
+def test_a_user_adds_a_module_handler_without_editing_rfield():
+    from rfield.empirical.verify import verify
+    from rfield.frontends.torch_ops import MODULE_HANDLERS
+
+    net = nn.Sequential(nn.Conv2d(3, 3, 3), Blur5(), nn.Conv2d(3, 3, 3, stride=2))
+    assert rfield.analyze(net, (24, 24)).fields["2"].is_global  # unknown: read as global
+
+    def blur(capture, module, x, out):
+        capture.kernel.window("avgpool", capture.t(x), capture.t(out), [5, 5], 1, [[2, 2]] * 2)
+
+    try:
+        rfield.set_op_handle("torch", "Blur5", blur, module=True)
+        a = rfield.analyze(net, (24, 24))
+        assert a.fields["2"].rf == (9, 9) and not a.graph.unknown_ops
+        checks = verify(net, (24, 24), nodes=["1", "2"])
+        assert all(c.ok for c in checks) and {c.rf for c in checks} == {(7, 7), (9, 9)}
+    finally:
+        MODULE_HANDLERS.pop("Blur5", None)
+    with pytest.raises(rfield.RfieldError, match="no operator table for 'spec'"):
+        rfield.set_op_handle("spec", "blur", blur)

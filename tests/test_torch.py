@@ -271,9 +271,11 @@ def test_depth_groups_rows_by_module(capsys):
     pytest.importorskip("torchvision")
     assert main(["analyze", "torchvision:resnet18", "--input", "64,64", "--depth", "1"]) == 0
     out = capsys.readouterr().out
-    names = [line.split()[0] for line in out.split("\n\n")[0].splitlines()[2:]]
+    table, note = out.split("\n\n")[0].rsplit("\n", 1)
+    names = [line.split()[0] for line in table.splitlines()[2:]]
     assert names == ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3",
                      "layer4", "avgpool", "fc"]
+    assert note.startswith("(module outputs to depth 1: 10 of ")
     assert "Sequential" in out
     row = next(line for line in out.splitlines() if line.startswith("layer4 "))
     a = rfield.analyze("torchvision:resnet18", (64, 64))
@@ -283,7 +285,7 @@ def test_depth_groups_rows_by_module(capsys):
 @pytest.mark.parametrize("name", ["convnext_atto", "resnet18", "efficientnet_b0"])
 def test_timm_targets_against_the_measurement(name):
     pytest.importorskip("timm")
-    from rfield.frontends.torch_targets import build_target
+    from rfield.models.torch_models import build_target
 
     model = build_target(f"timm:{name}")
     a, checked = check_model(model, (64, 64))
@@ -422,7 +424,7 @@ def test_cli_tokens_windows_and_space_to_depth(capsys):
                  '{"features_only": true, "out_indices": [-1]}']) == 0
     out = capsys.readouterr().out
     assert "reads the whole input (global)" in out and "unit (7, 7) sees" in out
-    assert main(["analyze", "timm:swin_tiny_patch4_window7_224"]) == 0
+    assert main(["analyze", "timm:swin_tiny_patch4_window7_224", "--depth", "all"]) == 0
     out = capsys.readouterr().out
     assert "window attention" in out and "not known" not in out
     assert main(["analyze", "timm:tresnet_m"]) == 0

@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 tv = pytest.importorskip("torchvision")
 
-from rfield.frontends.torch_targets import build_target, detection_backbone  # noqa: E402
+from rfield.models.torch_models import build_target, detection_backbone  # noqa: E402
 
 from torch_checks import check_model, input_size  # noqa: E402
 

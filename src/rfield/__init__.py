@@ -8,7 +8,7 @@
 Importing rfield imports no deep-learning framework and no plotting library.
 """
 
-from .api import analyze, load_graph
+from .api import analyze, load_graph, set_op_handle
 from .core import Analysis, Box, Finding, Graph, LayerField
 from .core import ops as layers
 from .errors import (
@@ -26,5 +26,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Analysis", "Box", "Finding", "Graph", "LayerField", "MissingExtraError", "QueryError",
     "RfieldError", "ShapeError", "SpecError", "TargetError", "UnsupportedError", "analyze",
-    "layers", "load_graph", "__version__",
+    "layers", "load_graph", "set_op_handle", "__version__",
 ]

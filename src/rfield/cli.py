@@ -12,7 +12,7 @@ import re
 import shutil
 import sys
 
-from .cli_parser import build_parser, input_size, whole_numbers
+from .cli_parser import build_parser, depth, input_size, whole_numbers
 from .errors import RfieldError
 from .safeio import write_atomic
 
@@ -50,6 +50,10 @@ def _options(args) -> dict:
             raise RfieldError("--kwargs must be a JSON object, like '{\"num_classes\": 10}'")
     if getattr(args, "strict", False):
         opts["strict"] = True
+    if getattr(args, "inputs", None) is not None:
+        if args.inputs < 1:
+            raise RfieldError("--inputs must be at least 1")
+        opts["inputs"] = args.inputs
     for name in ("layout", "input_name"):
         if getattr(args, name, None) is not None:
             opts[name] = getattr(args, name)
@@ -71,11 +75,13 @@ def _write(text: str, path: str | None) -> None:
 def cmd_analyze(args) -> int:
     from .api import analyze
     from .core.query import resolve_node, resolve_unit
-    from .report.formats import render
+    from .report.formats import fitting_depth, render
 
-    if args.depth is not None and args.depth < 1:
-        raise RfieldError("--depth must be at least 1")
+    level = depth(args.depth)
     a = analyze(args.target, _size(args), **_options(args))
+    fmt = args.format or "table"
+    if level is None and fmt in ("table", "markdown"):
+        level = fitting_depth(a)
     node = resolve_node(a.graph, args.node)
     unit = whole_numbers(args.unit, "--unit") if args.unit else None
     if args.span is not None:
@@ -87,7 +93,7 @@ def cmd_analyze(args) -> int:
         queries["units_seeing"] = a.units_seeing(_region(args.seeing), node)
     if args.inside:
         queries["units_inside"] = a.units_inside(node)
-    text = render(args.format or "table", a, box, depth=args.depth, queries=queries,
+    text = render(fmt, a, box, depth=level or None, queries=queries,
                   leading_to=node if args.node else None, width=_terminal_width(args))
     # pictures first: if one fails, nothing has been printed
     if args.plot:
@@ -106,39 +112,33 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_erf(args) -> int:
+    from .core.analysis import Analysis
     from .core.query import resolve_node
-    from .empirical.erf import effective_rf
-    from .empirical.verify import Target, default_nodes
+    from .empirical.verify import default_nodes
+    from .frameworks import ErfAsk
     from .report.measured import erf_json, erf_text
+    from .targets import runner
 
     if args.samples < 1:
         raise RfieldError("--samples must be at least 1")
-    t = Target(args.target, _size(args), _options(args), init=True, command="erf")
-    a = t.analysis(None)
+    t = runner(args.target, _size(args), _options(args), init=True, command="erf",
+               device=args.device)
+    a = Analysis(t.graph)
     node = resolve_node(a.graph, args.node) if args.node else (
         default_nodes(a, limit=1) or [a.graph.last()])[-1]
-    net, channels, paths = t.runnable(a.graph)
-    module = paths.get(node)
+    module = t.paths(a.graph).get(node)
     if module is None:
         raise RfieldError(f"layer {node!r} is not the output of a module; name a module "
                           "with --node")
-    f = a.fields[node]
-    if t.keras or t.jax:
-        from .empirical import jax_gradient, keras_gradient
-
-        e = (jax_gradient if t.jax else keras_gradient).target_erf(
-            t, a, node, module, args.samples, args.seed, brought=bool(args.images or args.weights))
-    else:
-        e = effective_rf(net, (1, channels) + tuple(a.graph.input_size), module,
-                         samples=args.samples, images=args.images, weights=args.weights,
-                         device=args.device, seed=args.seed, progress=sys.stderr.isatty(),
-                         rf=f.local_rf if f.is_global else f.rf, node=node)
+    e = t.erf(a, node, module, ErfAsk(args.samples, args.seed, args.images, args.weights,
+                                      args.device, sys.stderr.isatty()))
     box = a.box(node).ranges
     if args.plot:
         from .report.plots import plot_erf
 
         plot_erf(e, args.plot, box)
-    sys.stdout.write(erf_json(e, f, a.graph.input_size, box) if args.json else erf_text(e))
+    sys.stdout.write(erf_json(e, a.fields[node], a.graph.input_size, box) if args.json
+                     else erf_text(e))
     return 0
 
 
@@ -162,11 +162,11 @@ def cmd_examples(args) -> int:
 
 
 def cmd_ops(args) -> int:
-    from .report.oplist import FRONTENDS, ops_text
+    from .report.oplist import frontends, ops_text
 
-    wrong = [f for f in args.frontend if f not in FRONTENDS]
+    wrong = [f for f in args.frontend if f not in frontends()]
     if wrong:
-        raise RfieldError(f"no front-end {wrong[0]!r}; choose from {', '.join(FRONTENDS)}")
+        raise RfieldError(f"no front-end {wrong[0]!r}; choose from {', '.join(frontends())}")
     sys.stdout.write(ops_text(args.frontend))
     return 0
 
@@ -188,9 +188,9 @@ _FLAGS = [(re.compile(r"input_size=\(([^)]*)\)"), lambda m: "--input " + m[1].re
           (re.compile(r"input_size="), lambda m: "--input"),
           (re.compile(r"strict=True"), lambda m: "--strict"),
           (re.compile(r"\bdepth=(\d+)"), lambda m: f"--depth {m[1]}"),
-          (re.compile(r"\b(channels|node|kwargs|layout|input_name)='([^']*)'"),
+          (re.compile(r"\b(channels|node|kwargs|layout|input_name|inputs)='([^']*)'"),
            lambda m: f"--{m[1].replace('_', '-')} {m[2]}"),
-          (re.compile(r"\b(channels|node|kwargs|layout|input_name)="),
+          (re.compile(r"\b(channels|node|kwargs|layout|input_name|inputs)="),
            lambda m: f"--{m[1].replace('_', '-')} ")]
 
 

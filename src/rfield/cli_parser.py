@@ -6,7 +6,7 @@ import argparse
 import re
 
 from .errors import RfieldError
-from .report.oplist import FRONTENDS, spec_help
+from .report.oplist import frontends, spec_help
 
 TARGETS = """\
 TARGET is one of:
@@ -37,12 +37,17 @@ def _add_target_options(p: argparse.ArgumentParser) -> None:
                    help="spatial input size, e.g. 224,224 or 16000 (default: the spec's, the "
                    "ONNX file's or Keras model's, or a zoo model's native size)")
     p.add_argument("--channels", type=int, help="input channels of a model (default: read "
-                   "from its first layer)")
+                   "from its first layer; 0: no channel dim, as a waveform model's "
+                   "(batch, time) input)")
     p.add_argument("--kwargs", metavar="JSON", help="arguments for a model factory, as JSON")
     p.add_argument("--layout", choices=("nchw", "nhwc"),
                    help="ONNX: the input's layout, where the graph does not tell it")
     p.add_argument("--input-name", metavar="NAME",
                    help="ONNX, Keras: the image input, where the model has several")
+    p.add_argument("--inputs", type=int, metavar="N",
+                   help="PyTorch: the model takes N images (RAFT's pair, a stereo "
+                   "network); the one image is passed to each, and fields are over its "
+                   "positions (what any input contributes)")
     p.add_argument("--strict", action="store_true",
                    help="fail on operators rfield does not know instead of warning")
 
@@ -66,9 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the field of N consecutive units from --unit on every axis")
     an.add_argument("--seeing", metavar="LO..HI,...",
                     help="which units of --node see this input region")
-    an.add_argument("--depth", type=int, metavar="N",
+    an.add_argument("--depth", metavar="N",
                     help="models: one row per module output down to depth N (layer4 is "
-                    "depth 1), like torchinfo")
+                    "depth 1), like torchinfo; 'all' for every node (default for a model's "
+                    "table: the deepest level that fits in 40 rows; JSON and CSV: all)")
     an.add_argument("--inside", action="store_true",
                     help="which units of --node read no padding at any layer")
     fmt = an.add_mutually_exclusive_group()
@@ -119,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("examples", help="list the built-in example networks")
     ops = sub.add_parser("ops", help="the operators each front-end reads")
     ops.add_argument("frontend", nargs="*", metavar="FRONTEND",
-                     help=f"{', '.join(FRONTENDS)} (default: all)")
+                     help=f"{', '.join(frontends())} (default: all)")
     _add_zoo(sub)
     return parser
 
@@ -178,6 +184,18 @@ def whole_numbers(text: str, what: str) -> tuple[int, ...]:
     if not values:
         raise RfieldError(f"{what} is empty")
     return values
+
+
+def depth(text: str | None) -> int | None:
+    """--depth: a level from 1, or ``all`` (0: every node); None where not given."""
+    if text is None:
+        return None
+    word = text.strip().lower()
+    if word == "all":
+        return 0
+    if not word.isdigit() or int(word) < 1:
+        raise RfieldError(f"--depth must be a level from 1, or all; got {text!r}")
+    return int(word)
 
 
 def input_size(text: str) -> tuple[int, ...]:

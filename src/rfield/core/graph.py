@@ -83,7 +83,7 @@ class Provenance:
     model ran ("meta", or "cpu" when meta failed).
     """
 
-    source: str = "spec"  # spec | torch | onnx
+    source: str = "spec"  # the name of a framework record (rfield.frameworks)
     unknown_ops: Mapping[str, int] = field(default_factory=dict)
     input_channels: int | None = None
     aliases: Mapping[str, str] = field(default_factory=dict)

@@ -139,6 +139,9 @@ def effective_rf(model, input_shape, module: str = "", samples: int = 16,
         load_state(model, weights, torch)
     model = model.to(device).eval()
     gen = torch.Generator().manual_seed(seed)
+    if images and not input_shape[1]:
+        raise RfieldError("--images reads pictures; this model's input has no channel dim "
+                          "(a waveform): its ERF is measured on noise")
     inputs = load_images(images, input_shape, torch) if images else None
     n = len(inputs) if inputs is not None else samples
     target = dict(model.named_modules()).get(module) if module else None
@@ -151,13 +154,15 @@ def effective_rf(model, input_shape, module: str = "", samples: int = 16,
 
     handle = target.register_forward_hook(hook) if target is not None else None
     heat = torch.zeros(input_shape[2:], dtype=torch.float64)
+    # channels 0: the model takes (batch, *spatial), no channel dim
+    shape = tuple(input_shape) if input_shape[1] else (input_shape[0], *input_shape[2:])
     try:
         # two samples a pass, never one: torch's CPU batch-norm backward misplaces
         # gradients that arrive channels-last in a batch of one (an odd last sample
         # runs beside a copy of itself, whose gradient is not counted)
         for k in range(0, n, 2):
             pair = [inputs[i] if inputs is not None else
-                    torch.randn(input_shape, generator=gen) for i in range(k, min(k + 2, n))]
+                    torch.randn(shape, generator=gen) for i in range(k, min(k + 2, n))]
             counted = len(pair)
             x = torch.cat(pair + pair[:2 - counted]).to(device).requires_grad_(True)
             grabbed.clear()
@@ -169,7 +174,7 @@ def effective_rf(model, input_shape, module: str = "", samples: int = 16,
                 raise RfieldError(f"{module or 'the output'} has no spatial map")
             centre = tuple(s // 2 for s in y.shape[2:])
             y[(slice(0, counted), slice(None)) + centre].sum().backward()
-            heat += x.grad[:counted].abs().sum((0, 1)).double().cpu()
+            heat += x.grad[:counted].abs().sum((0, 1) if input_shape[1] else 0).double().cpu()
             if progress:
                 done = int(30 * (k + counted) / n)
                 sys.stderr.write(f"\rerf [{'#' * done}{'.' * (30 - done)}] {k + counted}/{n}")

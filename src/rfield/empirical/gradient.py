@@ -220,8 +220,9 @@ def measure(model, input_shape, modules: list[str] | None = None, units=None,
     picks = [(name, None if unit is None else tuple(unit)) for name in modules
              for unit in ((units or {}).get(name) or [None])]
     nd = len(input_shape) - 2
-    x = torch.ones((SAMPLES,) + tuple(input_shape[1:]), dtype=torch.float64, device=device,
-                   requires_grad=True)
+    # channels 0: the model takes (batch, *spatial), no channel dim
+    x = torch.ones((SAMPLES,) + tuple(input_shape[1 if input_shape[1] else 2:]),
+                   dtype=torch.float64, device=device, requires_grad=True)
     outputs = _forward(torch, m, x, set(modules))
     found: dict[tuple[str, Any], Measured] = {}
     for first in range(0, len(picks), SAMPLES):
@@ -240,8 +241,9 @@ def measure(model, input_shape, modules: list[str] | None = None, units=None,
         if not torch.isfinite(grad).all():
             raise RfieldError(f"the measurement overflowed at {pair[0][0] or 'the output'}")
         for b, (name, unit, size) in enumerate(where):
-            found[(name, pair[b][1])] = Measured(name, tuple(unit), _support(torch, grad[b]),
-                                                 size)
+            per_channel = grad[b] if input_shape[1] else grad[b][None]
+            found[(name, pair[b][1])] = Measured(name, tuple(unit),
+                                                 _support(torch, per_channel), size)
     return {name: [found[(name, unit)] for n, unit in picks if n == name]
             for name in modules}
 

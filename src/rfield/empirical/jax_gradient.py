@@ -257,7 +257,7 @@ def unit_index(layout: tuple, unit: tuple) -> tuple:
 
 
 def _shape(graph: Any, options: dict) -> tuple[int, ...]:
-    from ..frontends.jax_targets import input_shape
+    from ..models.jax_programs import input_shape
 
     return input_shape(graph.input_size, graph.input_channels or 3,
                        options.get("layout") or "nhwc")
@@ -297,7 +297,7 @@ def measure_target(target: Any, graph: Any, names: list[str], units: dict, layou
                    options: dict) -> dict[str, list[Measured]]:
     """:func:`measure` for a JAX target as ``rfield verify`` holds it ("" is the
     program's first returned value)."""
-    from ..frontends.jax_targets import program
+    from ..models.jax_programs import program
 
     shape = _shape(graph, options)
     prog = program(target, shape, options.get("variables"))
@@ -307,25 +307,25 @@ def measure_target(target: Any, graph: Any, names: list[str], units: dict, layou
                        graph.provenance.input_layout)
 
 
-def target_erf(t: Any, a: Any, node: str, name: str, samples: int, seed: int,
-               brought: bool = False) -> Any:
+def target_erf(model: Any, options: dict, a: Any, node: str, name: str, ask: Any) -> Any:
     """``rfield erf`` on a JAX target: the mean |gradient| of the centre unit of
     ``name`` (a module path or returned value) over Gaussian-noise inputs, summed
     over channels, through the program as it is (linen modules with random
     variables from ``seed``; NNX modules and functions with what they hold)."""
-    from ..frontends.jax_targets import is_linen, program
+    from ..models.jax_programs import is_linen, program
     from .erf import ERF, area_ratios, spread
 
-    if brought:
+    if ask.images or ask.weights:
         raise RfieldError("--images and --weights are read for PyTorch models; pass a JAX "
                           "model with its variables from the factory")
     jax = require("jax", "jax")
     g = a.graph
-    shape = _shape(g, t.options)
-    variables = t.options.get("variables")
-    if variables is None and is_linen(t.model):
-        variables = t.model.init(jax.random.key(seed), np.zeros(shape, np.float32))
-    prog = program(t.model, shape, variables)
+    shape = _shape(g, options)
+    seed, samples = ask.seed, ask.samples
+    variables = options.get("variables")
+    if variables is None and is_linen(model):
+        variables = model.init(jax.random.key(seed), np.zeros(shape, np.float32))
+    prog = program(model, shape, variables)
     with prog.scopes():
         closed = trace(prog.fn, shape, prog.extra)
         keys = _output_keys(jax, prog.fn, shape, prog.extra)

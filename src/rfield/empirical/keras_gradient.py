@@ -108,7 +108,7 @@ def _channels_last(model: Any) -> bool:
 def positive_copy(model: Any, seed: int = 0, input_shape: tuple | None = None) -> Any:
     """The measurement's copy; on an input of ``input_shape`` (without batch) if given."""
     keras = require("keras", "keras")
-    from ..frontends.keras_targets import numpy_initialisers
+    from ..models.keras_models import numpy_initialisers
 
     try:
         with numpy_initialisers(keras):
@@ -302,18 +302,17 @@ def effective_rf(model: Any, input_size: tuple[int, ...], layer: str, layout: tu
     return ERF(layer or "output", h, area_ratios(h), spread(h), None, samples)
 
 
-def target_erf(t: Any, a: Any, node: str, layer: str, samples: int, seed: int,
-               brought: bool = False):
-    """``rfield erf`` on a Keras target: the ERF of ``node`` (the output of ``layer``)
+def target_erf(model: Any, a: Any, node: str, layer: str, ask: Any):
+    """``rfield erf`` on a Keras model: the ERF of ``node`` (the output of ``layer``)
     with the weights the model has (a .keras file's, or random)."""
-    if brought:
+    if ask.images or ask.weights:
         raise RfieldError("--images and --weights are read for PyTorch models; a Keras "
                           "model brings its weights (a .keras file, or load them in the "
                           "factory)")
     g = a.graph
     f = a.fields[node]
     name = layer or next((m for m, n in g.aliases.items() if n == node), "")
-    e = effective_rf(t.model, g.input_size, layer, g.alias_layouts.get(name),
-                     g.provenance.input_layout, samples=samples, seed=seed)
+    e = effective_rf(model, g.input_size, layer, g.alias_layouts.get(name),
+                     g.provenance.input_layout, samples=ask.samples, seed=ask.seed)
     e.node, e.rf = node, f.local_rf if f.is_global else f.rf
     return e

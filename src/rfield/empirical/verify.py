@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from ..core.analysis import Analysis
-from ..core.graph import Graph
 from ..errors import QueryError, RfieldError
-from ..targets import build_module, load_graph, resolve_as
-from .gradient import measure
+from ..frameworks import Runner, framework
+from ..targets import runner
 
 #: the large input is not grown past this many positions per axis
 MAX_SIDE = {1: 65536, 2: 1024, 3: 96}
@@ -38,8 +37,8 @@ def default_nodes(a: Analysis, limit: int = 6) -> list[str]:
     candidates = [n for n, node in g.nodes.items() if all(s > 1 for s in node.size)]
     if g.aliases:  # models: module outputs only, as they can be hooked
         # (a Keras model's own layers: one nested in a sub-model has no output here)
-        named = {node for name, node in g.aliases.items()
-                 if g.provenance.source != "keras" or "/" not in name}
+        hookable = framework(g.provenance.source).hookable
+        named = {node for name, node in g.aliases.items() if hookable(name)}
         candidates = [n for n in candidates if n in named]
     by_jump: dict = {}
     for n in candidates:
@@ -51,79 +50,9 @@ def default_nodes(a: Analysis, limit: int = 6) -> list[str]:
     return picks[-limit:]
 
 
-def _module_of(graph: Graph, node: str) -> str | None:
-    """The module whose output ``node`` is ("" for the model itself), or None."""
-    names = [m for m, n in graph.aliases.items() if n == node]
-    if names:
-        return min(names, key=len)
-    return "" if graph.provenance.outputs.get("output") == node else None
-
-
-class Target:
-    """What is verified: a torch model (module paths), a Keras model (layer names) or a
-    spec (built in torch)."""
-
-    def __init__(self, target, input_size, options: dict, init: bool = False,
-                 command: str = "verify") -> None:
-        resolved = resolve_as(target, options)
-        if resolved.kind == "onnx":
-            raise RfieldError(f"{command} runs a PyTorch, Keras or JAX model or a layer spec; "
-                              "an ONNX file has no runnable weights here (run it on the "
-                              "model it came from)")
-        if resolved.kind == "factory":  # built once, read by the front-end it needs
-            from ..frontends.factory import call_factory
-
-            target = call_factory(resolved.value, options.get("kwargs"))
-            resolved = resolve_as(target, options, built=True)
-        self.jax = resolved.kind == "jax"
-        self.keras = resolved.kind == "keras"
-        if self.keras:
-            from ..frontends.keras_targets import keras_model, native_size
-
-            target = keras_model(resolved.value, options.get("kwargs"), input_size)
-            if input_size is None and str(resolved.value).startswith("keras:"):
-                input_size = native_size(target)[0]
-        self.target, self.options = target, options
-        self.graph = load_graph(target, input_size, **options)
-        self.is_spec = self.graph.provenance.source == "spec"
-        self.model = target if self.keras or self.jax else None
-        if not self.is_spec and not self.keras and not self.jax:
-            self.model, _ = build_module(resolved, options.get("kwargs"), meta=False, init=init)
-
-    def analysis(self, size, nodes: list[str] | None = None) -> Analysis:
-        if size is None:
-            return Analysis(self.graph)
-        target = self.target
-        if self.keras and nodes:  # only what leads to the nodes: a head may fix the size
-            target = _keras_part(self.model, [_module_of(self.graph, n) for n in nodes])
-        return Analysis(load_graph(target, size, **self.options))
-
-    def runnable(self, graph: Graph):
-        """The model to measure, its input channels and node -> module (layer) path."""
-        if self.is_spec:
-            from .spec_to_torch import build
-
-            net, paths = build(graph)
-            return net, 1, paths
-        paths = {n: _module_of(graph, n) for n in graph.nodes}
-        return self.model, graph.input_channels, paths
-
-
-def _keras_part(model, layers: list) -> object:
-    """The Keras model cut at ``layers`` (the model itself if one is its output)."""
-    import keras
-
-    from .keras_gradient import outputs_by_name
-
-    if any(not name or "/" in name for name in layers):
-        return model
-    made = outputs_by_name(model)
-    return keras.Model(model.inputs, [made[n] for n in layers])
-
-
-def _measure_at(t: Target, a: Analysis, nodes: list[str],
+def _measure_at(t: Runner, a: Analysis, nodes: list[str],
                 device: str = "cpu") -> dict[str, list]:
-    net, channels, paths = t.runnable(a.graph)
+    paths = t.paths(a.graph)
     modules, units = [], {}
     for n in nodes:
         path = paths.get(n)
@@ -139,19 +68,7 @@ def _measure_at(t: Target, a: Analysis, nodes: list[str],
         modules.append(path)
         units[path] = [centre, nxt]
     layouts = {paths[n]: a.graph.alias_layouts.get(paths[n]) for n in nodes}
-    if t.jax:
-        from .jax_gradient import measure_target
-
-        got = measure_target(net, a.graph, modules, units, layouts, t.options)
-    elif t.keras:
-        from .keras_gradient import measure as measure_keras
-
-        in_layout = a.graph.provenance.input_layout
-        assert in_layout is not None  # the Keras front-end records it
-        got = measure_keras(net, a.graph.input_size, modules, units, layouts, in_layout)
-    else:
-        got = measure(net, (1, channels) + tuple(a.graph.input_size), modules, units,
-                      layouts={k: v for k, v in layouts.items() if v}, device=device)
+    got = t.measure(a.graph, modules, units, layouts, device)
     return {n: got[paths[n]] for n in nodes}
 
 
@@ -161,11 +78,8 @@ def verify(target, input_size=None, nodes=None, device: str = "cpu",
     ``device`` (cpu, cuda) is where a PyTorch model or spec is measured; ``say`` hears
     what is being measured (the command prints it on a terminal)."""
     say = say or (lambda _text: None)
-    t = Target(target, input_size, options)
-    if device != "cpu" and (t.keras or t.jax):
-        raise RfieldError("--device applies to PyTorch models and specs; Keras and JAX "
-                          "models are measured where their backend puts them")
-    a = t.analysis(None)
+    t = runner(target, input_size, options, device=device)
+    a = Analysis(t.graph)
     if nodes:
         from ..core.query import resolve_node
 
@@ -188,7 +102,7 @@ def verify(target, input_size=None, nodes=None, device: str = "cpu",
                 need[ax] = max(need[ax], int(rf[ax] + 4 * jump[ax] + 8))
     cap = MAX_SIDE[a.graph.ndim]
     big_size = tuple(min(v, cap) for v in need)
-    big = t.analysis(big_size, nodes) if big_size != tuple(a.graph.input_size) else a
+    big = Analysis(t.graph_at(big_size, nodes)) if big_size != tuple(a.graph.input_size) else a
     say(f"measuring them again on a {'x'.join(map(str, big_size))} input (the whole field)")
     far = _measure_at(t, big, nodes, device)
     checks = []

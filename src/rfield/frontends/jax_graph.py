@@ -21,7 +21,7 @@ import numpy as np
 
 from ..core.graph import INPUT, Graph
 from ..errors import ShapeError, TargetError, require
-from .jax_targets import input_shape
+from ..models.jax_programs import input_shape
 from .kernel import Kernel, T, Unknown
 
 #: a constant with more elements than this is not computed (its users are unknown)
@@ -30,6 +30,12 @@ FOLD_LIMIT = 1 << 22
 CALLS = ("pjit", "jit", "closed_call", "core_call", "custom_jvp_call", "custom_vjp_call",
          "custom_vjp_call_jaxpr", "remat", "checkpoint", "custom_lin", "named_call")
 _BODY = ("jaxpr", "call_jaxpr", "fun_jaxpr")
+#: calls whose nodes are named by the call (jax.nn.relu is ``max`` inside its call)
+NAMED_CALLS = frozenset({
+    "relu", "relu6", "silu", "swish", "gelu", "sigmoid", "hard_sigmoid", "hard_silu",
+    "hard_swish", "hard_tanh", "leaky_relu", "elu", "celu", "selu", "softplus",
+    "soft_sign", "log_sigmoid", "mish", "squareplus", "sparse_plus", "glu", "softmax",
+    "log_softmax", "standardize"})
 _WRAPPED = re.compile(r"^[\w.-]+\((.*)\)$")  # jvp(ResNet) -> ResNet
 
 
@@ -62,6 +68,7 @@ class JaxReader:
         self.consts: dict[Any, Any] = {}
         self.scope = ""
         self.prim = ""
+        self.called: str | None = None  # the NAMED_CALLS call being read, if any
         self.aliases: dict[str, str] = {}
         self.layouts: dict[str, tuple] = {}
 
@@ -173,8 +180,15 @@ class JaxReader:
     def call(self, eqn: Any) -> None:
         """A call: its body read in place."""
         body = next(eqn.params[k] for k in _BODY if k in eqn.params)
-        for outer, inner in zip(eqn.outvars, self.inline(body, eqn.invars)):
-            self.copy(outer, inner)
+        name = eqn.params.get("name")
+        outer_call = self.called
+        if self.called is None and isinstance(name, str) and name in NAMED_CALLS:
+            self.called = name
+        try:
+            for outer, inner in zip(eqn.outvars, self.inline(body, eqn.invars)):
+                self.copy(outer, inner)
+        finally:
+            self.called = outer_call
 
 
 def read_function(kernel: Kernel, fn: Callable[..., Any], ins: Sequence[T],

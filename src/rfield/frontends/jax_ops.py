@@ -42,12 +42,14 @@ def _operand(r: JaxReader, eqn: Any) -> T:
 # --------------------------------------------------------------------------- elementwise
 
 def elementwise(r: JaxReader, eqn: Any, outs: list[T]) -> None:
-    """Any elementwise primitive: size-1 dims broadcast (a gate, a bias)."""
+    """Any elementwise primitive: size-1 dims broadcast (a gate, a bias). Inside a
+    named activation's call (jax.nn.relu is ``max``) it takes the activation's name."""
     ins = _tracked(r, eqn)
+    kind = r.called or eqn.primitive.name
     if len(ins) == 1 and ins[0].shape == outs[0].shape:
-        r.kernel.pointwise(eqn.primitive.name, ins[0], outs)
+        r.kernel.pointwise(kind, ins[0], outs)
     else:
-        r.kernel.merge(eqn.primitive.name, ins, outs[0])
+        r.kernel.merge(kind, ins, outs[0])
 
 
 ELEMENTWISE = (

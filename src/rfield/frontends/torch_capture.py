@@ -156,10 +156,15 @@ def _readings(model, size: tuple[int, ...], channels: int | None) -> list[tuple[
 
     ``size`` is spatial, or (C, *spatial) as torch shapes go. The model's layers
     tell which (a Conv2d takes 2 spatial dims); a model that declares nothing is
-    tried both ways.
+    tried both ways. Channels 0: the input has no channel dim (a waveform model
+    taking (batch, time)), tried last of all.
     """
     if channels is not None:
         return [(size, [channels])]
+    return _with_channels(model, size) + [(size, [0])]
+
+
+def _with_channels(model, size: tuple[int, ...]) -> list[tuple[tuple, list]]:
     candidates = channel_candidates(model)
     ndim = _module_ndim(model)
     as_given = (size, candidates)
@@ -257,12 +262,15 @@ def _capture(torch, model, shape, strict, prefix: str = "",
     except RfieldError:
         raise
     except Exception as exc:  # the user's model failed: say where, no traceback
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        more = re.search(r"missing (\d+) required positional argument", first)
+        hint = (f"The model takes {int(more[1]) + 1} images: give inputs={int(more[1]) + 1} "
+                "to pass the one image to each. ") if more and not cap.module_stack else ""
         raise TargetError(
-            f"the model could not be run on an input of shape {list(shape)}: "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
-            f"(in {cap._where()}). If the model needs another input size, give input_size=; "
-            "if it cannot be captured, 'rfield verify' measures the field by back-propagation"
-        ) from None
+            f"the model could not be run on an input of shape {list(real_shape(shape))}: "
+            f"{type(exc).__name__}: {first} (in {cap._where()}). {hint}If the model needs "
+            "another input size, give input_size=; if it cannot be captured, "
+            "'rfield verify' measures the field by back-propagation") from None
     finally:
         for h in hooks:
             h.remove()
@@ -415,6 +423,12 @@ def _named_outputs(cap: Capture, result, name: str = "output") -> dict[str, str]
     return out
 
 
+def real_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The tensor shape of an input written (batch, channels, *spatial): channels 0
+    is no channel dim at all (batch, *spatial)."""
+    return tuple(shape) if shape[1] else (shape[0],) + tuple(shape[2:])
+
+
 def _run(torch, model, shape, cap: Capture, Mode) -> str:
     """Run forward on meta tensors; if the model cannot, on zeros on the CPU. Returns
     where it ran."""
@@ -422,8 +436,8 @@ def _run(torch, model, shape, cap: Capture, Mode) -> str:
 
     def go(device: str) -> None:
         cap.reset()
-        x = torch.zeros(shape, device=device)
-        cap.bind(x, INPUT, (None, None) + tuple(range(len(shape) - 2)))
+        x = torch.zeros(real_shape(shape), device=device)
+        cap.bind(x, INPUT, (None,) * (x.dim() - len(shape) + 2) + tuple(range(len(shape) - 2)))
         with torch.no_grad():
             if device == "meta":
                 state: dict[str, Any] = {k: v.to("meta") for k, v in

@@ -31,12 +31,16 @@ def load_factory(spec: str):
             raise TargetError(f"{path} cannot be imported as a Python file")
         module = importlib.util.module_from_spec(mod_spec)
         sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+        # registered while it runs, as an import would: a dataclass (every Flax
+        # module is one) looks its own module up in sys.modules
+        sys.modules[name] = module
         try:
             mod_spec.loader.exec_module(module)
         except SystemExit as exc:
             raise TargetError(f"{path} exited while being imported "
                               f"(sys.exit({shown(exc.code)}))") from None
         except Exception as exc:
+            sys.modules.pop(name, None)
             raise TargetError(f"{path} does not import: {error_line(exc)}") from None
         finally:
             sys.path.pop(0)

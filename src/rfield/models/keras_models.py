@@ -88,19 +88,6 @@ def keras_model(value: Any, kwargs: dict | None = None,
     return build_application(value.partition(":")[2], kwargs, input_size)
 
 
-def native_size(model: Any) -> tuple[tuple[int, ...] | None, str]:
-    """The input size a built application has, or ImageNet's usual 224."""
-    from .keras_graph import data_format
-
-    keras = require("keras", "keras")
-    shape = list(model.inputs[0].shape)
-    nd = len(shape) - 2
-    sp = shape[1:1 + nd] if data_format(model, keras) == "channels_last" else shape[2:]
-    if None in sp:
-        return (224,) * nd, "ImageNet's usual size: the model takes any size"
-    return tuple(int(v) for v in sp), "the model's own input size"
-
-
 def load_keras_file(path: str) -> Any:
     """A .keras archive, with Keras' safe_mode on: a file that needs unsafe
     deserialisation (a Lambda's bytecode) is refused."""

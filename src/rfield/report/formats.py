@@ -17,6 +17,7 @@ from typing import Any
 from ..core.analysis import Analysis, LayerField
 from ..core.query import Box, ancestors
 from ..errors import QueryError
+from ..frameworks import framework
 from ..numbers import exact, json_value
 
 
@@ -55,7 +56,9 @@ def layer_dict(f: LayerField) -> dict:
     }
 
 
-def result_dict(a: Analysis, box: Box, queries: dict | None = None) -> dict:
+def result_dict(a: Analysis, box: Box, queries: dict | None = None,
+                leading_to: str | None = None) -> dict:
+    """The JSON layout; with ``leading_to``, only the layers that node reads from."""
     unit = [u[0] for u in box.units]
     out: dict[str, Any] = {
         "input_size": list(a.graph.input_size),
@@ -65,7 +68,7 @@ def result_dict(a: Analysis, box: Box, queries: dict | None = None) -> dict:
         "box_size": list(box.size),
         "coverage": [json_value(c) for c in box.coverage],
         "in_padding": list(box.clipped),
-        "layers": [layer_dict(f) for f in a.layers],
+        "layers": [layer_dict(f) for f in _leading_to(a, leading_to)],
         "warnings": a.warnings,
     }
     if any(u[1] != u[0] for u in box.units):
@@ -120,19 +123,28 @@ def dumps(data: dict) -> str:
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
-def to_json(a: Analysis, box: Box, queries: dict | None = None) -> str:
-    return dumps(result_dict(a, box, queries))
+def _leading_to(a: Analysis, node: str | None) -> list[LayerField]:
+    """Every layer, or only those ``node`` reads from (and itself), in order."""
+    if node is None:
+        return list(a.layers)
+    wanted = set(ancestors(a.graph, node))
+    return [f for f in a.layers if f.name in wanted]
+
+
+def to_json(a: Analysis, box: Box, queries: dict | None = None,
+            leading_to: str | None = None) -> str:
+    return dumps(result_dict(a, box, queries, leading_to))
 
 
 CSV_COLUMNS = ("name", "op", "inputs", "output_size", "rf", "rf_min", "jump", "start",
                "effective_padding", "global", "local_rf", "exact")
 
 
-def to_csv(a: Analysis, box: Box) -> str:
+def to_csv(a: Analysis, box: Box, leading_to: str | None = None) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
-    for f in a.layers:
+    for f in _leading_to(a, leading_to):
         w.writerow([f.name, f.kind, "+".join(f.inputs), axes(f.output_size), axes(f.rf),
                     axes(f.rf_min), axes(f.jump), axes(f.start), axes(f.effective_padding),
                     str(f.is_global).lower(), axes(f.local_rf), str(f.is_exact).lower()])
@@ -179,10 +191,11 @@ def grouped(a: Analysis, depth: int | None) -> list[tuple[str, LayerField]]:
     ``stage/conv`` depth 2), in order."""
     if depth is None or not a.graph.aliases:
         return [(f.name, f) for f in a.layers]
-    if a.graph.provenance.source == "onnx":
-        return _onnx_grouped(a, depth)
+    fw = framework(a.graph.provenance.source)
+    if fw.node_paths:
+        return _grouped_by_node_names(a, depth)
     order = {n: i for i, n in enumerate(a.graph.nodes)}
-    sep = "/" if a.graph.provenance.source == "keras" else "."  # Keras: outer/inner
+    sep = fw.sep  # torch layer4.0; Keras and JAX outer/inner
     rows = [(order[n], m.count(sep) + 1, m, n) for m, n in a.graph.aliases.items()
             if m.count(sep) + 1 <= depth]
     rows.sort(key=lambda r: (r[0], -r[1]))  # a node that ends several modules: the outer
@@ -199,7 +212,7 @@ def grouped(a: Analysis, depth: int | None) -> list[tuple[str, LayerField]]:
     return out
 
 
-def _onnx_grouped(a: Analysis, depth: int) -> list[tuple[str, LayerField]]:
+def _grouped_by_node_names(a: Analysis, depth: int) -> list[tuple[str, LayerField]]:
     """Exporters name ONNX nodes by module path (``/layer1/layer1.0/conv1/Conv``): a
     module's output is the last node under its path; ``layer1`` is depth 1."""
     last: dict[str, str] = {}
@@ -219,6 +232,36 @@ def _onnx_grouped(a: Analysis, depth: int) -> list[tuple[str, LayerField]]:
             seen.add(node)
             out.append((module, a.fields[node]))
     return out
+
+
+#: a model's table shows the deepest level of modules that fits in this many rows
+FITTING_ROWS = 40
+
+
+def fitting_depth(a: Analysis, rows: int = FITTING_ROWS) -> int | None:
+    """The deepest module level whose table fits in ``rows`` (at least level 1), or
+    None where every node fits or there are no modules (a spec)."""
+    if not a.graph.aliases or len(a.layers) <= rows:
+        return None
+    fits, before = 1, 0
+    for level in range(1, 64):
+        try:
+            n = len(grouped(a, level))
+        except QueryError:
+            continue  # a level with no module output of its own
+        if n > rows:
+            break
+        if n > before:  # a level that adds rows
+            fits, before = level, n
+    return fits
+
+
+def _depth_note(a: Analysis, depth: int | None, shown: int) -> str:
+    """The line after a table grouped by module: what it leaves out, and how to see it."""
+    if depth is None or shown >= len(a.layers):
+        return ""
+    return (f"(module outputs to depth {depth}: {shown} of {len(a.layers)} layers; "
+            "--depth all shows every layer)\n")
 
 
 def _rows(a: Analysis, depth: int | None = None, leading_to: str | None = None):
@@ -266,7 +309,7 @@ def to_table(a: Analysis, box: Box, width: int | None = None, depth: int | None 
                                    for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
     out = [line(head), line(["-" * w for w in widths])]
     out += [line(r) for r in rows]
-    out.append("")
+    out.append(_depth_note(a, depth, len(rows)))
     out.append(f"input {axes(a.graph.input_size)}{_size_note(a)}; " + summary(a, box))
     for w in a.warnings:
         out.append(f"warning: {w}")
@@ -280,7 +323,7 @@ def to_markdown(a: Analysis, box: Box, depth: int | None = None,
     out = ["| " + " | ".join(head) + " |", "|" + "|".join(
         ["---", "---"] + ["---:"] * (len(head) - 2)) + "|"]
     out += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
-    out.append("")
+    out.append(_depth_note(a, depth, len(rows)))
     out.append(f"Input {axes(a.graph.input_size)}. "
                + summary(a, box).replace("\n", ".\n").replace("unit (", "Unit ("))
     if a.warnings:
@@ -309,13 +352,14 @@ def render(fmt: str, a: Analysis, box: Box, depth: int | None = None,
            queries: dict | None = None, leading_to: str | None = None,
            width: int | None = None) -> str:
     """The analysis in one format; ``queries`` (units_seeing, units_inside) are keys of
-    the JSON or lines after the other formats; ``leading_to`` keeps only the table rows
-    that node reads from (the JSON and CSV keep every layer, for scripts); ``width``
+    the JSON or lines after the other formats; ``leading_to`` keeps only the rows of
+    the layers that node reads from, in every format; ``depth`` groups a model's table
+    and Markdown rows by module (JSON and CSV keep every node, for scripts); ``width``
     fits the table to a terminal."""
     if fmt == "json":
-        return to_json(a, box, queries)
+        return to_json(a, box, queries, leading_to)
     if fmt == "csv":
-        return to_csv(a, box) + queries_text(box.node, queries or {})
+        return to_csv(a, box, leading_to) + queries_text(box.node, queries or {})
     if fmt == "table":
         return to_table(a, box, width, depth, leading_to) + queries_text(
             box.node, queries or {})

@@ -5,37 +5,26 @@ from __future__ import annotations
 
 import textwrap
 
-FRONTENDS = ("spec", "torch", "onnx", "keras", "jax")  # `rfield ops NAME` picks by these prefixes
+
+def frontends() -> tuple[str, ...]:
+    """The names ``rfield ops NAME`` picks by, in the registry's order."""
+    from ..frameworks import REGISTRY
+
+    return tuple(f.name for f in REGISTRY)
 
 
 def _spec() -> list[str]:
-    from ..spec.registry import OPS
+    from ..frameworks.spec import op_tables
 
-    return [f"{n}({', '.join(OPS[n][1])})" if OPS[n][1] else n for n in sorted(OPS)]
+    return op_tables()["spec"]
 
 
 def supported() -> dict[str, list[str]]:
     """Front-end -> the operator names its table handles (ONNX: with the opsets where
-    a handler changes)."""
-    from ..frontends.jax_graph import CALLS as JAX_CALLS
-    from ..frontends.jax_ops import HANDLERS as JAX
-    from ..frontends.keras_layers import LAYERS as KERAS
-    from ..frontends.keras_layers import OPS as KERAS_OPS
-    from ..frontends.onnx_fold import FOLD
-    from ..frontends.onnx_graph import HANDLERS as ONNX
-    from ..frontends.torch_ops import HANDLERS as TORCH
-    from ..frontends.torch_ops import MODULE_HANDLERS
+    a handler changes), from each framework's record."""
+    from ..frameworks import REGISTRY
 
-    onnx = [name + ("" if len(versions) == 1 else
-                    " (opset " + ", ".join(str(v) for v in sorted(versions)) + ")")
-            for name, versions in sorted(ONNX.items())]
-    return {"spec": _spec(), "torch": sorted(TORCH),
-            "torch modules read whole": sorted(MODULE_HANDLERS), "onnx": onnx,
-            "onnx shape arithmetic, folded to constants": sorted(FOLD),
-            "keras layers": sorted(KERAS),
-            "keras ops in a functional graph": sorted(KERAS_OPS),
-            "jax primitives": sorted(JAX),
-            "jax calls, read through": sorted(JAX_CALLS)}
+    return {name: ops for f in REGISTRY for name, ops in f.op_tables().items()}
 
 
 def ops_text(frontends: list[str] | None = None, width: int = 78) -> str:

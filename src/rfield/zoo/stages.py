@@ -78,8 +78,9 @@ def analyse_model(library: str, name: str, verify: bool, max_params: float,
                   device: str = "cpu") -> tuple[dict, Callable[[], dict] | None]:
     """The atlas line of one model (without its name, time and versions), and the
     verification still to run on it (None if there is none to run)."""
+    from ..frameworks.pytorch import build_module, native_size
     from ..frontends.torch_capture import graph_from_module
-    from ..targets import build_module, native_size, resolve
+    from ..targets import resolve
 
     require("torch", "torch")
     t = resolve(f"{library}:{name}")
@@ -133,8 +134,8 @@ def _measure(t: Any, line: dict, stages: list[dict], prefix: str, channels: int,
              spatial: tuple[int, ...], device: str = "cpu") -> dict:
     """Every spatial stage measured by back-propagation (see :mod:`.measure`); the
     line's own ``verified`` is its final stage's verdict."""
+    from ..frameworks.pytorch import build_module
     from ..frontends.torch_capture import graph_from_module
-    from ..targets import build_module
     from .measure import measure_stages
 
     meta, _ = build_module(t, None, meta=True)
