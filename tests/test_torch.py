@@ -510,3 +510,29 @@ def test_a_max_pool_padded_with_minus_infinity_is_measured():
                           nn.Conv2d(4, 4, 3, padding=1))
     _, checked = check_model(model, (17, 17))
     assert checked >= 3
+
+
+class Repeats(nn.Module):
+    """repeat_interleave along both spatial dims (nearest upsampling by 2 and 3) and
+    along channels, then rms_norm over channels (issue 23's unknown operators)."""
+
+    def __init__(self, spatial_norm: bool = False):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, stride=2)
+        self.head = nn.Conv2d(8, 4, 3)
+        self.spatial_norm = spatial_norm
+
+    def forward(self, x):
+        y = self.conv(x).repeat_interleave(2, dim=2).repeat_interleave(3, dim=3)
+        y = y.repeat_interleave(2, dim=1)
+        if self.spatial_norm:  # statistics over a spatial dim: global
+            return self.head(F.rms_norm(y, (y.shape[-1],)))
+        return self.head(F.rms_norm(y.permute(0, 2, 3, 1), (8,)).permute(0, 3, 1, 2))
+
+
+def test_repeat_interleave_and_rms_norm_are_followed():
+    a, checked = check_model(Repeats(), (20, 20), modules=["head"],
+                             units_per_axis=("centre", 0, -1, 1, 2, 3, 5), exact=True)
+    assert checked >= 7 and not a.graph.unknown_ops
+    g = rfield.analyze(Repeats(spatial_norm=True), (20, 20))
+    assert g.fields[g.graph.aliases["head"]].is_global and not g.graph.unknown_ops

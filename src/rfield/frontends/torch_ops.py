@@ -356,6 +356,23 @@ def layer_norm(c: Capture, kind, args, kwargs, out) -> None:
     c.kernel.normalize(kind, x, c.t(out), range(rank - k, rank))
 
 
+def repeat_interleave(c: Capture, _key, args, kwargs, out) -> None:
+    """``x.repeat_interleave(r, dim)``: along a dim holding an input axis, nearest
+    upsampling by r (output o reads input o // r); along channels, each value copied
+    (positions as they were). Per-element repeats are not followed."""
+    a = _bind(["input", "repeats", "dim", "output_size"], args, kwargs)
+    x, o = c.t(a["input"]), c.t(out)
+    r, dim = a.get("repeats"), a.get("dim")
+    if not isinstance(r, int) or dim is None or c.kernel.parts_of(x) is not None:
+        raise Unknown("repeat_interleave with per-element repeats, no dim or split positions")
+    node, layout = c.kernel.get(x)
+    axis = layout[dim % len(layout)]
+    if axis is None:
+        return c.kernel.bind(o, node, layout)  # the same positions, more channels
+    scale = [float(r) if a == axis else 1.0 for a in range(c.kernel.nd)]
+    c.kernel.emit("upsample", O.Upsample(scale=scale, mode="nearest"), node, layout, o)
+
+
 def lp_normalize(c: Capture, kind, args, kwargs, out) -> None:
     """F.normalize: each vector along ``dim`` (default 1) divided by its norm."""
     x = c.t(args[0] if args else kwargs["input"])
@@ -402,7 +419,8 @@ HANDLERS: dict[str, Handler] = {
     "scaled_dot_product_attention": attention, "multi_head_attention_forward": attention,
     "roll": roll, "dropout": dropout, "to": cast, "type": cast, "type_as": cast,
     "normalize": lp_normalize, "group_norm": norm_over_space,
-    "instance_norm": norm_over_space, "layer_norm": layer_norm,
+    "instance_norm": norm_over_space, "layer_norm": layer_norm, "rms_norm": layer_norm,
+    "repeat_interleave": repeat_interleave,
     # elementwise over several tensors, with broadcasting
     **_table(merge, "add", "radd", "iadd", "sub", "rsub", "isub", "mul", "rmul", "imul",
              "div", "truediv", "rtruediv", "itruediv", "true_divide", "maximum", "minimum",
