@@ -50,6 +50,12 @@ def default_nodes(a: Analysis, limit: int = 6) -> list[str]:
     return picks[-limit:]
 
 
+def _period(a: Analysis, node: str) -> int:
+    """The period (in units) the neighbour is taken at: the longest of the node's maps."""
+    maps = a.axis_maps(node) or a.axis_maps(node, local=True)
+    return max((m.period for m in maps), default=1) if maps else 1
+
+
 def _measure_at(t: Runner, a: Analysis, nodes: list[str],
                 device: str = "cpu") -> dict[str, list]:
     paths = t.paths(a.graph)
@@ -62,8 +68,7 @@ def _measure_at(t: Runner, a: Analysis, nodes: list[str],
         size = a.graph.nodes[n].size
         centre = tuple(s // 2 for s in size)
         # the neighbour one period away: after upsampling, one step is not one jump
-        maps = a.axis_maps(n) or a.axis_maps(n, local=True)
-        period = max((m.period for m in maps), default=1) if maps else 1
+        period = _period(a, n)
         nxt = tuple(min(c + period, s - 1) for c, s in zip(centre, size))
         modules.append(path)
         units[path] = [centre, nxt]
@@ -118,7 +123,12 @@ def verify(target, input_size=None, nodes=None, device: str = "cpu",
             clipped = m0.box[ax][0] == 0 or m0.box[ax][1] == big_size[ax] - 1
             rf_m = None if clipped else m0.box[ax][1] - m0.box[ax][0] + 1
             step = m1.unit[ax] - m0.unit[ax]
-            jump_m = None if clipped or step == 0 else Fraction(m1.box[ax][0] - m0.box[ax][0], step)
+            # the jump is the left ends' step over one whole period of the map (after
+            # upsampling one unit is not one jump); a neighbour the map's edge cut short
+            # of a period measures no jump
+            whole = step > 0 and step == _period(big, n)
+            jump_m = Fraction(m1.box[ax][0] - m0.box[ax][0], step) \
+                if whole and not clipped else None
             rf_a = b0[1] - b0[0] + 1
             ok = (box_a == box_m and b0 == m0.box[ax] and b1 == m1.box[ax])
             jump_a = fb.jump[ax] if fb.jump is not None else None
