@@ -536,3 +536,34 @@ def test_repeat_interleave_and_rms_norm_are_followed():
     assert checked >= 7 and not a.graph.unknown_ops
     g = rfield.analyze(Repeats(spatial_norm=True), (20, 20))
     assert g.fields[g.graph.aliases["head"]].is_global and not g.graph.unknown_ops
+
+
+class Norms(nn.Module):
+    """ConvNeXt-V2's GRN (a norm over the spatial dims, channels last) and a norm over
+    channels: torch.norm, linalg.vector_norm and Tensor.norm (issue 23's ``norm``)."""
+
+    def __init__(self, over_space: bool):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.head = nn.Conv2d(4, 4, 3)
+        self.over_space = over_space
+
+    def forward(self, x):
+        y = self.conv(x)
+        if self.over_space:
+            t = y.permute(0, 2, 3, 1)
+            g = torch.norm(t, p=2, dim=(1, 2), keepdim=True)
+            t = t * (g / (torch.linalg.vector_norm(g, dim=-1, keepdim=True) + 1e-6))
+            y = t.permute(0, 3, 1, 2)
+        else:
+            y = y / y.norm(dim=1, keepdim=True)
+        return self.head(y)
+
+
+@pytest.mark.parametrize("over_space", [False, True])
+def test_norm_is_a_reduction_over_its_dims(over_space):
+    a, checked = check_model(Norms(over_space), (14, 12), modules=["head"],
+                             units_per_axis=("centre", 0, -1, 1), exact=True)
+    assert checked >= 4 and not a.graph.unknown_ops
+    f = a.fields[a.graph.aliases["head"]]
+    assert f.is_global == over_space and (over_space or f.rf == (5, 5))

@@ -293,6 +293,15 @@ def reduce(c: Capture, kind, args, kwargs, out) -> None:
                     bool(_arg(args, kwargs, 2, "keepdim", False)))
 
 
+def vector_norm(c: Capture, kind, args, kwargs, out) -> None:
+    """torch.norm, Tensor.norm, linalg.vector_norm (input, p, dim, keepdim): a reduction
+    over ``dim`` (ConvNeXt-V2's GRN: over the spatial dims, so global)."""
+    dim = _arg(args, kwargs, 2, "dim")
+    dims = None if dim is None else per_dim(dim, 1) if isinstance(dim, int) else list(dim)
+    c.kernel.reduce(kind, c.t(args[0]), c.t(_first(out)), dims,
+                    bool(_arg(args, kwargs, 3, "keepdim", False)))
+
+
 def along(c: Capture, kind, args, kwargs, out) -> None:
     """softmax and friends: global along their dim if it is spatial."""
     dim = _arg(args, kwargs, 1, "dim", -1)
@@ -414,6 +423,7 @@ HANDLERS: dict[str, Handler] = {
     "expand_as": view, "expand": expand, "getitem": getitem, "narrow": narrow,
     "mean": reduce, "sum": reduce, "amax": reduce, "std": reduce, "var": reduce,
     "logsumexp": reduce, "max": max_or_min, "min": max_or_min,
+    "norm": vector_norm, "linalg_vector_norm": vector_norm,
     "softmax": along, "log_softmax": along, "cumsum": along,
     "linear": linear, "matmul": matmul, "bmm": matmul, "mm": matmul, "einsum": einsum,
     "scaled_dot_product_attention": attention, "multi_head_attention_forward": attention,
