@@ -20,6 +20,9 @@ from .frameworks.spec import looks_like_spec
 
 __all__ = ["Target", "load_graph", "resolve", "resolve_as", "runner"]
 
+#: the frameworks whose models a factory may return (a function of an image is JAX's)
+BUILT = ("keras", "torch", "jax")
+
 
 def resolve(target: Any) -> Target:
     """Which kind of target ``target`` is (nothing is loaded or built)."""
@@ -51,7 +54,7 @@ def resolve_as(target: Any, options: dict, built: bool = False) -> Target:
     if t.kind in ("graph", "factory"):
         return t
     if options.get("framework") == "jax" or (
-            built and t.framework not in ("keras", "torch", "jax") and callable(target)):
+            built and t.framework not in BUILT and callable(target)):
         return Target("jax", target, "jax")
     return t
 
@@ -65,7 +68,7 @@ def built(target: Any, options: dict) -> Target:
 
     made = call_factory(t.value, options.get("kwargs"))
     t = resolve_as(made, options, built=True)
-    if t.framework not in ("keras", "torch", "jax"):
+    if t.framework not in BUILT:
         raise TargetError(f"{target} gave a {type(made).__name__}, not a "
                           "torch.nn.Module, a keras.Model, a Flax module or a function")
     return t

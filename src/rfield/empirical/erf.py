@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import RfieldError, TargetError, require
+from ..models.torch_models import input_tensor_shape
 from ..safeio import check_regular, read_regular
 
 THRESHOLDS = (0.2, 0.3, 0.5, 0.99)
@@ -154,8 +155,7 @@ def effective_rf(model, input_shape, module: str = "", samples: int = 16,
 
     handle = target.register_forward_hook(hook) if target is not None else None
     heat = torch.zeros(input_shape[2:], dtype=torch.float64)
-    # channels 0: the model takes (batch, *spatial), no channel dim
-    shape = tuple(input_shape) if input_shape[1] else (input_shape[0], *input_shape[2:])
+    shape = input_tensor_shape(input_shape)
     try:
         # two samples a pass, never one: torch's CPU batch-norm backward misplaces
         # gradients that arrive channels-last in a batch of one (an odd last sample

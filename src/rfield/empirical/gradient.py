@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import RfieldError, require
+from ..models.torch_models import input_tensor_shape
 
 # functional calls that become the identity in the measurement copy
 IDENTITY_FUNCS = {
@@ -220,9 +221,8 @@ def measure(model, input_shape, modules: list[str] | None = None, units=None,
     picks = [(name, None if unit is None else tuple(unit)) for name in modules
              for unit in ((units or {}).get(name) or [None])]
     nd = len(input_shape) - 2
-    # channels 0: the model takes (batch, *spatial), no channel dim
-    x = torch.ones((SAMPLES,) + tuple(input_shape[1 if input_shape[1] else 2:]),
-                   dtype=torch.float64, device=device, requires_grad=True)
+    x = torch.ones((SAMPLES,) + input_tensor_shape(input_shape)[1:], dtype=torch.float64,
+                   device=device, requires_grad=True)
     outputs = _forward(torch, m, x, set(modules))
     found: dict[tuple[str, Any], Measured] = {}
     for first in range(0, len(picks), SAMPLES):

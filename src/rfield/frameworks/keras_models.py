@@ -12,6 +12,11 @@ from ..core.graph import Graph
 from .record import ErfAsk, Framework, Size, Target, module_paths
 
 
+def _own_layer(path: str) -> bool:
+    """A model's own layer (one inside a nested model has no output of its own)."""
+    return "/" not in path
+
+
 def _owns(obj: object) -> bool:
     from ..frontends.keras_graph import is_keras_model  # imports no Keras
 
@@ -95,7 +100,7 @@ def _part(model: Any, layers: list) -> Any:
 
     from ..empirical.keras_gradient import outputs_by_name
 
-    if any(not name or "/" in name for name in layers):
+    if any(not name or not _own_layer(name) for name in layers):
         return model
     made = outputs_by_name(model)
     return keras.Model(model.inputs, [made[n] for n in layers])
@@ -117,4 +122,4 @@ def add_op(name: str, handler: Any, _module: bool) -> None:
 KERAS = Framework(
     name="keras", read=read, op_tables=op_tables, sep="/", owns_object=_owns,
     suffixes=(".keras",), prefixes=("keras",), runner=KerasRunner,
-    hookable=lambda path: "/" not in path, add_op=add_op)
+    hookable=_own_layer, add_op=add_op)

@@ -187,5 +187,5 @@ def add_op(name: str, handler: Any, module: bool) -> None:
 
 TORCH = Framework(
     name="torch", read=read, op_tables=op_tables, owns_object=_owns,
-    prefixes=("torchvision", "timm", "hf"), native_size=native_size,
-    runner=TorchRunner, chooses_device=True, several_images=True, add_op=add_op)
+    prefixes=("torchvision", "timm", "hf"), runner=TorchRunner, chooses_device=True,
+    several_images=True, add_op=add_op)

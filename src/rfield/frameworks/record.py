@@ -1,10 +1,10 @@
 """What a framework is to rfield: one record each (see :mod:`rfield.frameworks`).
 
 A record says how a target of its framework is recognised (by the object's class,
-importing nothing, or by the name's suffix or prefix), its native input size, how it
-is read into a graph at a size, how its module paths are joined, its operator
-tables, and how it is run for ``verify`` and ``erf`` (a :class:`Runner`), or why it
-cannot be.
+importing nothing, or by the name's suffix or prefix), how it is read into a graph at
+a size (a zoo model's native size where none is given), how its module paths are
+joined, its operator tables, and how it is run for ``verify`` and ``erf`` (a
+:class:`Runner`), or why it cannot be.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ Size = tuple[int, ...] | None
 
 @dataclass(frozen=True)
 class Target:
-    """A resolved target. ``framework`` is a record's name (or ``graph`` for a Graph,
-    ``factory`` for a model still to build); ``kind`` says more where a framework has
-    several sources (torchvision, timm, hf, module); ``value`` is what the user gave."""
+    """A resolved target. ``framework`` is a record's name (a Graph's is its source's;
+    "" for a factory still to be called); ``kind`` says more where a framework has
+    several sources (torchvision, timm, hf, module; ``graph``, ``factory``); ``value``
+    is what the user gave."""
 
     kind: str
     value: Any
@@ -69,10 +70,6 @@ def _everything(_name: str) -> bool:
     return True
 
 
-def _no_size(_t: Target) -> tuple[Size, str | None]:
-    return None, None
-
-
 @dataclass(frozen=True)
 class Framework:
     """One framework: see the module's docstring. ``sep`` joins module paths in node
@@ -87,7 +84,6 @@ class Framework:
     owns_object: Callable[[object], bool] = _never
     suffixes: tuple[str, ...] = ()
     prefixes: tuple[str, ...] = ()
-    native_size: Callable[[Target], tuple[Size, str | None]] = _no_size
     runner: Callable[[Target, Size, dict, bool], Runner] | None = None
     cannot_run: str = ""
     hookable: Callable[[str], bool] = _everything

@@ -35,7 +35,9 @@ class SpecRunner:
     def __init__(self, t: Target, input_size: Size, options: dict, _init: bool) -> None:
         self.t = t
         self.graph = t.value if t.kind == "graph" else read(t, input_size, options)
-        self._built: dict[int, tuple[Any, dict]] = {}
+        # graph id -> (graph, its torch net, node -> module path); the graph is held so
+        # that its id is not reused by another
+        self._built: dict[int, tuple[Graph, Any, dict]] = {}
 
     def graph_at(self, size: Size, nodes: list[str] | None = None) -> Graph:
         if size is None:
@@ -49,8 +51,9 @@ class SpecRunner:
         if id(graph) not in self._built:
             from ..empirical.spec_to_torch import build
 
-            self._built[id(graph)] = build(graph)
-        return self._built[id(graph)]
+            self._built[id(graph)] = (graph, *build(graph))
+        _, net, paths = self._built[id(graph)]
+        return net, paths
 
     def paths(self, graph: Graph) -> dict[str, str | None]:
         return dict(self._net(graph)[1])

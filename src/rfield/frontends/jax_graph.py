@@ -30,12 +30,12 @@ FOLD_LIMIT = 1 << 22
 CALLS = ("pjit", "jit", "closed_call", "core_call", "custom_jvp_call", "custom_vjp_call",
          "custom_vjp_call_jaxpr", "remat", "checkpoint", "custom_lin", "named_call")
 _BODY = ("jaxpr", "call_jaxpr", "fun_jaxpr")
-#: calls whose nodes are named by the call (jax.nn.relu is ``max`` inside its call)
+#: pointwise activations whose elementwise nodes are named by the call (jax.nn.relu is
+#: ``max`` inside its call); softmax and its kin also reduce, so their parts keep names
 NAMED_CALLS = frozenset({
     "relu", "relu6", "silu", "swish", "gelu", "sigmoid", "hard_sigmoid", "hard_silu",
     "hard_swish", "hard_tanh", "leaky_relu", "elu", "celu", "selu", "softplus",
-    "soft_sign", "log_sigmoid", "mish", "squareplus", "sparse_plus", "glu", "softmax",
-    "log_softmax", "standardize"})
+    "soft_sign", "log_sigmoid", "mish", "squareplus", "sparse_plus"})
 _WRAPPED = re.compile(r"^[\w.-]+\((.*)\)$")  # jvp(ResNet) -> ResNet
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from ..core.graph import INPUT, Graph
 from ..errors import RfieldError, TargetError, require
+from ..models.torch_models import input_tensor_shape
 from .kernel import Kernel, T, Unknown
 from .torch_ops import HANDLERS, IGNORE, MODULE_HANDLERS, flat
 
@@ -267,7 +268,7 @@ def _capture(torch, model, shape, strict, prefix: str = "",
         hint = (f"The model takes {int(more[1]) + 1} images: give inputs={int(more[1]) + 1} "
                 "to pass the one image to each. ") if more and not cap.module_stack else ""
         raise TargetError(
-            f"the model could not be run on an input of shape {list(real_shape(shape))}: "
+            f"the model could not be run on an input of shape {list(input_tensor_shape(shape))}: "
             f"{type(exc).__name__}: {first} (in {cap._where()}). {hint}If the model needs "
             "another input size, give input_size=; if it cannot be captured, "
             "'rfield verify' measures the field by back-propagation") from None
@@ -423,12 +424,6 @@ def _named_outputs(cap: Capture, result, name: str = "output") -> dict[str, str]
     return out
 
 
-def real_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The tensor shape of an input written (batch, channels, *spatial): channels 0
-    is no channel dim at all (batch, *spatial)."""
-    return tuple(shape) if shape[1] else (shape[0],) + tuple(shape[2:])
-
-
 def _run(torch, model, shape, cap: Capture, Mode) -> str:
     """Run forward on meta tensors; if the model cannot, on zeros on the CPU. Returns
     where it ran."""
@@ -436,7 +431,7 @@ def _run(torch, model, shape, cap: Capture, Mode) -> str:
 
     def go(device: str) -> None:
         cap.reset()
-        x = torch.zeros(real_shape(shape), device=device)
+        x = torch.zeros(input_tensor_shape(shape), device=device)
         cap.bind(x, INPUT, (None,) * (x.dim() - len(shape) + 2) + tuple(range(len(shape) - 2)))
         with torch.no_grad():
             if device == "meta":

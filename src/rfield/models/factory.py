@@ -37,6 +37,7 @@ def load_factory(spec: str):
         try:
             mod_spec.loader.exec_module(module)
         except SystemExit as exc:
+            sys.modules.pop(name, None)
             raise TargetError(f"{path} exited while being imported "
                               f"(sys.exit({shown(exc.code)}))") from None
         except Exception as exc:

@@ -148,3 +148,9 @@ def detection_backbone(model):
             hasattr(model, "backbone"):
         return model.backbone, "backbone"
     return model, ""
+
+
+def input_tensor_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The tensor a model is fed, for an input written (batch, channels, *spatial):
+    channels 0 is no channel dim at all (batch, *spatial), as a waveform model's."""
+    return tuple(shape) if shape[1] else (shape[0], *shape[2:])
