@@ -30,6 +30,51 @@ def test_no_class_or_function_is_too_long():
     assert not long, long
 
 
+def _classes() -> dict[str, list[ast.ClassDef]]:
+    found: dict[str, list[ast.ClassDef]] = {}
+    for _, node in _nodes():
+        if isinstance(node, ast.ClassDef):
+            found.setdefault(node.name, []).append(node)
+    return found
+
+
+def _hierarchy_length(node: ast.ClassDef, classes: dict, seen: frozenset = frozenset()) -> int:
+    """A class's lines and those of every project class it inherits from: what a
+    reader holds in mind to know what ``self`` can do."""
+    total = _length(node)
+    for base in node.bases:
+        name = base.id if isinstance(base, ast.Name) else getattr(base, "attr", None)
+        if name in classes and name not in seen:
+            total += max(_hierarchy_length(b, classes, seen | {name}) for b in classes[name])
+    return total
+
+
+def test_no_class_hierarchy_is_too_long():
+    """The kernel once was one 833-line class chained over four files; a chain of
+    bases is measured whole, so it is composed of parts instead."""
+    classes = _classes()
+    long = [f"{name} ({_hierarchy_length(node, classes)} lines with its bases)"
+            for name, nodes in classes.items() for node in nodes
+            if _hierarchy_length(node, classes) > MAX_CLASS]
+    assert not long, long
+
+
+def test_the_hierarchy_measure_can_fail():
+    tree = ast.parse("class A:\n" + "    x = 1\n" * 200 + "class B(A):\n" + "    y = 2\n" * 150)
+    classes = {n.name: [n] for n in tree.body if isinstance(n, ast.ClassDef)}
+    assert _hierarchy_length(classes["B"][0], classes) > MAX_CLASS
+
+
+def test_no_base_class_leaves_a_method_to_be_filled_in():
+    """A method stub raising NotImplementedError is how a base calls down into a
+    subclass it does not know; interfaces say so with abc.abstractmethod instead."""
+    stubs = [f"{path}:{node.lineno} {node.name}" for path, node in _nodes()
+             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+             and any(isinstance(stmt, ast.Raise) and "NotImplementedError" in ast.unparse(stmt)
+                     for stmt in node.body)]
+    assert not stubs, stubs
+
+
 def test_no_dispatch_by_getattr_on_a_built_name():
     """Operators are found in explicit tables, never as getattr(obj, "op_" + name)."""
     found = [f"{path}:{node.lineno}" for path, node in _nodes()

@@ -20,12 +20,12 @@ def _kernel(size):
 
 def test_channels_last_window_equals_the_spec():
     k = _kernel((31, 20))
-    k.bind(T("x", (1, 31, 20, 3)), "input", (None, 0, 1, None))
+    k.state.bind(T("x", (1, 31, 20, 3)), "input", (None, 0, 1, None))
     k.window("conv", T("x", (1, 31, 20, 3)), T("y", (1, 16, 10, 8)), [7, 5], [2, 2],
              [[3, 3], [2, 2]], 1, dims=[1, 2])
     k.permute(T("y", (1, 16, 10, 8)), T("z", (1, 8, 16, 10)), [0, 3, 1, 2])
     k.window("maxpool", T("z", (1, 8, 16, 10)), T("p", (1, 8, 8, 5)), [2, 2], 2)
-    ours = Analysis(k.finish(source="test"))
+    ours = Analysis(k.state.finish(source="test"))
     spec = rfield.analyze("conv(7x5, s=2, p=3x2); maxpool(2)", input_size=(31, 20))
     assert [f.rf for f in ours.layers] == [f.rf for f in spec.layers]
     for unit in ((0, 0), (3, 4), (7, 4)):
@@ -34,14 +34,14 @@ def test_channels_last_window_equals_the_spec():
 
 def test_a_size_the_framework_disagrees_with_is_an_error():
     k = _kernel((16,))
-    k.bind(T("x", (1, 1, 16)), "input", (None, None, 0))
+    k.state.bind(T("x", (1, 1, 16)), "input", (None, None, 0))
     with pytest.raises(rfield.RfieldError, match=r"computes size \[14\] .* makes \[15\]"):
         k.window("conv", T("x", (1, 1, 16)), T("y", (1, 1, 15)), [3])
 
 
 def test_a_window_over_channels_is_not_followed():
     k = _kernel((16,))
-    k.bind(T("x", (1, 4, 16)), "input", (None, None, 0))
+    k.state.bind(T("x", (1, 4, 16)), "input", (None, None, 0))
     with pytest.raises(Unknown):
         k.window("conv", T("x", (1, 4, 16)), T("y", (1, 2, 16)), [3], dims=[1])
 

@@ -115,7 +115,7 @@ def test_parts_say_where_every_position_is(case):
     shape, steps = case
     rows = np.broadcast_to(np.arange(shape[2])[:, None], shape)
     cols = np.broadcast_to(np.arange(shape[3])[None, :], shape)
-    dims = P.from_layout(shape, (None, None, 0, 1))
+    dims = P.from_layout((None, None, 0, 1), shape, shape[2:])
     for permute, rnd in steps:
         if permute:
             perm = list(range(rows.ndim))

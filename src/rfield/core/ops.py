@@ -9,6 +9,7 @@ one value for every axis or one per axis.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from fractions import Fraction
 from math import floor
@@ -104,7 +105,7 @@ def _size_error(n_in: Size, n_out: Sequence[int]) -> ShapeError:
 
 # --------------------------------------------------------------------------- ops
 
-class Op:
+class Op(ABC):
     """A layer kind. ``arity`` is the number of inputs, or None for any number >= 1."""
 
     kind = "op"
@@ -113,8 +114,9 @@ class Op:
     #: jump); attention merges a query with its window's keys, off-centre by design.
     aligned = True
 
+    @abstractmethod
     def bind(self, sizes: list[Size]) -> tuple[Size, list[R.AxisRule]]:
-        raise NotImplementedError
+        """The output size and one rule per axis, for inputs of ``sizes``."""
 
     def describe(self) -> dict:
         """Parameters as given, for reports."""

@@ -16,6 +16,7 @@ Indices are integers and ratios are Fractions, so everything is exact.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from fractions import Fraction
 from math import ceil, floor, gcd
@@ -25,8 +26,9 @@ import numpy as np
 Tap = tuple[np.ndarray, np.ndarray]
 
 
-class AxisRule:
-    """Base class. Subclasses set n_in, n_out, period and shift."""
+class AxisRule(ABC):
+    """What one axis of a layer reads: the interface every rule implements.
+    Subclasses set n_in, n_out, period and shift."""
 
     n_in: int
     n_out: int
@@ -35,11 +37,14 @@ class AxisRule:
     is_global: bool = False
     is_identity: bool = False
 
+    @abstractmethod
     def reads(self, o: int) -> list[int]:
-        raise NotImplementedError
+        """The input indices output ``o`` reads."""
 
+    @abstractmethod
     def taps(self, o: np.ndarray) -> list[Tap]:
-        raise NotImplementedError
+        """Per tap, the input index each output in ``o`` reads and a mask of the
+        outputs that read one there."""
 
     def border(self, o: np.ndarray) -> np.ndarray | None:
         """Units that read padding values copied from inside (reflect, replicate); else None."""

@@ -87,7 +87,7 @@ class JaxReader:
         return T(var, None if shape is None else tuple(int(v) for v in shape))
 
     def tracked(self, var: Any) -> bool:
-        return not hasattr(var, "val") and self.kernel.has(self.t(var))
+        return not hasattr(var, "val") and self.kernel.state.has(self.t(var))
 
     def value(self, var: Any) -> Any:
         """The value of a literal or a computed constant; None for anything else."""
@@ -102,7 +102,7 @@ class JaxReader:
     def copy(self, dst: Any, src: Any) -> None:
         """What ``dst`` (a variable of another jaxpr) is: what ``src`` is."""
         if self.tracked(src):
-            self.kernel.copy(self.t(src), self.t(dst))
+            self.kernel.state.copy(self.t(src), self.t(dst))
         elif self.value(src) is not None:
             self.consts[dst] = self.value(src)
 
@@ -133,15 +133,15 @@ class JaxReader:
                 raise Unknown(name)
             handler(self, eqn, outs)
         except Unknown as exc:
-            self.kernel.unknown(str(exc), [self.t(v) for v in tracked], outs, name)
+            self.kernel.state.unknown(str(exc), [self.t(v) for v in tracked], outs, name)
         self.note(outs)
 
     def note(self, outs: Sequence[T]) -> None:
         """The latest node made in a module is its output, for every enclosing module."""
         for o in outs:
-            if not self.kernel.has(o):
+            if not self.kernel.state.has(o):
                 continue
-            node, layout = self.kernel.peek(o)
+            node, layout = self.kernel.state.peek(o)
             if node == INPUT or not self.scope:
                 return
             parts = self.scope.split("/")
@@ -205,14 +205,14 @@ def read_function(kernel: Kernel, fn: Callable[..., Any], ins: Sequence[T],
     jaxpr = closed.jaxpr
     if len(jaxpr.outvars) != len(outs):
         raise Unknown("a call whose outputs do not match its layer's")
-    r = JaxReader(kernel.graph.input_size, kernel.strict, kernel)
+    r = JaxReader(kernel.state.graph.input_size, kernel.state.strict, kernel)
     r.consts.update(zip(jaxpr.constvars, closed.consts))
     for var, t in zip(jaxpr.invars, ins):
-        kernel.copy(t, r.t(var))
+        kernel.state.copy(t, r.t(var))
     r.run(jaxpr, "")
     for var, o in zip(jaxpr.outvars, outs):
         if r.tracked(var):
-            kernel.copy(r.t(var), o)
+            kernel.state.copy(r.t(var), o)
 
 
 def graph_from_jax(fn: Callable[..., Any], input_size: Sequence[int], extra: tuple = (),
@@ -238,9 +238,9 @@ def graph_from_jax(fn: Callable[..., Any], input_size: Sequence[int], extra: tup
     r.consts.update(zip(jaxpr.constvars, closed.consts))
     dims = range(1, 1 + nd) if layout == "nhwc" else range(2, 2 + nd)
     in_layout = tuple(d - dims[0] if d in dims else None for d in range(len(shape)))
-    r.kernel.bind(r.t(jaxpr.invars[0]), INPUT, in_layout)
+    r.kernel.state.bind(r.t(jaxpr.invars[0]), INPUT, in_layout)
     r.run(jaxpr, "")
-    if not r.kernel.graph.nodes:
+    if not r.kernel.state.graph.nodes:
         raise TargetError("no operation of the program reads its input")
     leaves = jax.tree_util.tree_flatten_with_path(out_shape)[0]
     names = [re.sub(r"[\[\]'\".]+", ".", jax.tree_util.keystr(path)).strip(".")
@@ -249,10 +249,10 @@ def graph_from_jax(fn: Callable[..., Any], input_size: Sequence[int], extra: tup
     for i, (name, var) in enumerate(zip(names, jaxpr.outvars)):
         if r.tracked(var):
             key = "output" if len(names) == 1 else f"output.{name or i}"
-            returned[key] = r.kernel.peek(r.t(var))[0]
+            returned[key] = r.kernel.state.peek(r.t(var))[0]
             r.aliases.setdefault(key, returned[key])
-            r.layouts.setdefault(key, r.kernel.peek(r.t(var))[1])
-    return r.kernel.finish(source="jax", input_channels=channels, aliases=r.aliases,
+            r.layouts.setdefault(key, r.kernel.state.peek(r.t(var))[1])
+    return r.kernel.state.finish(source="jax", input_channels=channels, aliases=r.aliases,
                            alias_layouts=r.layouts, size_note=size_note,
                            input_layout=in_layout,
                            outputs={k: v for k, v in returned.items() if v != INPUT})

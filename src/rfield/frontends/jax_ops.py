@@ -100,11 +100,11 @@ def conv(r: JaxReader, eqn: Any, outs: list[T]) -> None:
         r.kernel.window("conv", x, outs[0], k, stride, [[max(a, 0), max(b, 0)] for a, b in pads],
                         dil, dims=dims)
     if tuple(out_spec) != tuple(lhs):  # the output's dims in another order
-        node, layout = r.kernel.get(outs[0])
+        node, layout = r.kernel.state.get(outs[0])
         moved = list(layout)
         for a, b in zip(lhs, out_spec):
             moved[b] = layout[a]
-        r.kernel.bind(outs[0], node, tuple(moved))
+        r.kernel.state.bind(outs[0], node, tuple(moved))
 
 
 def _crop_negative(r: JaxReader, x: T, dims: list[int], pads: list[list[int]]) -> T:
@@ -148,7 +148,7 @@ def _window_operand(r: JaxReader, eqn: Any) -> T:
 def pad(r: JaxReader, eqn: Any, outs: list[T]) -> None:
     x = _operand(r, eqn)
     config = eqn.params["padding_config"]
-    layout = r.kernel.layout(x)
+    layout = r.kernel.state.layout(x)
     if any(interior and layout[d] is not None for d, (_, _, interior) in enumerate(config)):
         raise Unknown("pad with interior padding along a spatial dim")
     r.kernel.pad(x, outs[0], {d: (int(lo), int(hi)) for d, (lo, hi, _) in enumerate(config)},
@@ -190,7 +190,7 @@ def gather(r: JaxReader, eqn: Any, outs: list[T]) -> None:
     params = dict(eqn.params)
     if "fill_value" in params:
         params["fill_value"] = 0
-    node, layout = r.kernel.get(x)
+    node, layout = r.kernel.state.get(x)
     assert x.shape is not None and outs[0].shape is not None
     probes = {}
     for d, axis in enumerate(layout):
@@ -207,12 +207,12 @@ def gather(r: JaxReader, eqn: Any, outs: list[T]) -> None:
 def _remap(r: JaxReader, kind: str, x: T, out: T, probes: dict[int, np.ndarray]) -> None:
     """Emit the per-axis rules that ``probes`` (per input axis: the 1-based input index
     each output element holds, 0 for none) show, with the output's layout."""
-    node, layout = r.kernel.get(x)
+    node, layout = r.kernel.state.get(x)
     assert x.shape is not None and out.shape is not None
-    n_in = r.kernel.graph.size_of(node)
+    n_in = r.kernel.state.graph.size_of(node)
     new_layout: list = [None] * len(out.shape)
     specs, n_out = [], []
-    for axis in range(r.kernel.nd):
+    for axis in range(r.kernel.state.nd):
         found = probes[axis]
         varying = [d for d in range(found.ndim) if found.shape[d] > 1 and
                    np.any(np.diff(found, axis=d) != 0)]
@@ -229,15 +229,15 @@ def _remap(r: JaxReader, kind: str, x: T, out: T, probes: dict[int, np.ndarray])
         new_layout[d] = axis
         specs.append(spec)
         n_out.append(len(rows))
-    r.kernel.emit(kind, O.Remap(n_out, specs), node, tuple(new_layout), out)
+    r.kernel.state.emit(kind, O.Remap(n_out, specs), node, tuple(new_layout), out)
 
 
 def rev(r: JaxReader, eqn: Any, outs: list[T]) -> None:
     x = _operand(r, eqn)
-    layout = r.kernel.layout(x)
+    layout = r.kernel.state.layout(x)
     if any(layout[d] is not None for d in eqn.params["dimensions"]):
         raise Unknown("rev (a flip) along a spatial dim")
-    r.kernel.bind(outs[0], *r.kernel.get(x))
+    r.kernel.state.bind(outs[0], *r.kernel.state.get(x))
 
 
 def concatenate(r: JaxReader, eqn: Any, outs: list[T]) -> None:
@@ -247,7 +247,7 @@ def concatenate(r: JaxReader, eqn: Any, outs: list[T]) -> None:
 def split(r: JaxReader, eqn: Any, outs: list[T]) -> None:
     x = _operand(r, eqn)
     axis = eqn.params["axis"]
-    if r.kernel.layout(x)[axis] is None:
+    if r.kernel.state.layout(x)[axis] is None:
         r.kernel.split("split", x, outs, axis)
         return
     start = 0
@@ -258,7 +258,7 @@ def split(r: JaxReader, eqn: Any, outs: list[T]) -> None:
 
 def broadcast_in_dim(r: JaxReader, eqn: Any, outs: list[T]) -> None:
     x = _operand(r, eqn)
-    node, layout = r.kernel.get(x)
+    node, layout = r.kernel.state.get(x)
     out = outs[0]
     assert out.shape is not None and x.shape is not None
     new: list = [None] * len(out.shape)
@@ -267,10 +267,10 @@ def broadcast_in_dim(r: JaxReader, eqn: Any, outs: list[T]) -> None:
         new[d] = layout[i]
         grow |= layout[i] is not None and x.shape[i] == 1 and out.shape[d] > 1
     if grow:  # a size-1 spatial dim repeated reads everything there
-        size = r.kernel.sizes(out.shape, tuple(new))
+        size = r.kernel.state.sizes(out.shape, tuple(new))
         if size is not None:
-            node = r.kernel.add("broadcast", O.Broadcast(size), [node])
-    r.kernel.bind(out, node, tuple(new))
+            node = r.kernel.state.add("broadcast", O.Broadcast(size), [node])
+    r.kernel.state.bind(out, node, tuple(new))
 
 
 def reshape(r: JaxReader, eqn: Any, outs: list[T]) -> None:
@@ -281,9 +281,9 @@ def reshape(r: JaxReader, eqn: Any, outs: list[T]) -> None:
 
 def squeeze(r: JaxReader, eqn: Any, outs: list[T]) -> None:
     x = _operand(r, eqn)
-    node, layout = r.kernel.get(x)
+    node, layout = r.kernel.state.get(x)
     drop = {d % len(layout) for d in eqn.params["dimensions"]}
-    r.kernel.bind(outs[0], node, tuple(a for d, a in enumerate(layout) if d not in drop))
+    r.kernel.state.bind(outs[0], node, tuple(a for d, a in enumerate(layout) if d not in drop))
 
 
 def expand_dims(r: JaxReader, eqn: Any, outs: list[T]) -> None:
@@ -306,10 +306,10 @@ def along(r: JaxReader, eqn: Any, outs: list[T]) -> None:
     """Cumulative sums, sorting: along a spatial dim every position reads others."""
     x = _tracked(r, eqn)[0]
     axis = eqn.params.get("axis", eqn.params.get("dimension", 0))
-    if r.kernel.layout(x)[axis % len(r.kernel.layout(x))] is not None:
+    if r.kernel.state.layout(x)[axis % len(r.kernel.state.layout(x))] is not None:
         raise Unknown(f"{eqn.primitive.name} along a spatial dim")
     for o in outs:
-        r.kernel.bind(o, *r.kernel.get(x))
+        r.kernel.state.bind(o, *r.kernel.state.get(x))
 
 
 def dot_general(r: JaxReader, eqn: Any, outs: list[T]) -> None:
@@ -326,7 +326,7 @@ def dot_general(r: JaxReader, eqn: Any, outs: list[T]) -> None:
     contract, batch = (lc, lb) if left else (rc, rb)
     w_contract = rc if left else lc
     xt = r.t(x)
-    node, layout = r.kernel.get(xt)
+    node, layout = r.kernel.state.get(xt)
     rank = len(layout)
     free = [d for d in range(rank) if d not in contract and d not in batch]
     w_rank = len(w.aval.shape)
@@ -336,12 +336,12 @@ def dot_general(r: JaxReader, eqn: Any, outs: list[T]) -> None:
     if not spatial:  # out: batch dims, then lhs free dims, then rhs free dims
         mixed = [None] * len(w_free)
         out_layout = held + kept + mixed if left else held + mixed + kept
-        r.kernel.bind(outs[0], r.kernel.add("dense", O.Pointwise("dense"), [node]),
+        r.kernel.state.bind(outs[0], r.kernel.state.add("dense", O.Pointwise("dense"), [node]),
                       tuple(out_layout))
         return
     weights = r.array(w)
     if weights is None or len(spatial) != 1 or len(contract) != 1 or batch or w_rank != 2:
-        r.kernel.bind(outs[0], r.kernel.add("dense", O.GlobalPool(), [node]),
+        r.kernel.state.bind(outs[0], r.kernel.state.add("dense", O.GlobalPool(), [node]),
                       (None,) * (outs[0].rank or 0))
         return
     _resize(r, xt, outs[0], weights, w_contract[0], spatial[0], kept, left)
@@ -350,19 +350,19 @@ def dot_general(r: JaxReader, eqn: Any, outs: list[T]) -> None:
 def _resize(r: JaxReader, x: T, out: T, weights: np.ndarray, w_in: int, dim: int,
             kept: list, left: bool) -> None:
     """A product with a fixed matrix along one spatial dim (``jax.image.resize``)."""
-    node, layout = r.kernel.get(x)
+    node, layout = r.kernel.state.get(x)
     axis = layout[dim]
     rows = jax_remap.rows_of_matrix(weights, w_in)
-    n_in = r.kernel.graph.size_of(node)
+    n_in = r.kernel.state.graph.size_of(node)
     spec = jax_remap.match(n_in[axis], len(rows), rows)
     if spec is None:
         raise Unknown("dot_general with weights rfield cannot follow along a spatial dim")
-    specs: list = [None] * r.kernel.nd
+    specs: list = [None] * r.kernel.state.nd
     specs[axis] = spec
     n_out = list(n_in)
     n_out[axis] = len(rows)
     new = tuple(kept + [axis]) if left else tuple([axis] + kept)
-    r.kernel.emit("resize", O.Remap(n_out, specs), node, new, out)
+    r.kernel.state.emit("resize", O.Remap(n_out, specs), node, new, out)
 
 
 def cond(r: JaxReader, eqn: Any, outs: list[T]) -> None:

@@ -97,9 +97,9 @@ class KerasReader:
                 self.read(layer, [self.t(a) for a in ins], [self.t(o) for o in outs], args)
         finally:
             self.layer = outer
-        tracked = [o for o in outs if self.kernel.has(self.t(o))]
+        tracked = [o for o in outs if self.kernel.state.has(self.t(o))]
         if tracked:
-            node, layout = self.kernel.peek(self.t(tracked[0]))
+            node, layout = self.kernel.state.peek(self.t(tracked[0]))
             if node != INPUT:
                 self.aliases[path] = node
                 self.layouts[path] = layout
@@ -120,7 +120,7 @@ class KerasReader:
                              f"at this input size: {text}") from None
 
     def read(self, layer: Any, ins: list[T], outs: list[T], args: tuple = ()) -> None:
-        ins = [t for t in ins if self.kernel.has(t)]
+        ins = [t for t in ins if self.kernel.state.has(t)]
         if not ins:
             return
         kind, handler = handler_for(layer)
@@ -134,7 +134,7 @@ class KerasReader:
                 raise Unknown(kind)
             handler(self, layer, ins, outs)
         except Unknown as exc:
-            self.kernel.unknown(str(exc), ins, outs, kind)
+            self.kernel.state.unknown(str(exc), ins, outs, kind)
 
 
 def graph_from_keras(model: Any, input_size=None, strict: bool = False,
@@ -169,16 +169,16 @@ def graph_from_keras(model: Any, input_size=None, strict: bool = False,
     r = KerasReader(keras, input_size, strict)
     spec = keras.KerasTensor(tuple(shape), dtype=inp.dtype)
     layout = tuple(sp.index(d) if d in sp else None for d in range(len(shape)))
-    r.kernel.bind(r.t(spec), INPUT, layout)
+    r.kernel.state.bind(r.t(spec), INPUT, layout)
     feed = [spec if k is inp else keras.KerasTensor(k.shape, dtype=k.dtype)
             for k in model.inputs]
     outs = r.walk(model, feed)
-    if not r.kernel.graph.nodes:
+    if not r.kernel.state.graph.nodes:
         raise TargetError(f"{model.name}: no layer of the model reads its input")
     names = [getattr(k, "name", None) or f"output_{i}" for i, k in enumerate(model.outputs)]
-    returned = {("output" if len(outs) == 1 else f"output.{n}"): r.kernel.peek(r.t(o))[0]
-                for n, o in zip(names, outs) if r.kernel.has(r.t(o))}
-    return r.kernel.finish(source="keras", input_channels=shape[ch], aliases=r.aliases,
+    returned = {("output" if len(outs) == 1 else f"output.{n}"): r.kernel.state.peek(r.t(o))[0]
+                for n, o in zip(names, outs) if r.kernel.state.has(r.t(o))}
+    return r.kernel.state.finish(source="keras", input_channels=shape[ch], aliases=r.aliases,
                            alias_layouts=r.layouts, size_note=size_note, input_layout=layout,
                            outputs={k: v for k, v in returned.items() if v != INPUT},
                            module_types={p: r.types[p] for p in r.aliases})

@@ -83,7 +83,7 @@ def pool(kind: str) -> Handler:
 
 
 def global_pool(r: KerasReader, layer, ins, outs) -> None:
-    nsp = r.kernel.nd
+    nsp = r.kernel.state.nd
     sp = dims(r, layer, nsp) or list(range(2, 2 + nsp))
     r.kernel.reduce("globalpool", ins[0], outs[0], sp, keep=bool(layer.keepdims))
 
@@ -91,11 +91,11 @@ def global_pool(r: KerasReader, layer, ins, outs) -> None:
 def flatten(r: KerasReader, layer, ins, outs) -> None:
     """Every feature is kept apart, but no position survives as an axis: what reads the
     flattened vector (a Dense) reads everything there, so it is global."""
-    node, layout = r.kernel.get(ins[0])
+    node, layout = r.kernel.state.get(ins[0])
     shape = ins[0].shape or (2,) * len(layout)
     if any(a is not None and shape[d] != 1 for d, a in enumerate(layout)):
-        node = r.kernel.add("flatten", O.GlobalPool(), [node])
-    r.kernel.bind(outs[0], node, (None,) * len(outs[0].shape or (1, 1)))
+        node = r.kernel.state.add("flatten", O.GlobalPool(), [node])
+    r.kernel.state.bind(outs[0], node, (None,) * len(outs[0].shape or (1, 1)))
 
 
 def padding(r: KerasReader, layer, ins, outs, sign: int = 1) -> None:
@@ -131,7 +131,7 @@ def resizing(r: KerasReader, layer, ins, outs) -> None:
     if layer.interpolation not in modes or getattr(layer, "antialias", False):
         what = "antialias" if getattr(layer, "antialias", False) else layer.interpolation
         raise Unknown(f"Resizing with {what}")
-    n_in = r.kernel.sizes(ins[0].shape, r.kernel.layout(ins[0]))
+    n_in = r.kernel.state.sizes(ins[0].shape, r.kernel.state.layout(ins[0]))
     n_out = (layer.height, layer.width)
     ratio_change = n_in is not None and n_in[0] * n_out[1] != n_in[1] * n_out[0]
     if ratio_change and (layer.crop_to_aspect_ratio or
@@ -143,10 +143,10 @@ def resizing(r: KerasReader, layer, ins, outs) -> None:
 def _resample(r: KerasReader, layer, x: T, out: T, nsp: int, mode: str) -> None:
     node, layout, _ = r.kernel.window_order(x, nsp, type(layer).__name__,
                                             dims(r, layer, nsp))
-    size = r.kernel.sizes(out.shape, layout)
+    size = r.kernel.state.sizes(out.shape, layout)
     if size is None:
         raise Unknown(f"{type(layer).__name__} to an unknown size")
-    r.kernel.emit("upsample", O.Upsample(size=list(size), mode=mode), node, layout, out)
+    r.kernel.state.emit("upsample", O.Upsample(size=list(size), mode=mode), node, layout, out)
 
 
 # --------------------------------------------------------------------------- merges
@@ -189,7 +189,7 @@ def normalization(kind: str) -> Handler:
     pointwise; over a spatial axis it is global); GroupNormalization's statistics run
     over every position."""
     def handler(r: KerasReader, layer, ins, outs) -> None:
-        rank = len(r.kernel.layout(ins[0]))
+        rank = len(r.kernel.state.layout(ins[0]))
         if kind == "groupnorm":
             stats = list(range(1, rank))
         else:

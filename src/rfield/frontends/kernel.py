@@ -18,11 +18,13 @@ dispatch then calls :meth:`Kernel.unknown`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..core import ops as O
 from ..core.graph import INPUT
+from .kernel_elementwise import Elementwise
+from .kernel_shapes import Shapes
 from .kernel_state import (  # noqa: F401  (the names the adapters import from here)
     ON_PARTS,
     Layout,
@@ -34,14 +36,35 @@ from .kernel_state import (  # noqa: F401  (the names the adapters import from h
     match_dims,
     per_dim,
 )
-from .kernel_windows import Windows
+from .kernel_windows import Parts
 
 WINDOWS: dict[str, type[O.Conv]] = {
     "conv": O.Conv, "maxpool": O.MaxPool, "avgpool": O.AvgPool, "lppool": O.LpPool}
 
 
-class Kernel(Windows):
-    """The framework-neutral operator semantics, one method per operator kind."""
+class Kernel:
+    """The framework-neutral operator semantics, one method per operator kind.
+
+    Composed of the bookkeeping (``state``: tensors, nodes, unknown operators) and
+    the operator families: elementwise, shapes (dims moved, merged, split) and
+    parts (operators on split or merged axes); windows and reductions are here.
+    """
+
+    def __init__(self, input_size, strict: bool, framework: str,
+                 naming: Callable[[str], tuple[str, str | None]],
+                 where: Callable[[], str]) -> None:
+        self.state = State(input_size, strict, framework, naming, where)
+        self.parts = Parts(self.state)
+        self.elementwise = Elementwise(self.state, self.parts)
+        self.shapes = Shapes(self.state, self.parts, self.elementwise.merge)
+        # the operators adapters call, wherever they are written
+        self.pointwise, self.merge = self.elementwise.pointwise, self.elementwise.merge
+        self.expand = self.elementwise.expand
+        self.concat, self.stack, self.split = (self.shapes.concat, self.shapes.stack,
+                                               self.shapes.split)
+        self.permute, self.view = self.shapes.permute, self.shapes.view
+        self.select, self.einsum = self.parts.select, self.parts.einsum
+        self.attention, self.mix = self.parts.attention, self.state.mix
 
     def spatial(self, x: T) -> tuple[str, Layout]:
         """Node and layout of a tensor used as N, C, *spatial by a window operator.
@@ -50,18 +73,18 @@ class Kernel(Windows):
         grid the network has had (ViT tokens to 14 x 14), it is global, broadcast onto
         that grid; else (a detector's anchors viewed as 4 x 8400) it stays positionless.
         """
-        node, layout = self.get(x)
-        if has_space(layout) or x.shape is None or len(x.shape) != self.nd + 2 \
+        node, layout = self.state.get(x)
+        if has_space(layout) or x.shape is None or len(x.shape) != self.state.nd + 2 \
                 or None in x.shape:
             return node, layout
         size = tuple(int(n) for n in x.shape[2:])
-        if size not in self.grids:
+        if size not in self.state.grids:
             return node, layout
         if node != INPUT:
-            node = self.as_global(node)
-        new = self.add("broadcast", O.Broadcast(size), [node])
-        layout = (None, None) + tuple(range(self.nd))
-        self.bind(x, new, layout)
+            node = self.state.as_global(node)
+        new = self.state.add("broadcast", O.Broadcast(size), [node])
+        layout = (None, None) + tuple(range(self.state.nd))
+        self.state.bind(x, new, layout)
         return new, layout
 
     def window_order(self, x: T, nsp: int, what: str,
@@ -72,69 +95,9 @@ class Kernel(Windows):
         node, layout = self.spatial(x)
         dims = range(len(layout) - nsp, len(layout)) if dims is None else dims
         axes = [layout[d] for d in dims]
-        if nsp != self.nd or None in axes or sorted(axes) != list(range(nsp)):
+        if nsp != self.state.nd or None in axes or sorted(axes) != list(range(nsp)):
             raise Unknown(f"{what} over non-spatial dims")
-        return node, layout, [axes.index(a) for a in range(self.nd)]
-
-    # ------------------------------------------------------------------ elementwise
-
-    def pointwise(self, kind: str, x: T, outs: Sequence[T]) -> None:
-        for o in outs:
-            if o.shape is not None and x.shape is not None and tuple(o.shape) != tuple(x.shape):
-                raise Unknown(kind)
-        if self.parts_of(x) is not None:
-            return self.parts_pointwise(kind, x, outs)
-        node, layout = self.get(x)
-        for o in outs:
-            self.bind(o, self.add(kind, O.Pointwise(kind), [node]), layout)
-
-    def merge(self, kind: str, ins: Sequence[T], out: T) -> None:
-        """Elementwise operators of several tensors, with broadcasting."""
-        if any(self.parts_of(t) is not None for t in ins):
-            return self.parts_merge(kind, ins, out)
-        out_rank = out.rank if out.rank is not None else max(self.rank(t) for t in ins)
-        spatial = [self.layout(t) for t in ins
-                   if has_space(self.layout(t)) and self.rank(t) == out_rank]
-        inputs: list[str] = []
-        out_layout = None
-        for src in ins:
-            node, layout = self.get(src)
-            if spatial and not has_space(layout):
-                # positions mixed upstream (attention): global, broadcast onto the grid
-                size = self.sizes(out.shape, spatial[0])
-                if size is not None:
-                    inputs.append(self.add("broadcast", O.Broadcast(size),
-                                           [self.as_global(node)]))
-                    continue
-            extra = out_rank - self.rank(src)
-            layout = (None,) * extra + tuple(layout)
-            node = self._broadcast(node, src, layout, out, extra)
-            if out_layout is None or (extra == 0 and self.sizes(src.shape, layout)):
-                out_layout = layout
-            inputs.append(node)
-        inputs = list(dict.fromkeys(inputs))
-        op = O.Merge(kind) if len(inputs) > 1 else O.Pointwise(kind)
-        assert out_layout is not None  # some input holds the spatial axes
-        self.bind(out, self.add(kind, op, inputs), out_layout)
-
-    def _broadcast(self, node: str, src: T, layout: Layout, out: T, extra: int) -> str:
-        """A size-1 spatial dim broadcast against a larger one reads everything there."""
-        if src.shape is None or out.shape is None:
-            return node
-        grow = any(ax is not None and d >= extra and src.shape[d - extra] == 1
-                   and (out.shape[d] or 0) > 1 for d, ax in enumerate(layout))
-        size = self.sizes(out.shape, layout)
-        if not grow or size is None:
-            return node
-        return self.add("broadcast", O.Broadcast(size), [node])
-
-    def expand(self, x: T, out: T) -> None:
-        if self.parts_of(x) is not None:
-            return self.parts_expand(x, out)
-        node, layout = self.get(x)
-        extra = (out.rank or 0) - self.rank(x)
-        layout = (None,) * extra + tuple(layout)
-        self.bind(out, self._broadcast(node, x, layout, out, extra), layout)
+        return node, layout, [axes.index(a) for a in range(self.state.nd)]
 
     # ------------------------------------------------------------------ windows
 
@@ -148,10 +111,10 @@ class Kernel(Windows):
         padding may also be a word or [before, after] per dim); the kernel puts
         them in input-axis order. ``output_padding`` makes it a transposed conv.
         """
-        if len(kernel) > self.nd and has_space(self.layout(x)):
+        if len(kernel) > self.state.nd and has_space(self.state.layout(x)):
             # jax2onnx pools a 6-D (1, 1, N, H, W, C) view with windows of 1 on N and C
             dims, kernel, stride, padding, dilation, output_padding = _without_trivial(
-                self.layout(x), dims, kernel, stride, padding, dilation, output_padding)
+                self.state.layout(x), dims, kernel, stride, padding, dilation, output_padding)
         nsp = len(kernel)
         node, layout, order = self.window_order(x, nsp, kind, dims)
         perm = lambda v: [per_dim(v, nsp)[i] for i in order]
@@ -163,53 +126,53 @@ class Kernel(Windows):
             op = O.ConvTranspose(k, s, pad, [int(v) for v in perm(output_padding)], d)
         else:
             op = WINDOWS[kind](k, s, pad, d, ceil_mode=bool(ceil_mode))
-        self.emit(kind, op, node, layout, out)
+        self.state.emit(kind, op, node, layout, out)
 
     def adaptive(self, x: T, out: T, nsp: int) -> None:
         """Adaptive pooling to the output's size (global when that is 1 everywhere)."""
-        if self.parts_of(x) is not None and out.shape is not None \
+        if self.state.parts_of(x) is not None and out.shape is not None \
                 and all(n == 1 for n in out.shape[-nsp:]):  # tokens pooled: a mean
-            rank = self.rank(x)
-            return self.parts_contract("avgpool", x, out, range(rank - nsp, rank), keep=True)
+            rank = self.state.rank(x)
+            return self.parts.reduce("avgpool", x, out, range(rank - nsp, rank), keep=True)
         node, layout, _ = self.window_order(x, nsp, "adaptive pooling")
-        size = self.sizes(out.shape, layout)
+        size = self.state.sizes(out.shape, layout)
         if size is None:
             raise Unknown("adaptive pooling to an unknown size")
         if size == (1,) * nsp:
-            self.emit("avgpool", O.GlobalPool(), node, layout, out)
+            self.state.emit("avgpool", O.GlobalPool(), node, layout, out)
         else:
-            self.emit("adaptivepool", O.AdaptivePool(list(size)), node, layout, out)
+            self.state.emit("adaptivepool", O.AdaptivePool(list(size)), node, layout, out)
 
     def global_pool(self, kind: str, x: T, out: T) -> None:
         """Global pooling that keeps the rank (size-1 spatial dims)."""
-        node, layout = self.get(x)
-        self.bind(out, self.add(kind, O.GlobalPool(), [node]), layout)
+        node, layout = self.state.get(x)
+        self.state.bind(out, self.state.add(kind, O.GlobalPool(), [node]), layout)
 
     def blocks(self, x: T, out: T, op: O.Op) -> None:
         """Pixel (un)shuffle, DepthToSpace, SpaceToDepth: channels <-> the spatial dims."""
-        node, layout = self.get(x)
-        if tuple(layout[-self.nd:]) != tuple(range(self.nd)) or self.nd != 2:
+        node, layout = self.state.get(x)
+        if tuple(layout[-self.state.nd:]) != tuple(range(self.state.nd)) or self.state.nd != 2:
             raise Unknown(op.kind)
-        self.emit(op.kind, op, node, layout, out)
+        self.state.emit(op.kind, op, node, layout, out)
 
     def pad(self, x: T, out: T, pads: dict[int, tuple[int, int]], mode: str) -> None:
         """Pad per tensor dim ``{dim: (before, after)}``; negative amounts crop."""
-        node, layout = self.get(x)
+        node, layout = self.state.get(x)
         dims = {a: d for d, a in enumerate(layout) if a is not None}
-        amounts = [list(pads.get(dims.get(ax, -1), (0, 0))) for ax in range(self.nd)]
+        amounts = [list(pads.get(dims.get(ax, -1), (0, 0))) for ax in range(self.state.nd)]
         if any(b < 0 or e < 0 for b, e in amounts):
-            node = self.add("crop", O.Crop([[-min(b, 0), -min(e, 0)] for b, e in amounts]),
+            node = self.state.add("crop", O.Crop([[-min(b, 0), -min(e, 0)] for b, e in amounts]),
                             [node])
             amounts = [[max(b, 0), max(e, 0)] for b, e in amounts]
-        self.emit("pad", O.Pad(amounts, mode), node, layout, out)
+        self.state.emit("pad", O.Pad(amounts, mode), node, layout, out)
 
     def slice(self, kind: str, x: T, out: T, cuts: dict[int, tuple[int, int | None, int]],
               out_layout: Layout | None = None) -> None:
         """Python slicing per tensor dim ``{dim: (start, stop, step)}``; cuts of
         channels or batch change no field."""
-        node, layout = self.get(x)
-        start, step = [0] * self.nd, [1] * self.nd
-        stop: list[int | None] = [None] * self.nd
+        node, layout = self.state.get(x)
+        start, step = [0] * self.state.nd, [1] * self.state.nd
+        stop: list[int | None] = [None] * self.state.nd
         touched = False
         for d, (a, b, st) in cuts.items():
             ax = layout[d]
@@ -224,18 +187,18 @@ class Kernel(Windows):
         if out_layout is not None:
             layout = out_layout
         if touched:
-            self.emit(kind, O.Slice(start, stop, step), node, layout, out)
+            self.state.emit(kind, O.Slice(start, stop, step), node, layout, out)
         else:
-            self.bind(out, node, layout)
+            self.state.bind(out, node, layout)
 
     def reduce(self, kind: str, x: T, out: T, dims: Sequence[int] | None,
                keep: bool) -> None:
         """A reduction over ``dims`` (None: all) mixes positions if one is spatial."""
-        if self.parts_of(x) is not None:
-            rank = self.rank(x)
-            return self.parts_contract(kind, x, out, range(rank) if dims is None else dims,
+        if self.state.parts_of(x) is not None:
+            rank = self.state.rank(x)
+            return self.parts.reduce(kind, x, out, range(rank) if dims is None else dims,
                                        keep)
-        node, layout = self.get(x)
+        node, layout = self.state.get(x)
         rank = len(layout)
         axes = list(range(rank)) if dims is None else [d % rank for d in dims]
         shape = x.shape or (2,) * rank
@@ -245,33 +208,33 @@ class Kernel(Windows):
         else:
             new = tuple(v for d, v in enumerate(layout) if d not in axes)
         if hit:
-            self.bind(out, self.add(kind, O.GlobalPool(), [node]), (None,) * len(new))
+            self.state.bind(out, self.state.add(kind, O.GlobalPool(), [node]), (None,) * len(new))
         else:
-            self.bind(out, node, new)
+            self.state.bind(out, node, new)
 
     def normalize(self, kind: str, x: T, out: T, dims: Sequence[int]) -> None:
         """A norm whose statistics run over ``dims``: over a spatial dim, every output
         reads its own position and (through the statistics) every position there, as
         a squeeze-and-excitation gate does; over channels only, it is pointwise."""
-        if self.parts_of(x) is not None:
-            return self.parts_along(kind, x, out, dims)
-        node, layout = self.get(x)
+        if self.state.parts_of(x) is not None:
+            return self.parts.along(kind, x, out, dims)
+        node, layout = self.state.get(x)
         shape = x.shape or (2,) * len(layout)
         if not any(layout[d % len(layout)] is not None and shape[d % len(layout)] != 1
                    for d in dims):
-            self.bind(out, self.add(kind, O.Pointwise(kind), [node]), layout)
+            self.state.bind(out, self.state.add(kind, O.Pointwise(kind), [node]), layout)
             return
-        size = self.sizes(x.shape, layout)
-        stats = self.add(kind, O.GlobalPool(), [node])
-        spread = self.add("broadcast", O.Broadcast(size), [stats]) if size else stats
-        self.bind(out, self.add(kind, O.Merge(kind), [node, spread]), layout)
+        size = self.state.sizes(x.shape, layout)
+        stats = self.state.add(kind, O.GlobalPool(), [node])
+        spread = self.state.add("broadcast", O.Broadcast(size), [stats]) if size else stats
+        self.state.bind(out, self.state.add(kind, O.Merge(kind), [node, spread]), layout)
 
     def along(self, kind: str, x: T, out: T, dims: Sequence[int] | None) -> None:
         """Softmax and friends: every position reads every other along ``dims``
         (None: all dims)."""
-        if self.parts_of(x) is not None:
-            return self.parts_along(kind, x, out, dims)
-        node, layout = self.get(x)
+        if self.state.parts_of(x) is not None:
+            return self.parts.along(kind, x, out, dims)
+        node, layout = self.state.get(x)
         dims = range(len(layout)) if dims is None else dims
         shape = x.shape or (2,) * len(layout)
         if any(layout[d % len(layout)] is not None and shape[d % len(layout)] != 1
@@ -279,47 +242,41 @@ class Kernel(Windows):
             op: O.Op = O.GlobalMix()
         else:
             op = O.Pointwise(kind)
-        self.bind(out, self.add(kind, op, [node]), layout)
+        self.state.bind(out, self.state.add(kind, op, [node]), layout)
 
     def roll(self, x: T, out: T, shifts: dict[int, int]) -> None:
         """A circular shift by ``{dim: shift}``; along channels it changes no field."""
-        node, layout = self.get(x)
-        by = [0] * self.nd
+        node, layout = self.state.get(x)
+        by = [0] * self.state.nd
         for d, s in shifts.items():
             if layout[d] is not None:
                 by[layout[d]] += int(s)
         if any(by):
-            self.emit("roll", O.Roll(by), node, layout, out)
+            self.state.emit("roll", O.Roll(by), node, layout, out)
         else:
-            self.bind(out, node, layout)
+            self.state.bind(out, node, layout)
 
     def matmul(self, kind: str, a: T | None, b: T | None, out: T) -> None:
         """A product with a constant contracts one dim of the tracked side: global if
         that dim is spatial; two input-dependent sides (attention) are global."""
         if a is not None and b is not None:
-            if self.parts_of(a) is not None or self.parts_of(b) is not None:
-                return self.product(kind, a, b, out)
-            self.mix(kind, [a, b], out)
+            if self.state.parts_of(a) is not None or self.state.parts_of(b) is not None:
+                return self.parts.product(kind, a, b, out)
+            self.state.mix(kind, [a, b], out)
             return
         src = a if a is not None else b
         assert src is not None
-        rank = self.rank(src)
+        rank = self.state.rank(src)
         out_rank = out.rank if out.rank is not None else rank
         dim = rank - 1 if a is not None or rank < 2 else rank - 2
-        if self.parts_of(src) is not None:
+        if self.state.parts_of(src) is not None:
             if out_rank != rank:
                 raise Unknown(f"{kind} {ON_PARTS} that changes the rank")
-            return self.parts_contract(kind, src, out, [dim], keep=True)
-        node, layout = self.get(src)
+            return self.parts.reduce(kind, src, out, [dim], keep=True)
+        node, layout = self.state.get(src)
         shape = src.shape
         if layout[dim] is not None and (shape is None or shape[dim] != 1):
-            self.bind(out, self.add(kind, O.GlobalPool(), [node]), (None,) * out_rank)
+            self.state.bind(out, self.state.add(kind, O.GlobalPool(), [node]), (None,) * out_rank)
             return
         new = layout if out_rank == rank else (None,) * out_rank
-        self.bind(out, self.add(kind, O.Pointwise(kind), [node]), new)
-
-    def mix(self, kind: str, ins: Sequence[T], out: T) -> None:
-        """Attention, einsum: every output reads every position of every input."""
-        node = self.union(kind, [self.get(t)[0] for t in ins])
-        rank = out.rank if out.rank is not None else len(self.layout(ins[0]))
-        self.bind(out, node, (None,) * rank)
+        self.state.bind(out, self.state.add(kind, O.Pointwise(kind), [node]), new)

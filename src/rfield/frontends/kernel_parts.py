@@ -19,18 +19,26 @@ Part = tuple  # (input axis or None, stride along it, count)
 Dims = tuple  # per tensor dim, a tuple of its parts, major first
 
 
-def from_layout(shape: Sequence[int], layout: Sequence) -> Dims:
-    """The parts of a plain layout: each spatial dim one whole axis."""
-    return tidy(tuple(((a, 1 if a is not None else 0, int(n)),) for a, n in zip(layout, shape)))
+def from_layout(layout: Sequence, shape: Sequence | None, grid: Sequence[int]) -> Dims:
+    """The parts of a plain layout: a spatial dim holds its axis whole (the count the
+    grid has there, 1 included); another dim is a factor of its size (nothing where
+    the size is not known)."""
+    def one(d: int, a) -> tuple:
+        if a is not None:
+            return ((a, 1, int(grid[a])),)
+        n = shape[d] if shape is not None and d < len(shape) else None
+        return ((None, 0, int(n)),) if n is not None and n > 1 else ()
+    return tuple(one(d, a) for d, a in enumerate(layout))
 
 
 def tidy(dims: Dims) -> Dims:
-    """Parts of count 1 dropped; neighbours that are one run of an axis joined."""
+    """Parts of count 1 dropped (but a whole axis of size 1 alone in its dim);
+    neighbours that are one run of an axis joined."""
     out = []
     for parts in dims:
         run: list[Part] = []
         for p in parts:
-            if p[2] == 1:
+            if p[2] == 1 and not (len(parts) == 1 and p[0] is not None and p[1] == 1):
                 continue
             if run:
                 a, s, c = run[-1]
@@ -48,7 +56,7 @@ def tidy(dims: Dims) -> Dims:
 def reshape(dims: Dims, shape: Sequence[int]) -> Dims | None:
     """The parts after a view to ``shape``, or None where a dim boundary cuts a part
     unevenly (then the view is not followed)."""
-    flat = [p for parts in dims for p in parts]
+    flat = [p for parts in dims for p in parts if p[2] > 1]
     out: list[tuple] = []
     i = 0
     for size in shape:
@@ -77,7 +85,10 @@ def reshape(dims: Dims, shape: Sequence[int]) -> Dims | None:
 
 
 def permute(dims: Dims, perm: Sequence[int]) -> Dims:
-    return tuple(dims[p % len(dims)] for p in perm)
+    """Dims reordered; an index past the rank (dims of the wrong rank for a tensor
+    with no shape, whose positions were mixed upstream) holds nothing."""
+    n = len(dims)
+    return tuple(dims[p % n] if -n <= p < n else () for p in perm)
 
 
 def spatial(parts: Sequence[Part]) -> list[Part]:
@@ -120,19 +131,19 @@ def tiles(ds: Sequence[tuple[int, int]], low: int, n: int) -> bool:
 
 
 def to_layout(dims: Dims, grid: Sequence[int]) -> tuple | None:
-    """A plain layout when every axis is held whole by one dim, else None."""
+    """The plain layout of ``dims`` (per dim the input axis it holds whole, or None),
+    or None where a dim holds part of an axis, or more than one."""
     layout: list = []
-    seen = set()
     for parts in dims:
         sp = spatial(parts)
         if not sp:
             layout.append(None)
             continue
-        if len(parts) != 1 or sp[0][1] != 1 or sp[0][2] != grid[sp[0][0]]:
+        a, s, c = sp[0]
+        if len(parts) != 1 or s != 1 or c != grid[a] or a in layout:
             return None
-        layout.append(sp[0][0])
-        seen.add(sp[0][0])
-    return tuple(layout) if len(seen) == len(grid) else None
+        layout.append(a)
+    return tuple(layout)
 
 
 def scaled(dims: Dims, factors: Sequence[int]) -> Dims:

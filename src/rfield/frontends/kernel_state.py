@@ -133,8 +133,8 @@ class State:
         self.nd = self.graph.ndim
         self.strict, self.framework = strict, framework
         self.naming, self.where = naming, where
-        self.entries: dict[Hashable, tuple[str, Layout, Any]] = {}
-        self.parts: dict[Hashable, P.Dims] = {}  # tensors whose axes are split or merged
+        # per tensor: its node, its parts (:mod:`.kernel_parts`), the object kept alive
+        self.entries: dict[Hashable, tuple[str, P.Dims, Any]] = {}
         self.counts: Counter = Counter()
         self.unknown_ops: Counter = Counter()
         self.unknown_at: dict[str, str] = {}  # operator -> where it was first met
@@ -142,7 +142,6 @@ class State:
 
     def reset(self) -> None:
         self.entries.clear()
-        self.parts.clear()
         self.graph.clear()
         self.counts.clear()
         self.unknown_ops.clear()
@@ -150,42 +149,41 @@ class State:
         self.grids.clear()
 
     # ------------------------------------------------------------------ tensors
+    # One representation: every tensor has parts. A *plain* one holds each input
+    # axis whole in one dim; its layout (per dim the axis it holds, or None) is what
+    # most operators read, and :meth:`get` refuses a tensor that is not plain.
 
     def bind(self, t: T, node: str, layout: Layout) -> None:
         """Record that ``t`` is made by ``node`` and holds the input axes ``layout``."""
-        self.entries[t.key] = (node, tuple(layout), t.obj)
-        self.parts.pop(t.key, None)
+        self.entries[t.key] = (node, P.from_layout(layout, t.shape, self.graph.size_of(node)),
+                               t.obj)
 
     def bind_parts(self, t: T, node: str, dims: P.Dims) -> None:
-        """Record that ``t`` holds the positions of ``node`` split or merged as ``dims``
-        (a plain layout when that is what they come to)."""
-        layout = P.to_layout(dims, self.graph.size_of(node))
-        if layout is not None or not P.has_space(dims):
-            self.bind(t, node, layout or (None,) * len(dims))
-            return
-        self.entries[t.key] = (node, (None,) * len(dims), t.obj)
-        self.parts[t.key] = dims
+        """Record that ``t`` holds the positions of ``node`` split or merged as ``dims``."""
+        self.entries[t.key] = (node, tuple(dims), t.obj)
+
+    def _layout(self, node: str, dims: P.Dims) -> Layout | None:
+        return P.to_layout(dims, self.graph.size_of(node))
+
+    def held(self, t: T) -> tuple[str, P.Dims]:
+        """Node and parts of any tensor, plain or not."""
+        node, dims, _ = self.entries[t.key]
+        return node, dims
 
     def parts_of(self, t: T) -> P.Dims | None:
-        """The parts of a tensor with split or merged axes; None for a plain one."""
-        return self.parts.get(t.key)
+        """The parts of a tensor that is not plain (split or merged axes); else None."""
+        node, dims, _ = self.entries[t.key]
+        return dims if self._layout(node, dims) is None else None
 
     def dims_of(self, t: T) -> P.Dims | None:
-        """The parts of any tensor with positions (a plain one's from its layout)."""
-        if t.key in self.parts:
-            return self.parts[t.key]
-        layout = self.entries[t.key][1]
-        if not has_space(layout) or t.shape is None or None in t.shape:
-            return None
-        return P.from_layout(t.shape, layout)
+        """The parts of a tensor holding positions; None for a positionless one."""
+        dims = self.entries[t.key][1]
+        return dims if P.has_space(dims) else None
 
     def copy(self, src: T, dst: T) -> None:
-        """``dst`` is ``src`` (an identity, a call's argument): node, layout and parts."""
-        node, layout, _ = self.entries[src.key]
-        self.entries[dst.key] = (node, layout, dst.obj)
-        self.parts.pop(dst.key, None)
-        if src.key in self.parts:
-            self.parts[dst.key] = self.parts[src.key]
+        """``dst`` is ``src`` (an identity, a call's argument)."""
+        node, dims, _ = self.entries[src.key]
+        self.entries[dst.key] = (node, dims, dst.obj)
 
     def entry(self, key: Hashable):
         return self.entries.get(key)
@@ -195,15 +193,16 @@ class State:
 
     def get(self, t: T) -> tuple[str, Layout]:
         """Node and layout; an operator that reads layouts cannot read parts."""
-        if t.key in self.parts:
+        node, dims, _ = self.entries[t.key]
+        layout = self._layout(node, dims)
+        if layout is None:
             raise Unknown(ON_PARTS)
-        node, layout, _ = self.entries[t.key]
         return node, layout
 
     def peek(self, t: T) -> tuple[str, Layout]:
         """Node and layout for naming (a tensor with parts shows no spatial dim)."""
-        node, layout, _ = self.entries[t.key]
-        return node, layout
+        node, dims, _ = self.entries[t.key]
+        return node, self._layout(node, dims) or (None,) * len(dims)
 
     def layout(self, t: T) -> Layout:
         return self.get(t)[1]
@@ -263,6 +262,12 @@ class State:
         pooled = [self.add(kind, O.GlobalPool(), [n]) for n in unique]
         return pooled[0] if len(pooled) == 1 else self.add(kind, O.Merge("add"), pooled)
 
+    def mix(self, kind: str, ins: Sequence[T], out: T) -> None:
+        """Attention, einsum: every output reads every position of every input."""
+        node = self.union(kind, [self.get(t)[0] for t in ins])
+        rank = out.rank if out.rank is not None else len(self.layout(ins[0]))
+        self.bind(out, node, (None,) * rank)
+
     # ------------------------------------------------------------------ fallbacks
 
     def unknown(self, what: str, ins: Sequence[T], outs: Sequence[T], op: str = "") -> None:
@@ -274,8 +279,7 @@ class State:
         field is unchanged, and nothing is reported.
         """
         sources = list(dict.fromkeys(self.peek(t)[0] for t in ins))
-        if len(sources) == 1 and not any(has_space(self.peek(t)[1]) or t.key in self.parts
-                                         for t in ins):
+        if len(sources) == 1 and not any(self.dims_of(t) for t in ins):
             for o in outs:
                 self.bind(o, sources[0], (None,) * (o.rank if o.rank is not None
                                                     else len(self.peek(ins[0])[1])))

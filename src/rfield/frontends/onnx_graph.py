@@ -71,16 +71,16 @@ class OnnxReader:
         order = topo(g, set(self.inits) | {i.name for i in g.input}, path)
         self.shapes = self._shapes_with_constants(model, order, shape)
         self.kernel = Kernel(size, strict, "ONNX shape inference", self._naming, self._where)
-        self.kernel.bind(T(first.name), INPUT, tuple(input_layout))
+        self.kernel.state.bind(T(first.name), INPUT, tuple(input_layout))
         self.aliases: dict[str, str] = {}
         self.known = set(self.inits) | {i.name for i in g.input} | \
             {o for n in g.node for o in n.output if o}
         self.depth = 0  # of If branches being read
         for n in order:
             self.read_node(n)
-        if not self.kernel.graph.nodes:
+        if not self.kernel.state.graph.nodes:
             raise TargetError(f"{path}: no node of the model depends on its input")
-        self.graph = self.kernel.finish(source="onnx", input_channels=channels,
+        self.graph = self.kernel.state.finish(source="onnx", input_channels=channels,
                                         aliases=self.aliases)
 
     def _shapes_with_constants(self, model, order: list, shape: list) -> dict:
@@ -127,7 +127,7 @@ class OnnxReader:
         return T(name, None if shape is None else tuple(shape))
 
     def tracked(self, name: str) -> bool:
-        return bool(name) and self.kernel.has(T(name))
+        return bool(name) and self.kernel.state.has(T(name))
 
     def const(self, name: str):
         """The value of a constant input (initializer, Constant node or a folded
@@ -246,14 +246,14 @@ class OnnxReader:
                 raise Unknown(n.op_type)
             handler(self, n, a)
         except Unknown as exc:
-            self.kernel.unknown(str(exc), live, [self.t(o) for o in n.output if o], n.op_type)
+            self.kernel.state.unknown(str(exc), live, [self.t(o) for o in n.output if o], n.op_type)
         except RfieldError:
             raise
         except (IndexError, KeyError, TypeError, ValueError, ZeroDivisionError,
                 OverflowError, AttributeError) as exc:
             raise TargetError(f"{self._where()} is malformed: {type(exc).__name__}: "
                               f"{shown(str(exc), 80)}") from None
-        made = [(o, e[0]) for o, e in zip(n.output, map(self.kernel.entry, n.output))
+        made = [(o, e[0]) for o, e in zip(n.output, map(self.kernel.state.entry, n.output))
                 if e and e[0] != INPUT]
         for o, node in made:
             self.aliases.setdefault(o, node)
@@ -288,7 +288,7 @@ def merge(r: OnnxReader, n, a: dict) -> None:
 
 def _window(r: OnnxReader, n, a: dict, kind: str) -> None:
     x, out = _io(r, n)
-    nsp = r.kernel.rank(x) - 2
+    nsp = r.kernel.state.rank(x) - 2
     if kind in ("conv", "convtranspose") and "kernel_shape" not in a:
         w = r.shapes.get(n.input[1])
         kernel = list(w[2:]) if w else []
@@ -373,7 +373,7 @@ def reduce_input(r, n, a):
     axes = r.ints(n.input[1] if len(n.input) > 1 else "", "Reduce axes")
     if not axes and a.get("noop_with_empty_axes", 0):
         x, out = _io(r, n)
-        r.kernel.copy(x, out)
+        r.kernel.state.copy(x, out)
         return
     _reduce(r, n, a, axes or None)
 
@@ -386,7 +386,7 @@ def arg_reduce(r, n, a):
 def softmax_v1(r, n, a):
     """Softmax before opset 13: the input is flattened from ``axis`` (default 1) on."""
     x, out = _io(r, n)
-    rank = r.kernel.rank(x)
+    rank = r.kernel.state.rank(x)
     r.kernel.along(n.op_type.lower(), x, out, range(a.get("axis", 1) % rank, rank))
 
 
@@ -396,29 +396,29 @@ def softmax(r, n, a):
 
 def _resize(r: OnnxReader, n, a: dict, scales, ctm: str, nearest: str) -> None:
     x, out = _io(r, n)
-    node, layout, _ = r.kernel.window_order(x, r.kernel.rank(x) - 2, n.op_type)
+    node, layout, _ = r.kernel.window_order(x, r.kernel.state.rank(x) - 2, n.op_type)
     mode = _word(a, "mode", "nearest")
     if ctm not in ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
                    "half_pixel_symmetric", "tf_crop_and_resize"):
         raise Unknown(f"Resize(coordinate_transformation_mode={ctm})")
-    size = r.kernel.sizes(out.shape, layout)
+    size = r.kernel.state.sizes(out.shape, layout)
     if size is None:
         raise Unknown("Resize with unknown output size")
     dims = {ax: d for d, ax in enumerate(layout) if ax is not None}
     axes = [int(v) % len(layout) for v in a["axes"]] if a.get("axes") is not None \
         else list(range(len(layout)))
-    per_axis: list = [None] * r.kernel.nd
+    per_axis: list = [None] * r.kernel.state.nd
     if scales is not None and len(scales):
         full = [1.0] * len(layout)
         for d, s in zip(axes, [float(v) for v in scales]):
             full[d] = s
-        per_axis = [Fraction(full[dims[ax]]) for ax in range(r.kernel.nd)]
+        per_axis = [Fraction(full[dims[ax]]) for ax in range(r.kernel.state.nd)]
     elif _word(a, "keep_aspect_ratio_policy", "stretch") != "stretch":
         raise Unknown("Resize to sizes keeping the aspect ratio")
     roi = _roi(r, n, x, axes, dims, size) if ctm == "tf_crop_and_resize" else None
     op = O.Resize(size, per_axis, mode, ctm, nearest, antialias=bool(a.get("antialias")),
                   roi=roi)
-    r.kernel.emit("resize", op, node, layout, out)
+    r.kernel.state.emit("resize", op, node, layout, out)
 
 
 def _roi(r: OnnxReader, n, x: T, axes: list[int], dims: dict, size) -> list:
@@ -463,7 +463,7 @@ def resize(r, n, a):
 
 def _pad(r: OnnxReader, n, a: dict, pads: list[int], axes: list[int] | None) -> None:
     x, out = _io(r, n)
-    rank = r.kernel.rank(x)
+    rank = r.kernel.state.rank(x)
     axes = list(range(rank)) if axes is None else [v % rank for v in axes]
     k = len(axes)
     per_dim = {d: (pads[i], pads[i + k]) for i, d in enumerate(axes)}
@@ -485,7 +485,7 @@ def pad_input(r, n, a):
 
 def _slice(r: OnnxReader, n, starts, ends, axes, steps) -> None:
     x, out = _io(r, n)
-    rank = r.kernel.rank(x)
+    rank = r.kernel.state.rank(x)
     axes = list(range(len(starts))) if axes is None else axes
     steps = [1] * len(starts) if steps is None else steps
     cuts = {ax % rank: (s, e, st) for s, e, ax, st in zip(starts, ends, axes, steps)}
@@ -515,7 +515,7 @@ def split(r, n, a):
 
 def transpose(r, n, a):
     x, out = _io(r, n)
-    perm = a.get("perm", list(reversed(range(r.kernel.rank(x)))))
+    perm = a.get("perm", list(reversed(range(r.kernel.state.rank(x)))))
     r.kernel.permute(x, out, list(perm))
 
 
@@ -540,7 +540,7 @@ def gather(r, n, a):
     idx = r.const(n.input[1])
     if idx is None or np.ndim(idx) > 1:
         raise Unknown("Gather with computed or nested indices")
-    rank = r.kernel.rank(x)
+    rank = r.kernel.state.rank(x)
     axis = a.get("axis", 0) % rank
     if np.ndim(idx) == 1:
         r.kernel.select(x, out, list(range(rank)), [axis])
@@ -562,13 +562,13 @@ def shape_of(r, n, a):
 def norm_over_space(r, n, a):
     """InstanceNormalization, GroupNormalization: statistics over the dims after C."""
     x, out = _io(r, n)
-    r.kernel.normalize(n.op_type, x, out, range(2, r.kernel.rank(x)))
+    r.kernel.normalize(n.op_type, x, out, range(2, r.kernel.state.rank(x)))
 
 
 def layer_norm(r, n, a):
     """LayerNormalization: statistics over the dims from ``axis`` (default -1) on."""
     x, out = _io(r, n)
-    rank = r.kernel.rank(x)
+    rank = r.kernel.state.rank(x)
     r.kernel.normalize(n.op_type, x, out, range(a.get("axis", -1) % rank, rank))
 
 

@@ -50,7 +50,7 @@ class Capture:
         self.inside_whole = False  # a module read whole is running: skip the calls in it
 
     def reset(self) -> None:
-        self.kernel.reset()
+        self.kernel.state.reset()
         self.module_outputs.clear()
         self.module_layouts.clear()
         self.module_stack.clear()
@@ -80,14 +80,14 @@ class Capture:
     def tracked(self, x) -> bool:
         if not isinstance(x, self.torch.Tensor):
             return False
-        entry = self.kernel.entry(id(x))
+        entry = self.kernel.state.entry(id(x))
         return entry is not None and entry[2] is x
 
     def bind(self, x, node: str, layout) -> None:
-        self.kernel.bind(self.t(x), node, layout)
+        self.kernel.state.bind(self.t(x), node, layout)
 
     def lookup(self, x) -> tuple[str, tuple]:
-        return self.kernel.get(self.t(x))
+        return self.kernel.state.get(self.t(x))
 
     # ------------------------------------------------------------------ dispatch
 
@@ -111,7 +111,7 @@ class Capture:
                 raise Unknown(name)
             handler(self, key, args, kwargs, out)
         except Unknown as exc:
-            self.kernel.unknown(str(exc), [self.t(x) for x in tracked],
+            self.kernel.state.unknown(str(exc), [self.t(x) for x in tracked],
                                 [self.t(o) for o in outs], name)
 
     def _setitem(self, args) -> None:
@@ -119,7 +119,7 @@ class Capture:
         target, value = args[0], args[2]
         if self.tracked(value):
             ins = [self.t(v) for v in (target, value) if self.tracked(v)]
-            self.kernel.unknown("__setitem__", ins, [self.t(target)])
+            self.kernel.state.unknown("__setitem__", ins, [self.t(target)])
 
 
 # --------------------------------------------------------------------------- entry point
@@ -281,9 +281,9 @@ def _capture(torch, model, shape, strict, prefix: str = "",
             for slots, saved in ((m._parameters, params), (m._buffers, buffers)):
                 slots.clear()  # as they were, whatever the swap to meta left there
                 slots.update(saved)
-    if not cap.kernel.graph.nodes:
+    if not cap.kernel.state.graph.nodes:
         raise TargetError("the model did no operation rfield could see on its input")
-    return cap.kernel.finish(
+    return cap.kernel.state.finish(
         source="torch", input_channels=shape[1], aliases=cap.module_outputs,
         alias_layouts=cap.module_layouts, captured_on=captured_on, size_note=size_note,
         outputs=cap.outputs,
@@ -321,7 +321,7 @@ def _hook_modules(torch, model, names, cap: Capture, prefix: str) -> list:
                     raise Unknown(type(mod).__name__)
                 MODULE_HANDLERS[type(mod).__name__](cap, mod, x, out)
             except (Unknown, AttributeError, TypeError, ValueError):
-                cap.kernel.unknown(type(mod).__name__, [cap.t(x)], [cap.t(o) for o in outs])
+                cap.kernel.state.unknown(type(mod).__name__, [cap.t(x)], [cap.t(o) for o in outs])
         path = cap.module_stack.pop() if cap.module_stack else None
         first = out
         while isinstance(first, (list, tuple)) and first:
@@ -329,7 +329,7 @@ def _hook_modules(torch, model, names, cap: Capture, prefix: str) -> list:
         if isinstance(out, dict):
             first = next(iter(out.values()), None)
         if path and cap.tracked(first):
-            node, layout = cap.kernel.peek(cap.t(first))
+            node, layout = cap.kernel.state.peek(cap.t(first))
             if node != INPUT and path not in cap.module_outputs:
                 # a module called twice names its first output
                 cap.module_outputs[path] = node
@@ -417,7 +417,7 @@ def _named_outputs(cap: Capture, result, name: str = "output") -> dict[str, str]
     elif isinstance(result, (list, tuple)):
         pairs = [(f"{name}.{i}", v) for i, v in enumerate(result)]
     else:
-        return {name: cap.kernel.peek(cap.t(result))[0]} if cap.tracked(result) else {}
+        return {name: cap.kernel.state.peek(cap.t(result))[0]} if cap.tracked(result) else {}
     out: dict[str, str] = {}
     for key, value in pairs:
         out.update(_named_outputs(cap, value, key))

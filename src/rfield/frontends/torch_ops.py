@@ -129,13 +129,13 @@ def interpolate(c: Capture, _key, args, kwargs, out) -> None:
     a = _bind(["input", "size", "scale_factor", "mode", "align_corners",
                "recompute_scale_factor", "antialias"], args, kwargs)
     x, o = c.t(a["input"]), c.t(out)
-    nsp = c.kernel.rank(x) - 2
+    nsp = c.kernel.state.rank(x) - 2
     node, layout, order = c.kernel.window_order(x, nsp, "interpolate")
     mode = a.get("mode", "nearest")
     aa = bool(a.get("antialias"))
     if aa and (mode not in ("bilinear", "bicubic") or a.get("align_corners")):
         raise Unknown(f"interpolate(mode={mode}, antialias=True)")
-    out_size = c.kernel.sizes(o.shape, layout)
+    out_size = c.kernel.state.sizes(o.shape, layout)
     if out_size is None:
         raise Unknown("interpolate to an unknown size")
     op: O.Op
@@ -148,7 +148,7 @@ def interpolate(c: Capture, _key, args, kwargs, out) -> None:
     else:
         op = O.Upsample(size=list(out_size), mode=mode,
                         align_corners=bool(a.get("align_corners")), antialias=aa)
-    c.kernel.emit("upsample", op, node, layout, o)
+    c.kernel.state.emit("upsample", op, node, layout, o)
 
 
 def _shuffle(cls: type[O._Factor]) -> Handler:
@@ -234,7 +234,7 @@ def getitem(c: Capture, _key, args, kwargs, out) -> None:
         pos = index.index(Ellipsis)
         fill = x.dim() - (len([i for i in index if i is not None]) - 1)
         index = index[:pos] + (slice(None),) * fill + index[pos + 1:]
-    if c.kernel.parts_of(c.t(x)) is not None:
+    if c.kernel.state.parts_of(c.t(x)) is not None:
         return _select_parts(c, x, index, out)
     _, layout = c.lookup(x)
     new_layout: list = []
@@ -333,7 +333,7 @@ def attention(c: Capture, kind, args, kwargs, out) -> None:
     mask = kwargs.get("attn_mask", args[3] if len(args) > 3 else None)
     if kind == "scaled_dot_product_attention" and len(qkv) == 3 and not c.tracked(mask) \
             and not kwargs.get("is_causal") \
-            and any(c.kernel.parts_of(t) is not None for t in qkv):
+            and any(c.kernel.state.parts_of(t) is not None for t in qkv):
         q, k, v = qkv
         c.kernel.attention(q, k, v, c.t(_first(out)))  # tokens or windows of a map
         return
@@ -352,7 +352,7 @@ def roll(c: Capture, _key, args, kwargs, out) -> None:
 def norm_over_space(c: Capture, kind, args, kwargs, out) -> None:
     """group_norm, instance_norm: statistics over every dim after the channels."""
     x = c.t(args[0] if args else kwargs["input"])
-    c.kernel.normalize(kind, x, c.t(out), range(2, c.kernel.rank(x)))
+    c.kernel.normalize(kind, x, c.t(out), range(2, c.kernel.state.rank(x)))
 
 
 def layer_norm(c: Capture, kind, args, kwargs, out) -> None:
@@ -361,7 +361,7 @@ def layer_norm(c: Capture, kind, args, kwargs, out) -> None:
     x = c.t(args[0] if args else kwargs["input"])
     shape = _arg(args, kwargs, 1, "normalized_shape")
     k = len(per_dim(shape, 1))
-    rank = c.kernel.rank(x)
+    rank = c.kernel.state.rank(x)
     c.kernel.normalize(kind, x, c.t(out), range(rank - k, rank))
 
 
@@ -372,14 +372,14 @@ def repeat_interleave(c: Capture, _key, args, kwargs, out) -> None:
     a = _bind(["input", "repeats", "dim", "output_size"], args, kwargs)
     x, o = c.t(a["input"]), c.t(out)
     r, dim = a.get("repeats"), a.get("dim")
-    if not isinstance(r, int) or dim is None or c.kernel.parts_of(x) is not None:
+    if not isinstance(r, int) or dim is None or c.kernel.state.parts_of(x) is not None:
         raise Unknown("repeat_interleave with per-element repeats, no dim or split positions")
-    node, layout = c.kernel.get(x)
+    node, layout = c.kernel.state.get(x)
     axis = layout[dim % len(layout)]
     if axis is None:
-        return c.kernel.bind(o, node, layout)  # the same positions, more channels
-    scale = [float(r) if a == axis else 1.0 for a in range(c.kernel.nd)]
-    c.kernel.emit("upsample", O.Upsample(scale=scale, mode="nearest"), node, layout, o)
+        return c.kernel.state.bind(o, node, layout)  # the same positions, more channels
+    scale = [float(r) if a == axis else 1.0 for a in range(c.kernel.state.nd)]
+    c.kernel.state.emit("upsample", O.Upsample(scale=scale, mode="nearest"), node, layout, o)
 
 
 def lp_normalize(c: Capture, kind, args, kwargs, out) -> None:

@@ -1,0 +1,75 @@
+"""The kernel's elementwise operators: one input (activations, casts) or several
+with broadcasting (sums, products, gates); see :mod:`.kernel`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..core import ops as O
+from .kernel_state import Layout, State, T, Unknown, has_space
+from .kernel_windows import Parts
+
+
+class Elementwise:
+    """Every output position reads the same position of each input; a size-1 dim
+    broadcast against a larger one reads everything there."""
+
+    def __init__(self, state: State, parts: Parts) -> None:
+        self.state, self.parts = state, parts
+
+    def pointwise(self, kind: str, x: T, outs: Sequence[T]) -> None:
+        for o in outs:
+            if o.shape is not None and x.shape is not None and tuple(o.shape) != tuple(x.shape):
+                raise Unknown(kind)
+        node, dims = self.state.held(x)
+        for o in outs:
+            self.state.bind_parts(o, self.state.add(kind, O.Pointwise(kind), [node]), dims)
+
+    def merge(self, kind: str, ins: Sequence[T], out: T) -> None:
+        """Elementwise operators of several tensors, with broadcasting."""
+        if any(self.state.parts_of(t) is not None for t in ins):
+            return self.parts.merge(kind, ins, out)
+        out_rank = out.rank if out.rank is not None else max(self.state.rank(t) for t in ins)
+        spatial = [self.state.layout(t) for t in ins
+                   if has_space(self.state.layout(t)) and self.state.rank(t) == out_rank]
+        inputs: list[str] = []
+        out_layout = None
+        for src in ins:
+            node, layout = self.state.get(src)
+            if spatial and not has_space(layout):
+                # positions mixed upstream (attention): global, broadcast onto the grid
+                size = self.state.sizes(out.shape, spatial[0])
+                if size is not None:
+                    inputs.append(self.state.add("broadcast", O.Broadcast(size),
+                                           [self.state.as_global(node)]))
+                    continue
+            extra = out_rank - self.state.rank(src)
+            layout = (None,) * extra + tuple(layout)
+            node = self._broadcast(node, src, layout, out, extra)
+            if out_layout is None or (extra == 0 and self.state.sizes(src.shape, layout)):
+                out_layout = layout
+            inputs.append(node)
+        inputs = list(dict.fromkeys(inputs))
+        op = O.Merge(kind) if len(inputs) > 1 else O.Pointwise(kind)
+        assert out_layout is not None  # some input holds the spatial axes
+        self.state.bind(out, self.state.add(kind, op, inputs), out_layout)
+
+    def _broadcast(self, node: str, src: T, layout: Layout, out: T, extra: int) -> str:
+        """A size-1 spatial dim broadcast against a larger one reads everything there."""
+        if src.shape is None or out.shape is None:
+            return node
+        grow = any(ax is not None and d >= extra and src.shape[d - extra] == 1
+                   and (out.shape[d] or 0) > 1 for d, ax in enumerate(layout))
+        size = self.state.sizes(out.shape, layout)
+        if not grow or size is None:
+            return node
+        return self.state.add("broadcast", O.Broadcast(size), [node])
+
+    def expand(self, x: T, out: T) -> None:
+        if self.state.parts_of(x) is not None:
+            return self.parts.expand(x, out)
+        node, layout = self.state.get(x)
+        extra = (out.rank or 0) - self.state.rank(x)
+        layout = (None,) * extra + tuple(layout)
+        self.state.bind(out, self._broadcast(node, x, layout, out, extra), layout)
+
