@@ -63,7 +63,7 @@ class Kernel:
         self.concat, self.stack, self.split = (self.shapes.concat, self.shapes.stack,
                                                self.shapes.split)
         self.permute, self.view = self.shapes.permute, self.shapes.view
-        self.select, self.einsum = self.parts.select, self.parts.einsum
+        self.select, self.einsum = self.shapes.select, self.parts.einsum
         self.attention, self.mix = self.parts.attention, self.state.mix
 
     def spatial(self, x: T) -> tuple[str, Layout]:

@@ -21,9 +21,10 @@ class Elementwise:
         for o in outs:
             if o.shape is not None and x.shape is not None and tuple(o.shape) != tuple(x.shape):
                 raise Unknown(kind)
-        node, dims = self.state.held(x)
+        node, dims, tokens = self.state.held(x)
         for o in outs:
-            self.state.bind_parts(o, self.state.add(kind, O.Pointwise(kind), [node]), dims)
+            self.state.bind_parts(o, self.state.add(kind, O.Pointwise(kind), [node]), dims,
+                                  tokens)
 
     def merge(self, kind: str, ins: Sequence[T], out: T) -> None:
         """Elementwise operators of several tensors, with broadcasting."""

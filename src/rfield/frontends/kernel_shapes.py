@@ -4,15 +4,18 @@ views, which move dims around but read no new positions (see :mod:`.kernel`)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from ..core import ops as O
 from ..core import rules as R
 from ..core.graph import INPUT
 from . import kernel_parts as P
+from . import kernel_tokens as K
 from .kernel_state import State, T, Unknown, has_space, match_dims
 from .kernel_windows import Parts
 
 Merge = Callable[[str, Sequence[T], T], None]
+Pick = int | tuple  # an index, or a slice as (start, stop, step)
 
 
 class Shapes:
@@ -23,9 +26,11 @@ class Shapes:
         self.state, self.parts, self.merge = state, parts, merge
 
     def concat(self, kind: str, ins: Sequence[T], out: T, dim: int) -> None:
-        if any(self.state.parts_of(t) is not None for t in ins):
-            # a class token before the patches, anchors of several maps one after another
-            raise Unknown(f"{kind} of tokens or windows")
+        """``ins`` may name constants (tensors without an entry, key None): along the
+        token dim of a grid they are extra tokens; anywhere else they change no field."""
+        if any(self.state.has(t) and self.state.parts_of(t) is not None for t in ins):
+            return self._beside(kind, ins, out, dim)
+        ins = [t for t in ins if self.state.has(t)]
         layouts = [self.state.layout(t) for t in ins]
         if any(lay[dim % len(lay)] is not None for lay in layouts):
             return self._rolled(kind, ins, out, dim)
@@ -35,6 +40,35 @@ class Shapes:
         nodes = list(dict.fromkeys(self.state.get(t)[0] for t in ins))
         op = O.Merge("concat") if len(nodes) > 1 else O.Pointwise("concat")
         self.state.bind(out, self.state.add(kind, op, nodes), layout)
+
+    def _beside(self, kind: str, ins: Sequence[T], out: T, dim: int) -> None:
+        """Class, distillation or register tokens put before or after the patches of
+        one grid (DINOv2 puts registers between its class token and the patches)."""
+        grids = [t for t in ins if self.state.has(t) and P.has_space(self.state.held(t)[1])]
+        if len(grids) != 1 or out.shape is None or any(t.shape is None for t in ins):
+            raise Unknown(f"{kind} of tokens or windows")  # anchors of several maps
+        node, dims, tokens = self.state.held(grids[0])
+        dim %= len(dims)
+        if any(P.spatial(parts) for d, parts in enumerate(dims) if d != dim) \
+                or not P.spatial(dims[dim]) or (tokens is not None and tokens.dim != dim):
+            raise Unknown(f"{kind} of tokens or windows")
+        at = list(ins).index(grids[0])
+        counts = [int(t.shape[dim]) for t in ins]  # type: ignore[index]
+        before = sum(counts[:at]) + (tokens.before if tokens else 0)
+        after = sum(counts[at + 1:]) + (tokens.after if tokens else 0)
+        new = K.Tokens(dim, before, after)
+        if new.size(dims[dim]) != out.shape[dim]:
+            raise Unknown(f"{kind} of tokens or windows")
+        reads = [tokens.node if tokens else None]
+        for t in ins:
+            if t is not grids[0] and self.state.has(t):
+                source = self.state.peek(t)[0]
+                if source == INPUT:
+                    raise Unknown(f"{kind} of tokens or windows")
+                reads.append(self.state.tokens_node(t) or source)
+        grid = self.state.add(kind, O.Pointwise(kind), [node])
+        new = replace(new, node=self.state.reading_all(reads, grid))
+        self.state.bind_parts(out, grid, dims, new)
 
     def _rolled(self, kind: str, ins: Sequence[T], out: T, dim: int) -> None:
         """A concat along a spatial dim of slices of one map that put its end before its
@@ -66,27 +100,101 @@ class Shapes:
         self.state.emit("roll", O.Roll(shifts), parents.pop(), layout, out)
 
     def stack(self, ins: Sequence[T], out: T, dim: int) -> None:
+        if any(self.state.parts_of(t) is not None for t in ins):
+            return self._stack_parts(ins, out, dim)
         layout = list(self.state.layout(ins[0]))
         layout.insert(dim % (len(layout) + 1), None)
         nodes = list(dict.fromkeys(self.state.get(t)[0] for t in ins))
         op = O.Merge("stack") if len(nodes) > 1 else O.Pointwise("stack")
         self.state.bind(out, self.state.add("stack", op, nodes), tuple(layout))
 
+    def _stack_parts(self, ins: Sequence[T], out: T, dim: int) -> None:
+        """Tensors holding positions alike (rotary embeddings' halves) stacked."""
+        rank = self.state.rank(ins[0])
+        found, dims, tokens = self.parts.aligned(ins, rank, "stack")
+        if any(d is None for _, d in found):
+            raise Unknown("stack of positionless tensors and tokens or windows")
+        nodes = list(dict.fromkeys(n for n, _ in found))
+        node = self.state.add("stack", O.Merge("stack") if len(nodes) > 1
+                              else O.Pointwise("stack"), nodes)
+        at = dim % (rank + 1)
+        new = tuple(dims[:at]) + (((None, 0, len(ins)),),) + tuple(dims[at:])
+        if tokens is not None:
+            reads = self.state.reading_all([self.state.tokens_node(t) for t in ins], node)
+            tokens = replace(tokens, dim=tokens.dim + int(tokens.dim >= at), node=reads)
+        self.state.bind_parts(out, node, P.tidy(new), tokens)
+
     def split(self, kind: str, x: T, outs: Sequence[T], dim: int, drop: bool = False) -> None:
-        """Pieces along a non-spatial dim; ``drop`` removes the dim (unbind)."""
-        if self.state.parts_of(x) is not None:
-            return self.parts.split(x, outs, dim, drop)
-        node, layout = self.state.get(x)
-        dim %= len(layout)
-        if layout[dim] is not None:
+        """Pieces along a dim holding no position; ``drop`` removes the dim (unbind)."""
+        node, dims, tokens = self.state.held(x)
+        dim %= len(dims)
+        if P.spatial(dims[dim]):
             raise Unknown(f"{kind} along a spatial dim")
-        new = tuple(v for i, v in enumerate(layout) if i != dim) if drop else layout
+        if tokens is not None and tokens.dim == dim:
+            raise Unknown(f"{kind} {K.ON_TOKENS}")
+        if drop and tokens is not None and tokens.dim > dim:
+            tokens = K.shifted(tokens, -1)
         for o in outs:
-            self.state.bind(o, node, new)
+            if drop:
+                new = dims[:dim] + dims[dim + 1:]
+            else:
+                new = P.blank(dims, [dim], o.shape) if o.shape is not None else dims
+            self.state.bind_parts(o, node, new, tokens)
+
+    def select(self, x: T, out: T, source: Sequence[int | None], cut: Sequence[int],
+               picks: dict[int, Pick] | None = None) -> None:
+        """Indexing: output dim i is input dim ``source[i]`` (None: a new dim); the dims
+        in ``cut`` are sliced and those in no ``source`` indexed away: neither may hold
+        positions (qkv[0], a head's slice), but for the token dim, where ``picks``
+        (per dim its index or (start, stop, step)) says what is kept: the class
+        token, the grid without it, or all."""
+        node, layout = self.state.peek(x)
+        have = self.state.dims_of(x, tokens=True)
+        tokens = self.state.tokens_of(x)
+        gone = [d for d in range(len(layout)) if d not in source]
+        if have is None or out.shape is None:
+            if any(layout[d] is not None for d in list(cut) + gone):
+                raise Unknown("indexing a spatial dim")
+            self.state.bind(out, node, tuple(None if d is None else layout[d] for d in source))
+            return
+        if tokens is not None and tokens.dim in list(cut) + gone:
+            at = tokens.dim
+            tokens = self._pick_tokens(x, out, tokens, (picks or {}).get(at))
+            if tokens is False:
+                return
+            cut = [d for d in cut if d != at]  # the grid is kept whole there
+        if any(P.spatial(have[d]) for d in list(cut) + gone):
+            raise Unknown("indexing a spatial dim")
+        new = tuple(() if d is None else (((None, 0, int(out.shape[i])),) if d in cut
+                                          else have[d]) for i, d in enumerate(source))
+        if tokens is not None:
+            tokens = tokens.moved(list(source).index(tokens.dim))
+        self.state.bind_parts(out, node, P.tidy(new), tokens)
+
+    def _pick_tokens(self, x: T, out: T, tokens: K.Tokens, pick: Pick | None):
+        """The tokens left by a cut of the token dim (None: the grid alone), or False
+        where only extra tokens are left: ``out`` is then bound, positionless, or
+        left without an entry (a constant) while they have read nothing."""
+        parts = self.state.held(x)[1][tokens.dim]
+        if pick is None:
+            raise Unknown(f"indexing {K.ON_TOKENS}")
+        if isinstance(pick, int):
+            i = pick % tokens.size(parts)
+            pick = (i, i + 1, 1)
+        kept = K.cut(tokens, parts, *pick)
+        if kept is None:
+            raise Unknown("indexing a spatial dim")
+        if kept[0]:
+            return kept[1]
+        if tokens.node is None:  # a class token that has met no patch: still a constant
+            return False
+        token = self.state.add("token", O.GlobalPool(), [tokens.node])  # one unit
+        self.state.bind(out, token, (None,) * len(out.shape or ()))
+        return False
 
     def permute(self, x: T, out: T, perm: Sequence[int]) -> None:
-        node, dims = self.state.held(x)
-        self.state.bind_parts(out, node, P.permute(dims, perm))
+        node, dims, tokens = self.state.held(x)
+        self.state.bind_parts(out, node, P.permute(dims, perm), K.permuted(tokens, perm))
 
     def view(self, x: T, out: T) -> None:
         """Views that keep every spatial dim whole (channel shuffles, flatten of 1x1)

@@ -13,6 +13,7 @@ from ..core import ops as O
 from ..core.graph import INPUT, Graph, Provenance
 from ..errors import RfieldError, ShapeError, SpecError, UnsupportedError
 from . import kernel_parts as P
+from .kernel_tokens import ON_TOKENS, Tokens
 
 Layout = tuple  # per tensor dim: the input axis it holds, or None
 Shape = tuple  # per tensor dim: its size (None where the framework does not know)
@@ -133,12 +134,14 @@ class State:
         self.nd = self.graph.ndim
         self.strict, self.framework = strict, framework
         self.naming, self.where = naming, where
-        # per tensor: its node, its parts (:mod:`.kernel_parts`), the object kept alive
-        self.entries: dict[Hashable, tuple[str, P.Dims, Any]] = {}
+        # per tensor: its node, its parts (:mod:`.kernel_parts`), the object kept
+        # alive, and the extra tokens beside its grid (:mod:`.kernel_tokens`) if any
+        self.entries: dict[Hashable, tuple[str, P.Dims, Any, Tokens | None]] = {}
         self.counts: Counter = Counter()
         self.unknown_ops: Counter = Counter()
         self.unknown_at: dict[str, str] = {}  # operator -> where it was first met
         self.grids: set[tuple[int, ...]] = set()  # the spatial sizes nodes have had
+        self.everything: dict[str, bool] = {}  # nodes known to read every position
 
     def reset(self) -> None:
         self.entries.clear()
@@ -147,6 +150,7 @@ class State:
         self.unknown_ops.clear()
         self.unknown_at.clear()
         self.grids.clear()
+        self.everything.clear()
 
     # ------------------------------------------------------------------ tensors
     # One representation: every tensor has parts. A *plain* one holds each input
@@ -156,34 +160,42 @@ class State:
     def bind(self, t: T, node: str, layout: Layout) -> None:
         """Record that ``t`` is made by ``node`` and holds the input axes ``layout``."""
         self.entries[t.key] = (node, P.from_layout(layout, t.shape, self.graph.size_of(node)),
-                               t.obj)
+                               t.obj, None)
 
-    def bind_parts(self, t: T, node: str, dims: P.Dims) -> None:
-        """Record that ``t`` holds the positions of ``node`` split or merged as ``dims``."""
-        self.entries[t.key] = (node, tuple(dims), t.obj)
+    def bind_parts(self, t: T, node: str, dims: P.Dims, tokens: Tokens | None = None) -> None:
+        """Record that ``t`` holds the positions of ``node`` split or merged as ``dims``,
+        with ``tokens`` beside the grid along one dim."""
+        self.entries[t.key] = (node, tuple(dims), t.obj, tokens)
 
     def _layout(self, node: str, dims: P.Dims) -> Layout | None:
         return P.to_layout(dims, self.graph.size_of(node))
 
-    def held(self, t: T) -> tuple[str, P.Dims]:
-        """Node and parts of any tensor, plain or not."""
-        node, dims, _ = self.entries[t.key]
-        return node, dims
+    def held(self, t: T) -> tuple[str, P.Dims, Tokens | None]:
+        """Node, parts and extra tokens of any tensor."""
+        node, dims, _, tokens = self.entries[t.key]
+        return node, dims, tokens
+
+    def tokens_of(self, t: T) -> Tokens | None:
+        return self.entries[t.key][3]
 
     def parts_of(self, t: T) -> P.Dims | None:
-        """The parts of a tensor that is not plain (split or merged axes); else None."""
-        node, dims, _ = self.entries[t.key]
-        return dims if self._layout(node, dims) is None else None
+        """The parts of a tensor that is not plain (split or merged axes, or tokens
+        beside its grid); else None."""
+        node, dims, _, tokens = self.entries[t.key]
+        return dims if tokens is not None or self._layout(node, dims) is None else None
 
-    def dims_of(self, t: T) -> P.Dims | None:
-        """The parts of a tensor holding positions; None for a positionless one."""
-        dims = self.entries[t.key][1]
+    def dims_of(self, t: T, tokens: bool = False) -> P.Dims | None:
+        """The parts of a tensor holding positions; None for a positionless one. An
+        operator that does not pass ``tokens`` does not follow extra tokens."""
+        _, dims, _, extra = self.entries[t.key]
+        if extra is not None and not tokens:
+            raise Unknown(ON_TOKENS)
         return dims if P.has_space(dims) else None
 
     def copy(self, src: T, dst: T) -> None:
         """``dst`` is ``src`` (an identity, a call's argument)."""
-        node, dims, _ = self.entries[src.key]
-        self.entries[dst.key] = (node, dims, dst.obj)
+        node, dims, _, tokens = self.entries[src.key]
+        self.entries[dst.key] = (node, dims, dst.obj, tokens)
 
     def entry(self, key: Hashable):
         return self.entries.get(key)
@@ -193,16 +205,19 @@ class State:
 
     def get(self, t: T) -> tuple[str, Layout]:
         """Node and layout; an operator that reads layouts cannot read parts."""
-        node, dims, _ = self.entries[t.key]
+        node, dims, _, tokens = self.entries[t.key]
         layout = self._layout(node, dims)
+        if tokens is not None:
+            raise Unknown(ON_TOKENS)
         if layout is None:
             raise Unknown(ON_PARTS)
         return node, layout
 
     def peek(self, t: T) -> tuple[str, Layout]:
         """Node and layout for naming (a tensor with parts shows no spatial dim)."""
-        node, dims, _ = self.entries[t.key]
-        return node, self._layout(node, dims) or (None,) * len(dims)
+        node, dims, _, tokens = self.entries[t.key]
+        layout = None if tokens is not None else self._layout(node, dims)
+        return node, layout or (None,) * len(dims)
 
     def layout(self, t: T) -> Layout:
         return self.get(t)[1]
@@ -250,11 +265,42 @@ class State:
         """Whether ``node`` already reads everything."""
         return node != INPUT and self.graph.nodes[node].global_
 
+    def reads_everything(self, node: str) -> bool:
+        """Whether every output of ``node`` reads every input position: its own op is
+        global on every axis, or it reads (through any input) a node that is."""
+        if node == INPUT:
+            return False
+        known = self.everything.get(node)
+        if known is None:
+            n = self.graph.nodes[node]
+            known = all(r.is_global for r in n.rules) or \
+                any(self.reads_everything(i) for i in n.inputs)
+            self.everything[node] = known
+        return known
+
     def as_global(self, node: str) -> str:
         """``node`` if it already reads everything, else a global node over it."""
         if self.is_global(node):
             return node
         return self.add("mixed", O.GlobalPool(), [node])
+
+    def tokens_node(self, t: T) -> str | None:
+        """What the extra tokens beside ``t``'s grid read (None: nothing, or none)."""
+        tokens = self.entries[t.key][3]
+        return None if tokens is None else tokens.node
+
+    def reading_all(self, nodes: Iterable[str | None], beside: str) -> str | None:
+        """The node extra tokens read once they have met ``nodes`` (None: constants
+        that read nothing): ``beside``, the grid's node, where that reads everything
+        already, else a node reading everything each of ``nodes`` reads."""
+        found = list(dict.fromkeys(n for n in nodes if n is not None))
+        if not found:
+            return None
+        if self.reads_everything(beside):
+            return beside
+        if len(found) == 1:
+            return self.as_global(found[0])
+        return self.union("tokens", found)
 
     def union(self, kind: str, nodes: Iterable[str]) -> str:
         """A node that reads everything its inputs read: each read whole, then the union."""
@@ -268,6 +314,13 @@ class State:
         rank = out.rank if out.rank is not None else len(self.layout(ins[0]))
         self.bind(out, node, (None,) * rank)
 
+    def gather(self, kind: str, ins: Sequence[T], out: T) -> None:
+        """``out`` reads every position every input holds, extra tokens included (a
+        constant query attending over keys and values): positionless."""
+        node = self.union(kind, [self.peek(t)[0] for t in ins] +
+                          [n for n in (self.tokens_node(t) for t in ins) if n is not None])
+        self.bind(out, node, (None,) * (out.rank or 0))
+
     # ------------------------------------------------------------------ fallbacks
 
     def unknown(self, what: str, ins: Sequence[T], outs: Sequence[T], op: str = "") -> None:
@@ -279,7 +332,9 @@ class State:
         field is unchanged, and nothing is reported.
         """
         sources = list(dict.fromkeys(self.peek(t)[0] for t in ins))
-        if len(sources) == 1 and not any(self.dims_of(t) for t in ins):
+        sources += [n for n in dict.fromkeys(self.tokens_node(t) for t in ins)
+                    if n is not None and n not in sources]
+        if len(sources) == 1 and not any(P.has_space(self.held(t)[1]) for t in ins):
             for o in outs:
                 self.bind(o, sources[0], (None,) * (o.rank if o.rank is not None
                                                     else len(self.peek(ins[0])[1])))

@@ -12,10 +12,12 @@ mixing), the result is global. Anything else raises :class:`Unknown`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ..core import ops as O
 from ..core.graph import INPUT
 from . import kernel_parts as P
+from . import kernel_tokens as K
 from .kernel_state import ON_PARTS, State, T, Unknown
 
 
@@ -40,14 +42,21 @@ class Parts:
             raise Unknown(f"{kind} over digits that do not tile an axis")
         return self.state.add(kind, O.WindowMix(digits), [node])
 
-    def settle(self, kind: str, node: str, dims: P.Dims, out: T) -> None:
+    def settle(self, kind: str, node: str, dims: P.Dims, out: T,
+               tokens: K.Tokens | None = None, loose: Sequence[str | None] = (),
+               read: bool = False) -> None:
         """Bind ``out``, whose dims may hold only some digits of an axis (the rest
         contracted): the lowest missing are a window of their size and stride, all
-        missing make it global."""
+        missing make it global. ``loose``: what extra tokens summed over read, joined
+        in; ``tokens``: those left beside the grid of ``out``, which with ``read``
+        have read every position summed over (and then read everything)."""
         grid = self.state.graph.size_of(node)
         held = P.held(dims, self.state.nd)
+        also: list[str] = [n for n in dict.fromkeys(loose) if n is not None]
         if not any(held):  # every position contracted
-            self.state.bind(out, self.state.add(kind, O.GlobalPool(), [node]), (None,) * len(dims))
+            node = self.state.union(kind, [node, *also]) if also else \
+                self.state.add(kind, O.GlobalPool(), [node])
+            self.state.bind(out, node, (None,) * len(dims))
             return
         factors = []
         for ds, n in zip(held, grid):
@@ -58,7 +67,13 @@ class Parts:
         if any(f > 1 for f in factors):
             node = self.state.add(kind, O.Conv(factors, factors, 0, 1), [node])
             dims = P.scaled(dims, factors)
-        self.state.bind_parts(out, node, dims)
+        if also and not self.state.reads_everything(node):  # then it reads them already
+            node = self.joined(kind, [(node, False)] + [(n, True) for n in also])
+        if tokens is not None and (read or also):
+            if not self.state.reads_everything(node):
+                raise Unknown(f"{kind} over windows {K.ON_TOKENS}")
+            tokens = replace(tokens, node=node)
+        self.state.bind_parts(out, node, dims, tokens)
 
     def on_grid(self, node: str, grid: tuple[int, ...], positionless: bool) -> str:
         """``node`` on ``grid``: a positionless tensor's is global there; maps of
@@ -70,100 +85,94 @@ class Parts:
         source = self.state.as_global(node) if node != INPUT else node
         return self.state.add("broadcast", O.Broadcast(grid), [source])
 
-    def aligned(self, ts: Sequence[T], rank: int, kind: str) -> tuple[list, P.Dims]:
-        """Each input's node and parts, to ``rank`` dims; the parts they agree on."""
+    def aligned(self, ts: Sequence[T], rank: int, kind: str
+                ) -> tuple[list, P.Dims, K.Tokens | None]:
+        """Each input's node and parts, to ``rank`` dims; the parts (and the extra
+        tokens beside them, the node they read left to the caller) they agree on."""
         found: list = []
-        ref: P.Dims | None = None
+        ref: tuple | None = None
         for t in ts:
-            dims = self.state.dims_of(t)
+            dims = self.state.dims_of(t, tokens=True)
             if dims is not None:
-                dims = ((),) * (rank - len(dims)) + tuple(dims)
-                if ref is not None and P.tidy(dims) != P.tidy(ref):
+                extra = rank - len(dims)
+                dims = ((),) * extra + tuple(dims)
+                tokens = K.shifted(self.state.tokens_of(t), extra)
+                key = (P.tidy(dims), tokens and replace(tokens, node=None))
+                if ref is not None and key != ref[1]:
                     raise Unknown(f"{kind} of tensors holding positions differently")
-                ref = dims
+                ref = (dims, key)
             found.append((self.state.peek(t)[0], dims))
         assert ref is not None
-        return found, ref
+        return found, ref[0], ref[1][1]
 
     # ------------------------------------------------------------------ operators
 
     def merge(self, kind: str, ins: Sequence[T], out: T) -> None:
         rank = out.rank if out.rank is not None else max(self.state.rank(t) for t in ins)
-        found, dims = self.aligned(ins, rank, kind)
+        found, dims, tokens = self.aligned(ins, rank, kind)
         grid = next(self.state.graph.size_of(n) for n, d in found if d is not None)
         nodes = list(dict.fromkeys(self.on_grid(n, grid, d is None) for n, d in found))
         op = O.Merge(kind) if len(nodes) > 1 else O.Pointwise(kind)
-        self.state.bind_parts(out, self.state.add(kind, op, nodes), dims)
+        node = self.state.add(kind, op, nodes)
+        if tokens is not None:  # they meet whatever positionless inputs read
+            reads = [self.state.tokens_node(t) for t in ins] + \
+                [n for n, d in found if d is None and n != INPUT]
+            tokens = replace(tokens, node=self.state.reading_all(reads, node))
+        self.state.bind_parts(out, node, dims, tokens)
 
     def view(self, x: T, out: T) -> None:
-        dims = self.state.dims_of(x)
-        new = None if dims is None or out.shape is None else P.reshape(dims, out.shape)
+        node, dims, tokens = self.state.held(x)
+        if out.shape is None or not P.has_space(dims):
+            raise Unknown("view that splits positions unevenly")
+        if tokens is not None:
+            kept = K.reshape(dims, tokens, out.shape)
+            if kept is None:
+                raise Unknown(f"view that cuts the token dim {K.ON_TOKENS}")
+            return self.state.bind_parts(out, node, *kept)
+        new = P.reshape(dims, out.shape)
         if new is None:
             raise Unknown("view that splits positions unevenly")
-        self.state.bind_parts(out, self.state.peek(x)[0], new)
+        self.state.bind_parts(out, node, new)
 
     def along(self, kind: str, x: T, out: T, dims: Sequence[int] | None) -> None:
         """Softmax or a norm over ``dims`` (None: all): reads every digit held there."""
-        have = self.state.dims_of(x)
-        assert have is not None
+        source, have, tokens = self.state.held(x)
         which = range(len(have)) if dims is None else [d % len(have) for d in dims]
-        parts = [p for d in which for p in have[d]]
-        node = self.mixed(kind, self.state.peek(x)[0], parts)
-        if node == self.state.peek(x)[0]:
+        node = self.mixed(kind, source, [p for d in which for p in have[d]])
+        if tokens is not None and tokens.dim in which:  # tokens and grid read each other
+            if tokens.node is not None and not self.state.reads_everything(node):
+                node = self.joined(kind, [(node, False), (tokens.node, True)])
+            if not self.state.reads_everything(node):
+                raise Unknown(f"{kind} over windows {K.ON_TOKENS}")
+            tokens = replace(tokens, node=node)
+        if node == source:
             node = self.state.add(kind, O.Pointwise(kind), [node])
-        self.state.bind_parts(out, node, have)
+        self.state.bind_parts(out, node, have, tokens)
 
     def reduce(self, kind: str, x: T, out: T, dims: Sequence[int], keep: bool) -> None:
         """A product with weights, or a reduction, over ``dims``."""
-        have = self.state.dims_of(x)
-        assert have is not None and out.shape is not None
+        node, have, tokens = self.state.held(x)
+        assert out.shape is not None
         which = {d % len(have) for d in dims}
         if keep:
             new = P.blank(have, which, out.shape)
         else:
             new = tuple(p for d, p in enumerate(have) if d not in which)
-        self.settle(kind, self.state.peek(x)[0], new, out)
+        if tokens is not None and tokens.dim in which:  # tokens and grid summed together
+            return self.settle(kind, node, new, out, loose=[tokens.node])
+        if tokens is not None and not keep:
+            tokens = K.shifted(tokens, -sum(d < tokens.dim for d in which))
+        self.settle(kind, node, new, out, tokens)
 
     def expand(self, x: T, out: T) -> None:
         """Size-1 dims repeated: they hold no position."""
-        have = self.state.dims_of(x)
-        assert have is not None
+        node, have, tokens = self.state.held(x)
         if out.shape is None:
             raise Unknown(f"expand to an unknown shape {ON_PARTS}")
-        have = ((),) * (len(out.shape) - len(have)) + tuple(have)
+        extra = len(out.shape) - len(have)
+        have = ((),) * extra + tuple(have)
         new = tuple(parts or ((None, 0, int(n)),) for parts, n in zip(have, out.shape))
-        self.state.bind_parts(out, self.state.peek(x)[0], P.tidy(new))
-
-    def split(self, x: T, outs: Sequence[T], dim: int, drop: bool) -> None:
-        have = self.state.dims_of(x)
-        assert have is not None
-        dim %= len(have)
-        if P.spatial(have[dim]):
-            raise Unknown("split of a dim holding positions")
-        for o in outs:
-            if drop:
-                new = have[:dim] + have[dim + 1:]
-            else:
-                new = P.blank(have, [dim], o.shape) if o.shape is not None else have
-            self.state.bind_parts(o, self.state.peek(x)[0], new)
-
-    def select(self, x: T, out: T, source: Sequence[int | None], cut: Sequence[int]) -> None:
-        """Indexing: output dim i is input dim ``source[i]`` (None: a new dim); the dims
-        in ``cut`` are sliced and those in no ``source`` indexed away: neither may hold
-        positions (qkv[0], a head's slice)."""
-        node, layout = self.state.peek(x)
-        have = self.state.dims_of(x)
-        gone = [d for d in range(len(layout)) if d not in source]
-        if have is None or out.shape is None:
-            if any(layout[d] is not None for d in list(cut) + gone):
-                raise Unknown("indexing a spatial dim")
-            self.state.bind(out, node, tuple(None if d is None else layout[d] for d in source))
-            return
-        if any(P.spatial(have[d]) for d in list(cut) + gone):
-            raise Unknown("indexing a spatial dim")
-        new = tuple(() if d is None else (((None, 0, int(out.shape[i])),) if d in cut
-                                          else have[d]) for i, d in enumerate(source))
-        self.state.bind_parts(out, node, P.tidy(new))
+        self.state.bind_parts(out, node, P.tidy(new), K.shifted(tokens, extra))
 
     def product(self, kind: str, a: T, b: T, out: T) -> None:
         """``a @ b`` of two input-dependent tensors (attention scores, then values)."""
@@ -190,38 +199,52 @@ class Parts:
                  letters: str) -> None:
         """A product of input-dependent tensors written as einsum letters: each output
         reads, in every operand, every digit held along a summed letter; a free letter
-        holding positions in two operands (scores q @ k^T) is read whole in the later."""
-        found: list[tuple[str, P.Dims | None, str]] = []
+        holding positions in two operands (scores q @ k^T) is read whole in the later.
+        Extra tokens along a letter read so are joined in; along a free letter they
+        stay beside the output's grid."""
+        found: list[tuple[str, P.Dims | None, str, K.Tokens | None]] = []
         for t, lets in operands:
-            dims = self.state.dims_of(t)
+            dims = self.state.dims_of(t, tokens=True)
             if dims is not None and len(dims) != len(lets):
                 raise Unknown(f"{kind} with broadcast dims")
-            found.append((self.state.peek(t)[0], dims, lets))
-        if all(d is None for _, d, _ in found):
+            found.append((self.state.peek(t)[0], dims, lets, self.state.tokens_of(t)))
+        if all(d is None for _, d, _, _ in found):
             raise Unknown(f"{kind} of positionless tensors")
         held: dict[str, tuple] = {}  # output letter -> the parts it holds
         nodes: list[tuple[str, bool]] = []
-        for node, dims, lets in found:
+        loose: list[str | None] = []  # what extra tokens read along letters read whole
+        kept: tuple[str, K.Tokens] | None = None  # the letter the output's tokens are on
+        for node, dims, lets, tokens in found:
             if dims is None:
                 nodes.append((node, True))
                 continue
             read: list = []
-            for letter, parts in zip(lets, dims):
+            for at, (letter, parts) in enumerate(zip(lets, dims)):
+                here = tokens is not None and tokens.dim == at
                 if not P.spatial(parts):
                     continue
                 if letter not in letters:
                     read += parts  # summed over
                 elif letter in held:
-                    if held[letter] != parts:
+                    if held[letter] != parts or here != (kept is not None and kept[0] == letter):
                         raise Unknown(f"{kind} of tensors holding positions differently")
+                    continue
                 elif any(P.overlap(parts, other) for other in held.values()):
                     read += parts  # positions a first operand holds already (k of q @ k^T)
                 else:
                     held[letter] = parts
+                    if here:
+                        kept = (letter, tokens)  # type: ignore[assignment]
+                    continue
+                if here:
+                    loose.append(tokens.node)  # type: ignore[union-attr]
             nodes.append((self.mixed(kind, node, read), False))
         shape = out.shape or (1,) * len(letters)
         dims = tuple(held.get(x) or ((None, 0, int(n)),) for x, n in zip(letters, shape))
-        self.settle(kind, self.joined(kind, nodes), P.tidy(dims), out)
+        tokens = None if kept is None else kept[1].moved(letters.index(kept[0]))
+        read_any = any(free or n != m for (n, free), (m, _, _, _) in zip(nodes, found))
+        self.settle(kind, self.joined(kind, nodes), P.tidy(dims), out, tokens, loose,
+                    read=read_any)
 
     def joined(self, kind: str, nodes: Sequence[tuple[str, bool]]) -> str:
         """One node reading what each of ``nodes`` reads, on the grid of the ones with
@@ -241,20 +264,31 @@ class Parts:
 
     def attention(self, q: T, k: T, v: T, out: T) -> None:
         """softmax(q @ k^T) @ v: each output reads its query and every key and value
-        of its window (the digits the keys' and values' token dim holds)."""
-        dq, dk, dv = (self.state.dims_of(t) for t in (q, k, v))
-        if dq is None or dk is None or dv is None or out.shape is None:
+        of its window (the digits the keys' and values' token dim holds). Extra
+        tokens among the keys and values are read by every query; extra tokens
+        among the queries read every key and value."""
+        ts = (q, k, v)
+        found = [self.state.dims_of(t, tokens=True) for t in ts]
+        if found[0] is None and found[1] is not None and found[2] is not None:
+            return self.state.gather("attention", ts, out)  # a class token's query
+        if None in found or out.shape is None:
             raise Unknown("attention of positionless tensors")
         rank = len(out.shape)
-        dq, dk, dv = (((),) * (rank - len(d)) + tuple(d) for d in (dq, dk, dv))
+        tq, tk, tv = (K.shifted(self.state.tokens_of(t), rank - len(d))  # type: ignore[arg-type]
+                      for t, d in zip(ts, found))
+        dq, dk, dv = (((),) * (rank - len(d)) + tuple(d) for d in found)  # type: ignore[arg-type]
         if not (dq[:-2] == dk[:-2] == dv[:-2]) or dk[-2] != dv[-2]:
             raise Unknown("attention of tensors holding positions differently")
+        same = (tk and replace(tk, node=None)) == (tv and replace(tv, node=None))
+        if not same or any(t is not None and t.dim != rank - 2 for t in (tq, tk, tv)):
+            raise Unknown(f"attention {K.ON_TOKENS}")
         nodes = [(self.state.peek(q)[0], False)] + [
             (self.mixed("attention", self.state.peek(t)[0], d[-2]), False)
             for t, d in ((k, dk), (v, dv))]
         node = self.joined("attention", nodes)
         dims = dq[:-1] + (((None, 0, int(out.shape[-1])),),)
-        self.settle("attention", node, P.tidy(dims), out)
+        loose = [t.node for t in (tk, tv) if t is not None]
+        self.settle("attention", node, P.tidy(dims), out, tq, loose, read=True)
 
 
 def _valid(digits: Sequence[tuple[int, int]]) -> bool:

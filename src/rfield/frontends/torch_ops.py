@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..core import ops as O
-from .kernel import Unknown, per_dim
+from .kernel import T, Unknown, per_dim
 
 if TYPE_CHECKING:
     from .torch_capture import Capture
@@ -171,7 +171,9 @@ def pad(c: Capture, _key, args, kwargs, out) -> None:
 
 def cat(c: Capture, _key, args, kwargs, out) -> None:
     a = _bind(["tensors", "dim"], args, kwargs)
-    ins = [c.t(t) for t in a["tensors"] if c.tracked(t)]
+    # constants (a class token) go in without a key: the kernel counts them
+    ins = [c.t(t) if c.tracked(t) else T(None, tuple(int(v) for v in t.shape))
+           for t in a["tensors"]]
     c.kernel.concat("cat", ins, c.t(out), a.get("dim", 0))
 
 
@@ -259,9 +261,11 @@ def getitem(c: Capture, _key, args, kwargs, out) -> None:
 
 
 def _select_parts(c: Capture, x, index: tuple, out) -> None:
-    """Indexing a tensor whose positions are split or merged: along other dims only."""
+    """Indexing a tensor whose positions are split or merged: along other dims, or
+    the class token or the patches of a token dim."""
     source: list = []
     cut: list[int] = []
+    picks: dict[int, int | tuple] = {}
     d = 0
     for item in index:
         if item is None:
@@ -271,11 +275,14 @@ def _select_parts(c: Capture, x, index: tuple, out) -> None:
             source.append(d)
             if item != slice(None):
                 cut.append(d)
-        elif not isinstance(item, int):
+                picks[d] = (item.start, item.stop, item.step or 1)
+        elif isinstance(item, int):
+            picks[d] = item
+        else:
             raise Unknown(f"indexing with {type(item).__name__}")
         d += 1
     source += list(range(d, x.dim()))
-    c.kernel.select(c.t(x), c.t(out), source, cut)
+    c.kernel.select(c.t(x), c.t(out), source, cut, picks)
 
 
 def narrow(c: Capture, _key, args, kwargs, out) -> None:
@@ -336,6 +343,11 @@ def attention(c: Capture, kind, args, kwargs, out) -> None:
             and any(c.kernel.state.parts_of(t) is not None for t in qkv):
         q, k, v = qkv
         c.kernel.attention(q, k, v, c.t(_first(out)))  # tokens or windows of a map
+        return
+    if len(qkv) == 2 and not c.tracked(args[0]) and not c.tracked(mask):
+        # a constant query (CaiT's class token before it has read anything): every
+        # output reads every key and value
+        c.kernel.state.gather("attention", qkv, c.t(_first(out)))
         return
     c.kernel.mix("attention", qkv, c.t(_first(out)))
 

@@ -1,0 +1,171 @@
+"""Class, distillation and register tokens beside a grid of patches: followed through
+concat, slicing, attention and the grid's reshape back to a map, checked against
+back-propagation through hand-made ViTs and against numpy for the bookkeeping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+torch = pytest.importorskip("torch")
+
+from torch import nn  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
+
+import rfield  # noqa: E402
+from rfield.frontends import kernel_tokens as K  # noqa: E402
+
+from torch_checks import check_model  # noqa: E402
+
+UNITS = ("centre", 0, -1, 1, 2, 3, 5, 6)
+PATCH, SIDE, DIM = 4, 32, 16
+
+
+class TinyViT(nn.Module):
+    """A ViT the way timm, DeiT and DINOv2 write one: patches, a class token and
+    ``registers`` concatenated (``order``: "front" as timm, "between" as DINOv2's
+    cat(x[:, :1], registers, x[:, 1:])), position embeddings, ``blocks`` blocks of
+    attention (sdpa or q @ k^T) and an MLP; ``out``: "grid" (the patches reshaped
+    back to a map, as forward_intermediates does) or "cls" (the class token)."""
+
+    def __init__(self, blocks=1, registers=0, order="front", attn="sdpa", out="grid"):
+        super().__init__()
+        self.patch = nn.Conv2d(3, DIM, PATCH, PATCH)
+        self.cls = nn.Parameter(torch.randn(1, 1, DIM))
+        self.reg = nn.Parameter(torch.randn(1, registers, DIM)) if registers else None
+        n = (SIDE // PATCH) ** 2
+        self.pos = nn.Parameter(torch.randn(1, n + 1, DIM))
+        self.blocks = nn.ModuleList(Block(attn) for _ in range(blocks))
+        self.norm = nn.LayerNorm(DIM)
+        self.head = nn.Linear(DIM, 5)
+        self.order, self.out = order, out
+        self.prefix = 1 + registers
+
+    def forward(self, x):
+        b = x.shape[0]
+        x = self.patch(x)
+        h, w = x.shape[2:]
+        x = x.flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(b, -1, -1), x], dim=1) + self.pos
+        if self.reg is not None:
+            reg = self.reg.expand(b, -1, -1)
+            x = torch.cat([x[:, :1], reg, x[:, 1:]], dim=1) if self.order == "between" \
+                else torch.cat([reg, x], dim=1)
+        for block in self.blocks:
+            x = block(x)
+        x = self.norm(x)
+        if self.out == "cls":  # timm keeps registers after the class token, DINOv2 before
+            return self.head(x[:, 0 if self.order == "between" else self.prefix - 1])
+        return x[:, self.prefix:].reshape(b, h, w, DIM).permute(0, 3, 1, 2)
+
+
+class Block(nn.Module):
+    def __init__(self, attn: str):
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(DIM), nn.LayerNorm(DIM)
+        self.qkv, self.proj = nn.Linear(DIM, 3 * DIM), nn.Linear(DIM, DIM)
+        self.mlp = nn.Sequential(nn.Linear(DIM, 2 * DIM), nn.GELU(), nn.Linear(2 * DIM, DIM))
+        self.attn = attn
+
+    def forward(self, x):
+        b, n, c = x.shape
+        qkv = self.qkv(self.norm1(x)).reshape(b, n, 3, 2, c // 2).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        if self.attn == "sdpa":
+            y = F.scaled_dot_product_attention(q, k, v)
+        else:
+            y = (q @ k.transpose(-2, -1)).softmax(dim=-1) @ v
+        x = x + self.proj(y.transpose(1, 2).reshape(b, n, c))
+        return x + self.mlp(self.norm2(x))
+
+
+def test_patches_beside_a_class_token_keep_their_field_exactly():
+    """No attention: each patch's unit reads its own 4 x 4 patch, measured unit by
+    unit through the class token's concat, the slice that drops it and the reshape
+    (a token counted one off would measure the neighbouring patch)."""
+    torch.manual_seed(0)
+    model = TinyViT(blocks=0, registers=2, order="between")
+    a, checked = check_model(model, (SIDE, SIDE), modules=[""], units_per_axis=UNITS,
+                             exact=True)
+    f = a.field()
+    assert checked >= 8 and not a.graph.unknown_ops
+    assert not f.is_global and f.rf == (PATCH, PATCH) and f.jump == (PATCH, PATCH)
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"attn": "matmul"}, {"registers": 4}, {"registers": 4, "order": "between"},
+    {"blocks": 2, "attn": "matmul", "registers": 1}],
+    ids=["sdpa", "matmul", "registers", "dinov2", "two-blocks"])
+def test_after_attention_every_patch_is_global_with_the_patch_as_local_field(options):
+    torch.manual_seed(0)
+    model = TinyViT(**options)
+    a, checked = check_model(model, (SIDE, SIDE), modules=[""], units_per_axis=UNITS,
+                             exact=True)
+    f = a.field()
+    assert checked >= 8 and not a.graph.unknown_ops
+    assert f.is_global and f.output_size == (SIDE // PATCH,) * 2
+    assert f.local_rf == (PATCH, PATCH) and f.local_jump == (PATCH, PATCH)
+
+
+@pytest.mark.parametrize("registers", [0, 3])
+def test_the_class_token_is_one_global_unit(registers):
+    torch.manual_seed(0)
+    model = TinyViT(registers=registers, out="cls")
+    a = rfield.analyze(model, (SIDE, SIDE))
+    f = a.field()
+    assert not a.graph.unknown_ops and f.is_global and f.output_size == (1, 1)
+    # back-propagation: the class token's output depends on every pixel
+    x = torch.rand(1, 3, SIDE, SIDE, requires_grad=True)
+    model(x).sum().backward()
+    assert bool((x.grad.abs().sum(1) > 0).all())
+
+
+def test_a_class_token_read_before_any_attention_is_a_constant():
+    """x[:, 0] before the blocks reads no position: nothing of the input."""
+    torch.manual_seed(0)
+    model = TinyViT(blocks=0, out="cls")
+    a = rfield.analyze(model, (SIDE, SIDE))
+    assert not a.graph.unknown_ops
+    assert "head" not in a.graph.aliases  # a constant: no node depends on the input
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 3), st.integers(1, 6), st.integers(0, 3), st.integers(-12, 12),
+       st.integers(-12, 12), st.integers(1, 2))
+def test_a_cut_of_the_token_dim_says_what_it_keeps(before, grid, after, start, stop, step):
+    """Against numpy: label each element (-1 an extra token, else its patch) and
+    slice the labels."""
+    tokens = K.Tokens(0, before, after)
+    parts = ((0, 1, grid),)
+    labels = np.array([-1] * before + list(range(grid)) + [-1] * after)
+    kept = labels[start:stop:step]
+    got = K.cut(tokens, parts, start, stop, step)
+    patches = kept[kept >= 0]
+    if got is None:  # refused: some patches cut off, or a step over the token dim
+        assert step != 1 or 0 < patches.size < grid or not kept.size
+        return
+    whole, left = got
+    assert step == 1 and whole == (patches.size == grid) and patches.size in (0, grid)
+    if whole:
+        assert list(patches) == list(range(grid))
+        first = int(np.argmax(kept >= 0))
+        assert ((left.before, left.after) if left else (0, 0)) == \
+            (first, kept.size - first - grid)
+
+
+@pytest.mark.parametrize("name", ["vit_base_patch16_224", "deit_base_distilled_patch16_224",
+                                  "vit_small_patch14_reg4_dinov2", "cait_xxs24_224"])
+def test_timm_vits_are_token_grids(name):
+    """The answer a ViT user wants: a grid of patches (plus its tokens), global after
+    the first attention, local field and jump one patch."""
+    timm = pytest.importorskip("timm")
+    model = timm.create_model(name, pretrained=False)
+    size = tuple(model.pretrained_cfg["input_size"][1:])
+    patch = model.patch_embed.patch_size[0]
+    a = rfield.analyze(model, size)
+    assert not a.graph.unknown_ops
+    f = a.field(a.graph.aliases["blocks.1"])
+    assert f.is_global and f.output_size == (size[0] // patch,) * 2
+    assert f.local_rf == (patch, patch) and f.local_jump == (patch, patch)
