@@ -109,6 +109,8 @@ def check_outputs(a) -> None:
              for line in md]
     for cells in rows:
         f = fields[cells[0]]
+        if cells[-1] == "" or cells[-1].startswith(("yes", "no")):
+            cells = cells[:-1]  # the unproductive mark (tests/test_unproductive.py)
         jump, start, pad = cells[-3:]
         assert _rf_read(cells[3]) == _rf_cell(f), (f.name, cells)
         assert cells[3].startswith("~") == (f.rf is not None and not f.is_exact)

@@ -141,7 +141,7 @@ class State:
         self.unknown_ops: Counter = Counter()
         self.unknown_at: dict[str, str] = {}  # operator -> where it was first met
         self.grids: set[tuple[int, ...]] = set()  # the spatial sizes nodes have had
-        self.everything: dict[str, bool] = {}  # nodes known to read every position
+        self.everything: dict[str, bool] = {}  # per node: reads every position
 
     def reset(self) -> None:
         self.entries.clear()
@@ -247,7 +247,10 @@ class State:
             self.graph.add(name, op, list(inputs), module=module)
         except (ShapeError, SpecError) as exc:
             raise type(exc)(f"{exc} (in {self.where()})") from None
-        self.grids.add(self.graph.nodes[name].size)
+        node = self.graph.nodes[name]
+        self.grids.add(node.size)
+        self.everything[name] = all(r.is_global for r in node.rules) or \
+            any(self.reads_everything(i) for i in node.inputs)
         return name
 
     def emit(self, kind: str, op: O.Op, node: str, layout: Layout, out: T) -> str:
@@ -267,16 +270,9 @@ class State:
 
     def reads_everything(self, node: str) -> bool:
         """Whether every output of ``node`` reads every input position: its own op is
-        global on every axis, or it reads (through any input) a node that is."""
-        if node == INPUT:
-            return False
-        known = self.everything.get(node)
-        if known is None:
-            n = self.graph.nodes[node]
-            known = all(r.is_global for r in n.rules) or \
-                any(self.reads_everything(i) for i in n.inputs)
-            self.everything[node] = known
-        return known
+        global on every axis, or it reads (through any input) a node that is. Kept
+        as nodes are added, which is in order."""
+        return node != INPUT and self.everything[node]
 
     def as_global(self, node: str) -> str:
         """``node`` if it already reads everything, else a global node over it."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..core.analysis import Analysis, LayerField
 from ..core.query import Box, ancestors
+from ..core.unproductive import first_unproductive, unproductive
 from ..errors import QueryError
 from ..frameworks import framework
 from ..numbers import exact, json_value
@@ -43,7 +44,8 @@ def rf_text(f: LayerField) -> str:
     return mark + axes(f.rf)
 
 
-def layer_dict(f: LayerField) -> dict:
+def layer_dict(f: LayerField, unproductive: tuple[bool, ...] | None = None) -> dict:
+    """One layer in the JSON layout; ``unproductive`` per axis (None: not judged)."""
     listed = lambda v: None if v is None else [json_value(x) for x in v]
     return {
         "name": f.name, "op": f.kind, "inputs": list(f.inputs), "module": f.module,
@@ -53,6 +55,7 @@ def layer_dict(f: LayerField) -> dict:
         "local_rf": listed(f.local_rf), "local_jump": listed(f.local_jump),
         "local_start": listed(f.local_start), "coverage": listed(f.coverage),
         "exact": list(f.exact),
+        "unproductive": None if unproductive is None else list(unproductive),
     }
 
 
@@ -60,6 +63,7 @@ def result_dict(a: Analysis, box: Box, queries: dict | None = None,
                 leading_to: str | None = None) -> dict:
     """The JSON layout; with ``leading_to``, only the layers that node reads from."""
     unit = [u[0] for u in box.units]
+    marks = unproductive(a)
     out: dict[str, Any] = {
         "input_size": list(a.graph.input_size),
         "node": box.node,
@@ -68,7 +72,7 @@ def result_dict(a: Analysis, box: Box, queries: dict | None = None,
         "box_size": list(box.size),
         "coverage": [json_value(c) for c in box.coverage],
         "in_padding": list(box.clipped),
-        "layers": [layer_dict(f) for f in _leading_to(a, leading_to)],
+        "layers": [layer_dict(f, marks[f.name]) for f in _leading_to(a, leading_to)],
         "warnings": a.warnings,
     }
     if any(u[1] != u[0] for u in box.units):
@@ -76,11 +80,11 @@ def result_dict(a: Analysis, box: Box, queries: dict | None = None,
     last = a.last_spatial(box.node)
     if last is not None and last != box.node:  # what a classifier's head is fed
         centre = a.box(last)
-        out["last_spatial"] = dict(layer_dict(a.fields[last]), box=[
+        out["last_spatial"] = dict(layer_dict(a.fields[last], marks[last]), box=[
             list(r) for r in centre.ranges], unit=[u[0] for u in centre.units])
     maps = returned_maps(a, box.node)
     if maps:
-        out["returned_maps"] = [dict(layer_dict(a.fields[n]), returned=key)
+        out["returned_maps"] = [dict(layer_dict(a.fields[n], marks[n]), returned=key)
                                 for key, n in maps]
     for key, runs in (queries or {}).items():
         out[key] = [[list(r) for r in axis] for axis in runs]
@@ -137,17 +141,20 @@ def to_json(a: Analysis, box: Box, queries: dict | None = None,
 
 
 CSV_COLUMNS = ("name", "op", "inputs", "output_size", "rf", "rf_min", "jump", "start",
-               "effective_padding", "global", "local_rf", "exact")
+               "effective_padding", "global", "local_rf", "exact", "unproductive")
 
 
 def to_csv(a: Analysis, box: Box, leading_to: str | None = None) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
+    marks = unproductive(a)
     for f in _leading_to(a, leading_to):
+        mark = marks[f.name]
         w.writerow([f.name, f.kind, "+".join(f.inputs), axes(f.output_size), axes(f.rf),
                     axes(f.rf_min), axes(f.jump), axes(f.start), axes(f.effective_padding),
-                    str(f.is_global).lower(), axes(f.local_rf), str(f.is_exact).lower()])
+                    str(f.is_global).lower(), axes(f.local_rf), str(f.is_exact).lower(),
+                    "" if mark is None else axes(int(m) for m in mark)])
     return buf.getvalue()
 
 
@@ -182,7 +189,17 @@ def summary(a: Analysis, box: Box) -> str:
         cov = f", reading {percent(box.coverage)} of the positions it spans per axis"
     pad = " (partly padding)" if any(box.clipped) else ""
     return (f"{head}\nunit ({unit}) sees input {seen}, {' x '.join(map(str, box.size))}"
-            f"{cov}{pad}{_levels(a, box.node)}")
+            f"{cov}{pad}{_levels(a, box.node)}{unproductive_text(a)}")
+
+
+def unproductive_text(a: Analysis) -> str:
+    """The summary's line on unproductive layers (none: nothing)."""
+    count, first = first_unproductive(unproductive(a))
+    if not count:
+        return ""
+    return (f"\nunproductive at {axes(a.graph.input_size, ' x ')}: {count} "
+            f"layer{'s' if count > 1 else ''}, from {first} (each one's field and its "
+            "inputs' already cover the input: rfa-toolbox's rule, Richter et al. 2021)")
 
 
 def grouped(a: Analysis, depth: int | None) -> list[tuple[str, LayerField]]:
@@ -273,8 +290,10 @@ def _rows(a: Analysis, depth: int | None = None, leading_to: str | None = None):
         pairs = [(label, f) for label, f in pairs if f.name in wanted] or pairs
     layers = [f for _, f in pairs]
     local = any(f.is_global and f.local_rf is not None for f in layers)
+    marks = unproductive(a)
+    unprod = any(marks[f.name] and any(marks[f.name]) for f in layers)  # type: ignore[arg-type]
     head = ("layer", "op", "output", "rf") + (("local",) if local else ()) + (
-        "jump", "start", "pad")
+        "jump", "start", "pad") + (("unprod.",) if unprod else ())
     rows = []
     types = a.graph.module_types if depth is not None else {}
     for label, f in pairs:
@@ -283,8 +302,12 @@ def _rows(a: Analysis, depth: int | None = None, leading_to: str | None = None):
         if local:
             row += (axes(f.local_rf) if f.is_global else "",)
         # a global node's stride and centre along its local paths, as users ask next
-        rows.append(row + (axes(f.local_jump), axes(f.local_start),
-                           axes(f.effective_padding)))
+        row += (axes(f.local_jump), axes(f.local_start), axes(f.effective_padding))
+        if unprod:
+            mark = marks[f.name]
+            row += ("" if not mark or not any(mark) else "yes" if all(mark)
+                    else " x ".join("yes" if m else "no" for m in mark),)
+        rows.append(row)
     return head, rows
 
 

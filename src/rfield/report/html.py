@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..core.analysis import Analysis
 from ..core.query import bound_arrays
+from ..core.unproductive import unproductive
 from ..errors import RfieldError
 from ..numbers import exact, json_value
 from ..safeio import read_regular
@@ -72,8 +73,9 @@ def report_data(a: Analysis, image_png: bytes | None = None) -> dict:
     g = a.graph
     bounds = [bound_arrays(g, ax) for ax in range(g.ndim)]
     layers = []
+    marks = unproductive(a)
     for f in a.layers:
-        d = layer_dict(f)
+        d = layer_dict(f, marks[f.name])
         d["bounds"] = [[bounds[ax][f.name][0].tolist(), bounds[ax][f.name][1].tolist()]
                        for ax in range(g.ndim)]
         layers.append(d)

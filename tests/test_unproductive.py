@@ -1,0 +1,94 @@
+"""Unproductive (border) layers: rfield's marks against rfa-toolbox's rule computed
+independently here (its path-wise field arithmetic and ``is_border``), on networks
+where both apply, and each difference explained by what rfa-toolbox ignores."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import rfield
+from cli_run import run
+from rfield.core.unproductive import unproductive
+from rfield.report.formats import to_csv, to_json
+
+
+def rfa_border(layers: list[tuple[int, int]], resolution: int) -> list[bool]:
+    """rfa-toolbox's rule on a chain of (kernel, stride) layers, written from its
+    graphs.py: rf grows by (k - 1) * product of earlier strides; a layer is a border
+    layer when its rf and its predecessor's are at least the resolution (the input
+    node has rf 1)."""
+    rf, mult, fields = 1, 1, []
+    for k, s in layers:
+        rf += (k - 1) * mult
+        mult *= s
+        fields.append(rf)
+    before = [1] + fields[:-1]
+    return [resolution <= own and resolution <= prev for own, prev in zip(fields, before)]
+
+
+chains = st.lists(st.tuples(st.integers(1, 7), st.integers(1, 3)), min_size=1, max_size=8)
+
+
+@settings(max_examples=150, deadline=None)
+@given(chains, st.integers(2, 60))
+def test_marks_follow_rfa_toolboxs_rule_on_plain_chains(layers, size):
+    spec = [{"name": f"c{i}", "op": "conv", "kernel": k, "stride": s,
+             "padding": k // 2} for i, (k, s) in enumerate(layers)]
+    try:
+        a = rfield.analyze({"input": [size], "layers": spec})
+    except rfield.RfieldError:
+        return  # the map shrank below one unit: no network to judge
+    marks = unproductive(a)
+    assert [marks[f"c{i}"][0] for i in range(len(layers))] == rfa_border(layers, size)
+
+
+def test_dilation_is_where_rfa_toolbox_differs():
+    """rfa-toolbox reads kernel and stride only: a dilated 3-tap conv counts as 3
+    wide. rfield's field is the dilated one (3, 7, 15, 31), so at 15 positions the
+    last layer is unproductive, where rfa-toolbox sees no border layer."""
+    spec = [{"name": f"c{i}", "op": "conv", "kernel": 3, "dilation": d, "padding": d}
+            for i, d in enumerate([1, 2, 4, 8])]
+    a = rfield.analyze({"input": [15], "layers": spec})
+    marks = unproductive(a)
+    assert [marks[f"c{i}"][0] for i in range(4)] == [False, False, False, True]
+    assert a.fields["c2"].rf == (15,) and a.fields["c3"].rf == (31,)
+    assert rfa_border([(3, 1)] * 4, 15) == [False] * 4
+    # with the dilations folded into the kernels, the two rules agree
+    assert rfa_border([(3, 1), (5, 1), (9, 1), (17, 1)], 15) == [False, False, False, True]
+
+
+def test_marks_are_per_axis_and_in_every_format(tmp_path, capsys):
+    spec = {"input": [8, 64], "layers": [
+        {"name": "a", "op": "conv", "kernel": 5, "padding": 2},
+        {"name": "b", "op": "conv", "kernel": 5, "padding": 2},
+        {"name": "c", "op": "conv", "kernel": 5, "padding": 2}]}
+    a = rfield.analyze(spec)
+    marks = unproductive(a)
+    # fields 5, 9, 13: b covers 8 rows but a does not; c and b do
+    assert marks == {"a": (False, False), "b": (False, False), "c": (True, False)}
+    box = a.box("c")
+    layers = {d["name"]: d for d in json.loads(to_json(a, box))["layers"]}
+    assert layers["c"]["unproductive"] == [True, False]
+    rows = {r.split(",")[0]: r.split(",")[-1] for r in to_csv(a, box).splitlines()[1:]}
+    assert rows == {"a": "0x0", "b": "0x0", "c": "1x0"}
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(spec))
+    code, out, _ = run(capsys, "analyze", str(path))
+    assert code == 0 and "yes x no" in out
+    assert "unproductive at 8 x 64: 1 layer, from c" in out
+
+
+def test_alexnet_on_64_pixel_crops(capsys):
+    pytest.importorskip("torchvision")
+    code, out, _ = run(capsys, "analyze", "torchvision:alexnet", "--input", "64,64")
+    assert code == 0
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("features.")}
+    for name in ("features.6", "features.8", "features.10"):
+        assert rows[name].rstrip().endswith("yes"), rows[name]
+    for name in ("features.0", "features.3"):
+        assert not rows[name].rstrip().endswith("yes"), rows[name]
+    assert "unproductive at 64 x 64: 10 layers, from features.6" in out
