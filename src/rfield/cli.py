@@ -208,7 +208,13 @@ def cmd_zoo(args) -> int:
     return run(args, _write)
 
 
-COMMANDS = {"analyze": cmd_analyze, "verify": cmd_verify, "erf": cmd_erf,
+def cmd_design(args) -> int:
+    from .cli_design import run
+
+    return run(args, _write)
+
+
+COMMANDS = {"design": cmd_design, "analyze": cmd_analyze, "verify": cmd_verify, "erf": cmd_erf,
             "report": cmd_report, "examples": cmd_examples, "ops": cmd_ops, "zoo": cmd_zoo}
 
 

@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     ops.add_argument("frontend", nargs="*", metavar="FRONTEND",
                      help=f"{', '.join(frontends())} (default: all)")
     _add_zoo(sub)
+    _add_design(sub)
     return parser
 
 
@@ -173,6 +174,37 @@ def _add_zoo(sub) -> None:
     build.add_argument("--ray", metavar="ADDRESS", help="run on this Ray cluster")
     build.add_argument("--pack", metavar="FILE.jsonl.gz",
                        help="then write the sorted, compressed atlas here")
+
+
+DESIGN_HELP = """\
+examples:
+  rfield design --rf 1024 --kernel 2 --causal --dims 1   WaveNet: dilations 1, 2, ..., 512
+  rfield design --rf 16000 --kernel 3 --dims 1 --max-dilation 512
+                                                         one second of 16 kHz audio
+  rfield design --rf 200 --jump 16                       a backbone: field 200 at stride 16
+Every design is checked by the analysis before it is printed: a field of at least
+--rf on every axis, the jump asked for, and no holes (every position inside the
+field is read); the first line is a layer string 'rfield analyze' reads back.
+"""
+
+
+def _add_design(sub) -> None:
+    de = sub.add_parser("design", help="the layers that reach a target receptive field",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog=DESIGN_HELP)
+    de.add_argument("--rf", type=int, required=True, metavar="N",
+                    help="the field to reach (at least N positions per axis)")
+    de.add_argument("--jump", type=int, default=1, metavar="J",
+                    help="the effective stride (default 1: a dilated stack)")
+    de.add_argument("--dims", type=int, default=2, help="spatial axes: 1, 2 or 3 (default 2)")
+    de.add_argument("--kernel", type=int, default=3, metavar="K", help="kernel size (default 3)")
+    de.add_argument("--causal", action="store_true",
+                    help="causal padding (each output sees only the past), else centred")
+    de.add_argument("--max-dilation", type=int, metavar="D", help="the largest dilation")
+    de.add_argument("--max-layers", type=int, metavar="L", help="the most layers allowed")
+    for name in ("json", "markdown"):
+        de.add_argument(f"--{name}", dest="format", action="store_const", const=name)
+    de.add_argument("-o", "--output", metavar="FILE", help="write to FILE")
 
 
 def whole_numbers(text: str, what: str) -> tuple[int, ...]:
