@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import rfield
 from cli_run import run
-from rfield.core.unproductive import unproductive
+from rfield.core.unproductive import input_advice, unproductive
 from rfield.report.formats import to_csv, to_json
 
 
@@ -92,3 +92,23 @@ def test_alexnet_on_64_pixel_crops(capsys):
     for name in ("features.0", "features.3"):
         assert not rows[name].rstrip().endswith("yes"), rows[name]
     assert "unproductive at 64 x 64: 10 layers, from features.6" in out
+
+
+@settings(max_examples=60, deadline=None)
+@given(chains, st.integers(8, 60))
+def test_the_advised_input_size_is_the_smallest_with_no_unproductive_layer(layers, size):
+    """Analysed again at the advised size, no layer is unproductive; one below, some
+    layer is (where the network still runs there)."""
+    spec = [{"name": f"c{i}", "op": "conv", "kernel": k, "stride": s,
+             "padding": k // 2} for i, (k, s) in enumerate(layers)]
+    try:
+        a = rfield.analyze({"input": [size], "layers": spec})
+    except rfield.RfieldError:
+        return
+    advised = input_advice(a)["no_unproductive_from"][0]
+    at = rfield.analyze({"input": [advised], "layers": spec})
+    assert not any(m and any(m) for m in unproductive(at).values())
+    if advised > 2:
+        below = rfield.analyze({"input": [advised - 1], "layers": spec})
+        assert any(m and any(m) for m in unproductive(below).values())
+    assert json.loads(to_json(a, a.box()))["input_advice"]["no_unproductive_from"] == [advised]

@@ -33,7 +33,7 @@ def unproductive(a: Analysis) -> dict[str, tuple[bool, ...] | None]:
     """Per node, per axis whether it is unproductive; None where it is not judged."""
     out: dict[str, tuple[bool, ...] | None] = {}
     for name, node in a.graph.nodes.items():
-        if all(i != INPUT and a.fields[i].is_global for i in node.inputs):
+        if not unproductive_judged(a, node.inputs):
             out[name] = None
             continue
         own = _covers(a, name)
@@ -47,3 +47,38 @@ def first_unproductive(marks: dict[str, tuple[bool, ...] | None]) -> tuple[int, 
     """How many layers are unproductive on some axis, and the first of them."""
     hit = [n for n, m in marks.items() if m and any(m)]
     return len(hit), (hit[0] if hit else None)
+
+
+def _reach(a: Analysis, node: str) -> list[float]:
+    """Per axis, the largest input size ``node``'s smallest field covers (a global
+    field covers any)."""
+    if node == INPUT:
+        return [1.0] * a.graph.ndim
+    f = a.fields[node]
+    if f.is_global or f.rf_min is None:
+        return [float("inf")] * a.graph.ndim
+    return [float(r) for r in f.rf_min]
+
+
+def input_advice(a: Analysis) -> dict[str, list[int] | None]:
+    """Per axis: the smallest input at which no layer is unproductive (None: none is
+    at any size), and the largest the last spatial layer's smallest field spans (None:
+    it is global), both from the fields as analysed at this size."""
+    worst = [0.0] * a.graph.ndim
+    for name, node in a.graph.nodes.items():
+        if unproductive_judged(a, node.inputs):
+            reach = _reach(a, name)
+            for i in node.inputs:
+                reach = [min(x, y) for x, y in zip(reach, _reach(a, i))]
+            worst = [max(w, r) for w, r in zip(worst, reach)]
+    last = a.last_spatial(a.field().name) or a.field().name
+    f = a.fields[last]
+    spans = None if f.is_global or f.rf_min is None else list(f.rf_min)
+    return {"no_unproductive_from": [int(w) + 1 for w in worst]
+            if all(w != float("inf") for w in worst) else None,
+            "last_field_spans_up_to": spans}
+
+
+def unproductive_judged(a: Analysis, inputs) -> bool:
+    """Whether a layer with these inputs is judged (not fed only by global layers)."""
+    return not all(i != INPUT and a.fields[i].is_global for i in inputs)

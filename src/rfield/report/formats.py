@@ -16,7 +16,7 @@ from typing import Any
 
 from ..core.analysis import Analysis, LayerField
 from ..core.query import Box, ancestors
-from ..core.unproductive import first_unproductive, unproductive
+from ..core.unproductive import first_unproductive, input_advice, unproductive
 from ..errors import QueryError
 from ..frameworks import framework
 from ..numbers import exact, json_value
@@ -74,6 +74,7 @@ def result_dict(a: Analysis, box: Box, queries: dict | None = None,
         "in_padding": list(box.clipped),
         "layers": [layer_dict(f, marks[f.name]) for f in _leading_to(a, leading_to)],
         "warnings": a.warnings,
+        "input_advice": input_advice(a),
     }
     if any(u[1] != u[0] for u in box.units):
         out["units"] = [list(u) for u in box.units]
@@ -193,13 +194,23 @@ def summary(a: Analysis, box: Box) -> str:
 
 
 def unproductive_text(a: Analysis) -> str:
-    """The summary's line on unproductive layers (none: nothing)."""
+    """The summary's lines on unproductive layers and the input sizes that suit."""
     count, first = first_unproductive(unproductive(a))
-    if not count:
-        return ""
-    return (f"\nunproductive at {axes(a.graph.input_size, ' x ')}: {count} "
-            f"layer{'s' if count > 1 else ''}, from {first} (each one's field and its "
-            "inputs' already cover the input: rfa-toolbox's rule, Richter et al. 2021)")
+    text = ""
+    if count:
+        text = (f"\nunproductive at {axes(a.graph.input_size, ' x ')}: {count} "
+                f"layer{'s' if count > 1 else ''}, from {first} (each one's field and its "
+                "inputs' already cover the input: rfa-toolbox's rule, Richter et al. 2021)")
+    advice = input_advice(a)
+    sizes = []
+    if advice["no_unproductive_from"]:
+        sizes.append(f"no layer is unproductive from {axes(advice['no_unproductive_from'], ' x ')}")
+    if advice["last_field_spans_up_to"]:
+        sizes.append("the last spatial layer's smallest field spans inputs up to "
+                     f"{axes(advice['last_field_spans_up_to'], ' x ')}")
+    if sizes:
+        text += "\ninput sizes: " + "; ".join(sizes)
+    return text
 
 
 def grouped(a: Analysis, depth: int | None) -> list[tuple[str, LayerField]]:
