@@ -142,3 +142,47 @@ def test_the_first_view_is_a_field_inside_the_image(tmp_path):
     jpeg.write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 64)
     data = report_data(a, read_picture(str(jpeg)))
     assert data["image"].startswith("data:image/jpeg;base64,")
+
+
+def test_the_graph_names_every_layer_and_marks_what_is_unusual(tmp_path, capsys):
+    """The graph: one box per layer (a spec network) with branches as edges, a red
+    border on the unproductive layers, a dashed one on a misaligned merge."""
+    from rfield.core.unproductive import unproductive
+
+    a = rfield.analyze("example:fpn")
+    page = render(a, "example:fpn")
+    names = {n: c for c, n in re.findall(r'<g class="(node[^"]*)" data-layer="([^"]+)"', page)}
+    assert set(names) == set(a.graph.nodes)
+    misaligned = {f.node for f in a.findings if f.kind == "misaligned"}
+    assert misaligned and all("misaligned" in names[n] for n in misaligned)
+    assert page.count("<path d=") >= sum(len(n.inputs) for n in a.graph.nodes.values()) - 1
+    r = rfield.analyze("example:resnet18")
+    marks = unproductive(r)
+    text = render(r, "example:resnet18")
+    shown = {n: c for c, n in re.findall(r'<g class="(node[^"]*)" data-layer="([^"]+)"', text)}
+    assert any(m and any(m) for m in marks.values())
+    for n, c in shown.items():
+        assert ("unproductive" in c) == bool(marks[n] and any(marks[n])), n
+
+
+def test_a_click_on_the_graph_shows_the_field(browser, tmp_path, capsys):
+    pytest.importorskip("torchvision")
+    out = tmp_path / "r.html"
+    assert main(["report", "torchvision:resnet18", "-o", str(out)]) == 0
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(out.as_uri())
+    labels = page.locator("#graph g.node text").all_text_contents()
+    assert "layer3.0" in labels and "layer4.1" in labels  # modules at the fitting depth
+    page.click('#graph g.node[data-layer="layer3.0.relu_1"]')
+    a = rfield.analyze("torchvision:resnet18")
+    want = " x ".join(f"{lo}..{hi}" for lo, hi in a.box("layer3.0.relu_1").ranges)
+    assert want in page.text_content("#readout")
+    page.check("#expand")  # every layer, the downsample branch beside the main path
+    node = page.locator('#graph-all g.node[data-layer="layer2.0.downsample.0"]')
+    node.click()
+    want = " x ".join(f"{lo}..{hi}" for lo, hi in a.box("layer2.0.downsample.0").ranges)
+    assert want in page.text_content("#readout") and not errors
+    assert page.locator("#growth text.tick").count() >= 20  # layer names on the chart's axis
+    page.close()

@@ -20,22 +20,29 @@ from ..core.unproductive import unproductive
 from ..errors import RfieldError
 from ..numbers import exact, json_value
 from ..safeio import read_regular
-from .formats import axes, layer_dict, rf_text
+from .formats import axes, fitting_depth, layer_dict, rf_text
+from .graph_svg import graph_svg
 from .plots import growth_data
 
 
-def growth_svg(a: Analysis, width: int = 860, height: int = 260) -> str:
-    """rf and jump per layer on a log scale, stage boundaries dotted."""
+def growth_svg(a: Analysis, width: int = 860, height: int = 260, labels: int = 40) -> str:
+    """rf and jump per layer on a log scale, stage boundaries dotted, layer names
+    (at most ``labels`` of them, evenly spread) on the axis."""
     d = growth_data(a)
     n = len(d["names"])
     if not n:
         return "<p>No layer with a field to chart.</p>"
     values = [v for v in d["rf"] + [j for j in d["jump"] if j] if v and v > 0]
     top = math.log10(max(values) * 1.2)
-    left, right, pad_y = 50, 10, 20
+    left, right, pad_y, below = 50, 10, 20, 110
     x = lambda i: left + (width - left - right) * (i / max(n - 1, 1))
     y = lambda v: height - pad_y - (height - 2 * pad_y) * (math.log10(max(v, 1)) / top)
-    parts = [f'<svg id="growth" viewBox="0 0 {width} {height}" width="100%" '
+    step = max(1, math.ceil(n / labels))
+    ticks = "".join(
+        f'<text class="tick" transform="translate({x(i):.1f},{height - pad_y + 12}) '
+        f'rotate(-60)" font-size="9" text-anchor="end" fill="#444">'
+        f'{html.escape(d["names"][i][-28:])}</text>' for i in range(0, n, step))
+    parts = [f'<svg id="growth" viewBox="0 0 {width} {height + below}" width="100%" '
              f'xmlns="http://www.w3.org/2000/svg" role="img" '
              f'aria-label="receptive field and jump per layer">']
     for k in range(int(top) + 1):
@@ -53,10 +60,24 @@ def growth_svg(a: Analysis, width: int = 860, height: int = 260) -> str:
         pts = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(d[key]) if v)
         parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" '
                      f'points="{pts}"/>')
+    parts.append(ticks)
     parts.append(f'<text x="{left + 8}" y="14" font-size="11" fill="#1f77b4">receptive field '
                  f'(largest so far)</text><text x="{left + 200}" y="14" font-size="11" '
                  'fill="#ff7f0e">jump</text></svg>')
     return "".join(parts)
+
+
+def graph_section(a: Analysis) -> str:
+    """The graph of the modules at the depth whose table fits (every layer when that is
+    all of them), and every layer's behind a toggle."""
+    depth = fitting_depth(a)
+    every = graph_svg(a, None, "graph-all")
+    if depth is None:
+        return f'<div class="graphbox">{every}</div>'
+    return (f'<p><label><input type="checkbox" id="expand"> show every layer</label> '
+            f'(modules to depth {depth} shown)</p><div class="graphbox">'
+            f'{graph_svg(a, depth, "graph")}'
+            f'<div id="all" hidden>{every}</div></div>')
 
 
 def default_layer(a: Analysis) -> str:
@@ -125,6 +146,7 @@ def render(a: Analysis, title: str, image_png: bytes | None = None) -> str:
     return (template.replace("%TITLE%", html.escape(title))
             .replace("%INPUT%", axes(a.graph.input_size))
             .replace("%SVG%", growth_svg(a))
+            .replace("%GRAPH%", graph_section(a))
             .replace("%ROWS%", "\n".join(rows))
             .replace("%WARNINGS%", warnings)
             .replace("%DATA%", payload))
