@@ -112,3 +112,21 @@ def test_the_advised_input_size_is_the_smallest_with_no_unproductive_layer(layer
         below = rfield.analyze({"input": [advised - 1], "layers": spec})
         assert any(m and any(m) for m in unproductive(below).values())
     assert json.loads(to_json(a, a.box()))["input_advice"]["no_unproductive_from"] == [advised]
+
+
+def test_a_squeeze_and_excitation_gate_is_judged_by_its_local_field():
+    """Global only through the gate's path: the convolutions' own fields decide, as
+    rfa-toolbox (which reads the gate as an identity) decides on the plain chain."""
+    spec = {"input": [6], "layers": [
+        {"name": "c1", "op": "conv", "kernel": 3, "padding": 1},
+        {"name": "g", "op": "global", "inputs": ["c1"]},
+        {"name": "gate", "op": "upsample", "size": 6},
+        {"name": "m", "op": "mul", "inputs": ["c1", "gate"]},
+        {"name": "c2", "op": "conv", "kernel": 3, "padding": 1},
+        {"name": "c3", "op": "conv", "kernel": 3, "padding": 1},
+        {"name": "c4", "op": "conv", "kernel": 3, "padding": 1}]}
+    a = rfield.analyze(spec)
+    assert a.fields["c4"].is_global and a.fields["c4"].local_rf == (9,)
+    marks = unproductive(a)
+    assert [marks[n][0] for n in ("c1", "c2", "c3", "c4")] == rfa_border([(3, 1)] * 4, 6)
+    assert input_advice(a)["no_unproductive_from"] == [8]

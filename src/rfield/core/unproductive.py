@@ -8,8 +8,11 @@ solution: rfa-toolbox's ``EnrichedNetworkNode.is_border``. rfield applies that
 rule to its exact fields, per axis: a layer is unproductive on an axis when its
 smallest field there (``rf_min``; a global layer reads everything) is at least
 the input's size and so is every input layer's. The network's input itself has
-a field of 1. Layers fed only by global layers (a classifier's head after its
-pooling) are not judged, as rfa-toolbox leaves dense layers out.
+a field of 1. A layer global only through global paths (after a squeeze-and-
+excitation gate, or attention) is judged by its local field, the one its
+convolutions grow, as rfa-toolbox (which reads such gates as identities) does;
+layers fed only by layers with no local field at all (a classifier's head after
+its pooling) are not judged, as rfa-toolbox leaves dense layers out.
 """
 
 from __future__ import annotations
@@ -18,15 +21,21 @@ from .analysis import Analysis
 from .graph import INPUT
 
 
+def _reach(a: Analysis, node: str) -> list[float]:
+    """Per axis, the largest input ``node``'s smallest field covers: its local field
+    where it is global through global paths, any input where it has none."""
+    if node == INPUT:
+        return [1.0] * a.graph.ndim
+    f = a.fields[node]
+    field = f.rf_min if f.rf_min is not None else f.local_rf
+    if field is None:
+        return [float("inf")] * a.graph.ndim
+    return [float(r) for r in field]
+
+
 def _covers(a: Analysis, node: str) -> tuple[bool, ...]:
     """Per axis, whether ``node``'s smallest field is at least the input's size."""
-    size = a.graph.input_size
-    if node == INPUT:
-        return tuple(n <= 1 for n in size)
-    f = a.fields[node]
-    if f.is_global or f.rf_min is None:
-        return (True,) * len(size)
-    return tuple(r >= n for r, n in zip(f.rf_min, size))
+    return tuple(r >= n for r, n in zip(_reach(a, node), a.graph.input_size))
 
 
 def unproductive(a: Analysis) -> dict[str, tuple[bool, ...] | None]:
@@ -49,21 +58,11 @@ def first_unproductive(marks: dict[str, tuple[bool, ...] | None]) -> tuple[int, 
     return len(hit), (hit[0] if hit else None)
 
 
-def _reach(a: Analysis, node: str) -> list[float]:
-    """Per axis, the largest input size ``node``'s smallest field covers (a global
-    field covers any)."""
-    if node == INPUT:
-        return [1.0] * a.graph.ndim
-    f = a.fields[node]
-    if f.is_global or f.rf_min is None:
-        return [float("inf")] * a.graph.ndim
-    return [float(r) for r in f.rf_min]
-
-
 def input_advice(a: Analysis) -> dict[str, list[int] | None]:
     """Per axis: the smallest input at which no layer is unproductive (None: none is
-    at any size), and the largest the last spatial layer's smallest field spans (None:
-    it is global), both from the fields as analysed at this size."""
+    at any size), and the largest the last spatial layer's smallest field spans (its
+    local one where it is global; None: it has none), both from the fields as
+    analysed at this size."""
     worst = [0.0] * a.graph.ndim
     for name, node in a.graph.nodes.items():
         if unproductive_judged(a, node.inputs):
@@ -73,12 +72,15 @@ def input_advice(a: Analysis) -> dict[str, list[int] | None]:
             worst = [max(w, r) for w, r in zip(worst, reach)]
     last = a.last_spatial(a.field().name) or a.field().name
     f = a.fields[last]
-    spans = None if f.is_global or f.rf_min is None else list(f.rf_min)
+    field = f.rf_min if f.rf_min is not None else f.local_rf  # a global one's local
+    spans = None if field is None else list(field)
     return {"no_unproductive_from": [int(w) + 1 for w in worst]
             if all(w != float("inf") for w in worst) else None,
             "last_field_spans_up_to": spans}
 
 
 def unproductive_judged(a: Analysis, inputs) -> bool:
-    """Whether a layer with these inputs is judged (not fed only by global layers)."""
-    return not all(i != INPUT and a.fields[i].is_global for i in inputs)
+    """Whether a layer with these inputs is judged: not fed only by layers with no
+    local field (global, and global along every path)."""
+    return not all(i != INPUT and a.fields[i].is_global and a.fields[i].local_rf is None
+                   for i in inputs)

@@ -132,13 +132,18 @@ def picture_type(image: bytes) -> str | None:
 def render(a: Analysis, title: str, image_png: bytes | None = None) -> str:
     data = report_data(a, image_png)
     rows = []
+    marks = unproductive(a)
     for f in a.layers:
         rf = rf_text(f)
+        mark = marks[f.name]
+        unprod = "" if not mark or not any(mark) else " x ".join(
+            "yes" if m else "no" for m in mark) if not all(mark) else "yes"
         rows.append(
             f'<tr data-layer="{html.escape(f.name)}"><td>{html.escape(f.name)}</td>'
             f"<td>{html.escape(f.kind)}</td><td>{axes(f.output_size)}</td><td>{rf}</td>"
             f"<td>{axes(f.local_rf) if f.is_global else ''}</td><td>{axes(f.local_jump)}</td>"
-            f"<td>{axes(f.local_start)}</td><td>{axes(f.effective_padding)}</td></tr>")
+            f"<td>{axes(f.local_start)}</td><td>{axes(f.effective_padding)}</td>"
+            f"<td>{unprod}</td></tr>")
     warnings = "".join(f"<li>{html.escape(w)}</li>" for w in a.warnings) or \
         "<li>none</li>"
     payload = json.dumps(data, default=json_value).replace("</", "<\\/")
