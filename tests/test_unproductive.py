@@ -130,3 +130,38 @@ def test_a_squeeze_and_excitation_gate_is_judged_by_its_local_field():
     marks = unproductive(a)
     assert [marks[n][0] for n in ("c1", "c2", "c3", "c4")] == rfa_border([(3, 1)] * 4, 6)
     assert input_advice(a)["no_unproductive_from"] == [8]
+
+
+@pytest.mark.parametrize("name", ["resnet18", "alexnet", "vgg11", "mobilenet_v3_small"])
+@pytest.mark.parametrize("side", [64, 96, 160])
+def test_the_zoo_answer_agrees_with_the_analysis_at_that_size(name, side):
+    """`rfield zoo NAME --input S` (from the atlas's stage fields, no model built)
+    against the layer-by-layer rule on the model analysed at S: a stage called
+    unproductive ends in an unproductive layer; one not reaching the input does not."""
+    pytest.importorskip("torchvision")
+    from rfield.zoo import atlas
+    from rfield.zoo.fit import verdicts
+
+    rows = atlas.query(atlas.load(), f"torchvision:{name}")
+    words = verdicts(rows, (side, side))
+    a = rfield.analyze(f"torchvision:{name}", (side, side))
+    marks = unproductive(a)
+    judged = 0
+    for row, word in zip(rows, words):
+        mark = marks[a.graph.aliases[row.stage["module"]]]
+        if word == "unproductive":
+            assert mark and all(mark), (row.stage["module"], word)
+            judged += 1
+        elif word == "":
+            assert not (mark and any(mark)), (row.stage["module"], word)
+            judged += 1
+    assert judged >= 2
+
+
+def test_zoo_input_answers_without_building_the_model(capsys):
+    code, out, err = run(capsys, "zoo", "torchvision:resnet50", "--input", "64,64")
+    assert code == 0
+    rows = {line.split()[1]: line for line in out.splitlines()[1:] if line.startswith("torch")}
+    assert rows["layer2"].endswith("reaches the input")
+    assert rows["layer3"].endswith("unproductive") and rows["layer4"].endswith("unproductive")
+    assert not rows["layer1"].endswith(("unproductive", "reaches the input"))

@@ -149,6 +149,9 @@ def _add_zoo(sub) -> None:
     zoo.add_argument("--family", help="a family (timm module or torchvision family)")
     zoo.add_argument("--rf-min", type=int, metavar="N", help="a field of at least N")
     zoo.add_argument("--stride", type=int, metavar="S", help="a jump of S")
+    zoo.add_argument("--input", metavar="SIZE",
+                     help="which stages are unproductive at this input size, from the "
+                     "atlas's fields (rfa-toolbox's rule)")
     zoo.add_argument("--local", action="store_true",
                      help="judge a global stage by its local field")
     zoo.add_argument("--atlas", metavar="FILE", help="another atlas (a sweep's output)")

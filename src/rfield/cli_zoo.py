@@ -29,12 +29,35 @@ def run(args, write: Callable[[str, str | None], None]) -> int:
         if args.name or args.family:
             raise RfieldError(atlas.suggestions(lines, args.name, args.family))
         raise RfieldError("no model in the atlas matches these filters")
+    if args.input:
+        write(_fit_text(rows, args.input), args.output)
+        return 0
     fmt = {"json": atlas.json_text, "csv": atlas.csv_text, "markdown": atlas.markdown}
     write(fmt.get(args.format or "", atlas.text)(rows), args.output)
     note = atlas.version_note(lines)
     if note:
         sys.stderr.write(note + "\n")
     return 0
+
+
+def _fit_text(rows: list, text: str) -> str:
+    """The stages with what each does at the input size asked (``--input``)."""
+    from .cli_parser import input_size
+    from .zoo.atlas import axes_text
+    from .zoo.fit import verdicts
+
+    size = input_size(text)
+    words = verdicts(rows, size)
+    head = ["model", "stage", "output", "rf", "local", f"at {axes_text(list(size))}"]
+    table = [head] + [[f"{r.model['library']}:{r.model['model']}", r.stage["module"],
+                       axes_text(r.stage["size"]),
+                       "global" if r.stage["global"] else axes_text(r.stage["rf"]),
+                       axes_text(r.stage["local_rf"]), w] for r, w in zip(rows, words)]
+    widths = [max(len(line[i]) for line in table) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in table]
+    return "\n".join(lines) + (
+        "\n(from the atlas's stage fields, at its native size; rfield analyze NAME "
+        f"--input {text} names every unproductive layer)\n")
 
 
 def build(args) -> int:
