@@ -16,18 +16,24 @@ from rfield.core.unproductive import input_advice, unproductive
 from rfield.report.formats import to_csv, to_json
 
 
-def rfa_border(layers: list[tuple[int, int]], resolution: int) -> list[bool]:
-    """rfa-toolbox's rule on a chain of (kernel, stride) layers, written from its
-    graphs.py: rf grows by (k - 1) * product of earlier strides; a layer is a border
-    layer when its rf and its predecessor's are at least the resolution (the input
-    node has rf 1)."""
-    rf, mult, fields = 1, 1, []
+def rfa_border(layers: list[tuple[int, int]], resolution: int,
+               maps: list[int] | None = None) -> list[bool]:
+    """rfa-toolbox 1.7.0's ``is_border`` on a chain of (kernel, stride) layers, written
+    from its graphs.py: rf grows by (k - 1) * product of earlier strides; a layer is a
+    border layer when its rf exceeds the resolution and its predecessor's is at least
+    the resolution (the input node has rf 1), or when its kernel is at least its
+    predecessor's map size. rfa-toolbox estimates that size as resolution // (product
+    of strides); ``maps`` gives the true sizes instead (one per layer's input)."""
+    rf, mult, fields, estimates = 1, 1, [], []
     for k, s in layers:
+        estimates.append(resolution // mult)
         rf += (k - 1) * mult
         mult *= s
         fields.append(rf)
     before = [1] + fields[:-1]
-    return [resolution <= own and resolution <= prev for own, prev in zip(fields, before)]
+    maps = maps or estimates
+    return [(resolution < own and resolution <= prev) or n <= k
+            for own, prev, n, (k, _) in zip(fields, before, maps, layers)]
 
 
 chains = st.lists(st.tuples(st.integers(1, 7), st.integers(1, 3)), min_size=1, max_size=8)
@@ -43,7 +49,22 @@ def test_marks_follow_rfa_toolboxs_rule_on_plain_chains(layers, size):
     except rfield.RfieldError:
         return  # the map shrank below one unit: no network to judge
     marks = unproductive(a)
-    assert [marks[f"c{i}"][0] for i in range(len(layers))] == rfa_border(layers, size)
+    maps = [size] + [a.graph.nodes[f"c{i}"].size[0] for i in range(len(layers) - 1)]
+    assert [marks[f"c{i}"][0] for i in range(len(layers))] == rfa_border(layers, size, maps)
+
+
+def test_rfa_toolbox_estimates_the_map_sizes():
+    """The one difference on plain chains: after a stride-2 conv on 7 positions,
+    rfa-toolbox takes the map to be 7 // 2 = 3 long, so a following 3-wide conv would
+    read it whole like a dense layer; with padding 1 the map is 4 long, and that conv
+    (field 7, not more than the input) is productive."""
+    spec = [{"name": "c0", "op": "conv", "kernel": 3, "stride": 2, "padding": 1},
+            {"name": "c1", "op": "conv", "kernel": 3, "padding": 1}]
+    a = rfield.analyze({"input": [7], "layers": spec})
+    assert a.graph.nodes["c0"].size == (4,) and a.fields["c1"].rf == (7,)
+    assert unproductive(a)["c1"] == (False,)
+    assert rfa_border([(3, 2), (3, 1)], 7) == [False, True]  # its estimate: 3 <= 3
+    assert rfa_border([(3, 2), (3, 1)], 7, maps=[7, 4]) == [False, False]
 
 
 def test_dilation_is_where_rfa_toolbox_differs():
@@ -107,10 +128,10 @@ def test_the_advised_input_size_is_the_smallest_with_no_unproductive_layer(layer
         return
     advised = input_advice(a)["no_unproductive_from"][0]
     at = rfield.analyze({"input": [advised], "layers": spec})
-    assert not any(m and any(m) for m in unproductive(at).values())
+    assert not any(m and any(m) for m in unproductive(at, dense=False).values())
     if advised > 2:
         below = rfield.analyze({"input": [advised - 1], "layers": spec})
-        assert any(m and any(m) for m in unproductive(below).values())
+        assert any(m and any(m) for m in unproductive(below, dense=False).values())
     assert json.loads(to_json(a, a.box()))["input_advice"]["no_unproductive_from"] == [advised]
 
 

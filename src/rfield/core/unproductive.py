@@ -4,21 +4,26 @@ Richter et al. ("Should You Go Deeper? Optimizing Convolutional Neural Network
 Architectures without Training", ICMLA 2021; "(Input) Size Matters for CNN
 Classifiers", 2021) found that a layer whose receptive field already covers the
 input, fed only by layers whose fields cover it too, adds little to the
-solution: rfa-toolbox's ``EnrichedNetworkNode.is_border``. rfield applies that
-rule to its exact fields, per axis: a layer is unproductive on an axis when its
-smallest field there (``rf_min``; a global layer reads everything) is at least
-the input's size and so is every input layer's. The network's input itself has
-a field of 1. A layer global only through global paths (after a squeeze-and-
-excitation gate, or attention) is judged by its local field, the one its
-convolutions grow, as rfa-toolbox (which reads such gates as identities) does;
-layers fed only by layers with no local field at all (a classifier's head after
-its pooling) are not judged, as rfa-toolbox leaves dense layers out.
+solution: rfa-toolbox's ``EnrichedNetworkNode.is_border`` (1.7.0). rfield
+applies that rule to its exact fields, per axis: a layer is unproductive on an
+axis when its smallest field there (``rf_min``; a global layer reads everything)
+is larger than the input's size and every input layer's is at least that size;
+or, as rfa-toolbox adds, when it is a window (conv, pooling) whose kernel is at
+least as long as every input map there (it reads each map whole, as a dense
+layer does). The network's input itself has a field of 1. A layer global only
+through global paths (after a squeeze-and-excitation gate, or attention) is
+judged by its local field, the one its convolutions grow, as rfa-toolbox (which
+reads such gates as identities) does; layers fed only by layers with no local
+field at all (a classifier's head after its pooling) are not judged, as
+rfa-toolbox leaves dense layers out.
 """
 
 from __future__ import annotations
 
 from .analysis import Analysis
 from .graph import INPUT
+from .ops import Conv
+from .rules import Window
 
 
 def _reach(a: Analysis, node: str) -> list[float]:
@@ -33,22 +38,29 @@ def _reach(a: Analysis, node: str) -> list[float]:
     return [float(r) for r in field]
 
 
-def _covers(a: Analysis, node: str) -> tuple[bool, ...]:
-    """Per axis, whether ``node``'s smallest field is at least the input's size."""
-    return tuple(r >= n for r, n in zip(_reach(a, node), a.graph.input_size))
+def _dense_like(a: Analysis, name: str) -> tuple[bool, ...]:
+    """Per axis, whether ``name`` is a window whose kernel spans its whole input map."""
+    node = a.graph.nodes[name]
+    if not isinstance(node.op, Conv):
+        return (False,) * a.graph.ndim
+    return tuple(isinstance(r, Window) and r.n_in <= r.kernel for r in node.rules)
 
 
-def unproductive(a: Analysis) -> dict[str, tuple[bool, ...] | None]:
-    """Per node, per axis whether it is unproductive; None where it is not judged."""
+def unproductive(a: Analysis, dense: bool = True) -> dict[str, tuple[bool, ...] | None]:
+    """Per node, per axis whether it is unproductive; None where it is not judged.
+    Without ``dense``, by the field rule alone (what the input advice inverts)."""
+    size = a.graph.input_size
     out: dict[str, tuple[bool, ...] | None] = {}
     for name, node in a.graph.nodes.items():
         if not unproductive_judged(a, node.inputs):
             out[name] = None
             continue
-        own = _covers(a, name)
+        marks = tuple(r > n for r, n in zip(_reach(a, name), size))
         for i in node.inputs:
-            own = tuple(x and y for x, y in zip(own, _covers(a, i)))
-        out[name] = own
+            marks = tuple(m and r >= n for m, r, n in zip(marks, _reach(a, i), size))
+        if dense:
+            marks = tuple(m or d for m, d in zip(marks, _dense_like(a, name)))
+        out[name] = marks
     return out
 
 
@@ -59,14 +71,14 @@ def first_unproductive(marks: dict[str, tuple[bool, ...] | None]) -> tuple[int, 
 
 
 def input_advice(a: Analysis) -> dict[str, list[int] | None]:
-    """Per axis: the smallest input at which no layer is unproductive (None: none is
-    at any size), and the largest the last spatial layer's smallest field spans (its
-    local one where it is global; None: it has none), both from the fields as
-    analysed at this size."""
+    """Per axis: the smallest input at which no layer is unproductive by the field
+    rule (a kernel spanning a whole map is judged at each size itself), and the
+    largest the last spatial layer's smallest field spans (its local one where it is
+    global; None: it has none), both from the fields as analysed at this size."""
     worst = [0.0] * a.graph.ndim
     for name, node in a.graph.nodes.items():
-        if unproductive_judged(a, node.inputs):
-            reach = _reach(a, name)
+        if unproductive_judged(a, node.inputs):  # unproductive while s < own, s <= inputs'
+            reach = [r - 1 for r in _reach(a, name)]
             for i in node.inputs:
                 reach = [min(x, y) for x, y in zip(reach, _reach(a, i))]
             worst = [max(w, r) for w, r in zip(worst, reach)]

@@ -199,8 +199,9 @@ def unproductive_text(a: Analysis) -> str:
     text = ""
     if count:
         text = (f"\nunproductive at {axes(a.graph.input_size, ' x ')}: {count} "
-                f"layer{'s' if count > 1 else ''}, from {first} (each one's field and its "
-                "inputs' already cover the input: rfa-toolbox's rule, Richter et al. 2021)")
+                f"layer{'s' if count > 1 else ''}, from {first} (its field exceeds the "
+                "input and its inputs' cover it, or its kernel spans its whole input map: "
+                "rfa-toolbox's is_border, Richter et al. 2021)")
     advice = input_advice(a)
     sizes = []
     if advice["no_unproductive_from"]:

@@ -37,9 +37,10 @@ def verdicts(rows: list[Row], size: tuple[int, ...]) -> list[str]:
         upsampled = jump is not None and any(
             j is not None and min(jump) < min(j) for j in jumps)
         covers = field is not None and all(r >= n for r, n in zip(field, size))
+        exceeds = field is not None and all(r > n for r, n in zip(field, size))
         if upsampled:
             out.append("not judged (upsampled)")
-        elif covered:
+        elif covered and exceeds:
             out.append("unproductive")
         elif covers:
             out.append("reaches the input")
