@@ -155,8 +155,25 @@ def test_a_cut_of_the_token_dim_says_what_it_keeps(before, grid, after, start, s
             (first, kept.size - first - grid)
 
 
+def test_a_slice_that_keeps_every_token_is_no_cut():
+    """SigLIP-style pooling without a class token: x[:, 0:].mean(1) reads every patch."""
+    class Pooled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.patch = nn.Conv2d(3, DIM, PATCH, PATCH)
+
+        def forward(self, x):
+            x = self.patch(x).flatten(2).transpose(1, 2)
+            return x[:, 0:].mean(dim=1)
+
+    a = rfield.analyze(Pooled(), (SIDE, SIDE))
+    assert not a.graph.unknown_ops and a.field().is_global
+    assert a.fields["patch"].rf == (PATCH, PATCH)
+
+
 @pytest.mark.parametrize("name", ["vit_base_patch16_224", "deit_base_distilled_patch16_224",
-                                  "vit_small_patch14_reg4_dinov2", "cait_xxs24_224"])
+                                  "vit_small_patch14_reg4_dinov2", "cait_xxs24_224",
+                                  "vit_base_patch16_siglip_224"])
 def test_timm_vits_are_token_grids(name):
     """The answer a ViT user wants: a grid of patches (plus its tokens), global after
     the first attention, local field and jump one patch."""

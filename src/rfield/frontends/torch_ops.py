@@ -273,7 +273,7 @@ def _select_parts(c: Capture, x, index: tuple, out) -> None:
             continue
         if isinstance(item, slice):
             source.append(d)
-            if item != slice(None):
+            if item.indices(x.shape[d]) != (0, x.shape[d], 1):  # x[:, 0:] keeps all
                 cut.append(d)
                 picks[d] = (item.start, item.stop, item.step or 1)
         elif isinstance(item, int):
