@@ -122,6 +122,22 @@ def test_the_class_token_is_one_global_unit(registers):
     assert bool((x.grad.abs().sum(1) > 0).all())
 
 
+@pytest.mark.parametrize("blocks", [0, 2])
+def test_token_outputs_are_measured_unit_by_unit(blocks):
+    """A module returning tokens (class and register tokens before the patches) is
+    measured where each unit's token is: before attention its patch exactly, after
+    it the whole input."""
+    torch.manual_seed(0)
+    model = TinyViT(blocks=blocks, registers=2, order="between")
+    a = rfield.analyze(model, (SIDE, SIDE))
+    assert a.graph.alias_layouts["norm"][1].before == 3
+    modules = ["norm"] + [f"blocks.{i}" for i in range(blocks)]
+    a, checked = check_model(model, (SIDE, SIDE), modules=modules, units_per_axis=UNITS,
+                             exact=True)
+    assert checked >= 8 * len(modules)
+    assert a.fields[a.graph.aliases["norm"]].is_global == bool(blocks)
+
+
 def test_a_class_token_read_before_any_attention_is_a_constant():
     """x[:, 0] before the blocks reads no position: nothing of the input."""
     torch.manual_seed(0)

@@ -74,6 +74,31 @@ def _frozen(value: Mapping | None) -> Mapping:
 
 
 @dataclass(frozen=True)
+class Digits:
+    """A layout entry for a tensor dim that holds positions split or merged (a ViT's
+    tokens: 196 = 14 x 14, after ``before`` class or register tokens): its parts,
+    major first, each ``(axis, stride, count)``, the dim's index adding ``stride * k``
+    along ``axis`` for its k-th value. With it a unit is found in the tensor."""
+
+    parts: tuple
+    before: int = 0
+
+    def index(self, unit: tuple[int, ...]) -> int:
+        """Where ``unit`` (a position per input axis on the layer's grid) is in this dim."""
+        at = 0
+        for axis, stride, count in self.parts:
+            at = at * count + (unit[axis] // stride) % count
+        return self.before + at
+
+    def extent(self, axis: int) -> int:
+        """How many positions along ``axis`` this dim holds (1: none)."""
+        n = 1
+        for a, _, count in self.parts:
+            n *= count if a == axis else 1
+        return n
+
+
+@dataclass(frozen=True)
 class Provenance:
     """Where a graph came from, as the front-end that made it knows: set once.
 

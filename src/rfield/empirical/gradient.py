@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.graph import Digits
 from ..errors import RfieldError, require
 from ..models.torch_models import input_tensor_shape
 
@@ -251,6 +252,8 @@ def measure(model, input_shape, modules: list[str] | None = None, units=None,
 def _unit_index(y, name: str, unit, sample: int, nd: int, layout):
     """(output, index of ``unit`` in ``sample``, the unit, spatial size)."""
     layout = layout or (None, None) + tuple(range(nd))
+    if any(isinstance(e, Digits) for e in layout):
+        return _token_index(y, name, unit, sample, nd, layout)
     if y is None or y.dim() != len(layout) or sorted(
             a for a in layout if a is not None) != list(range(nd)):
         raise RfieldError(f"module {name or 'output'} has no spatial output to measure")
@@ -261,6 +264,22 @@ def _unit_index(y, name: str, unit, sample: int, nd: int, layout):
     index[layout.index(None)] = sample
     for a, d in dims.items():
         index[d] = unit[a]
+    return y, tuple(index), unit, size
+
+
+def _token_index(y, name: str, unit, sample: int, nd: int, layout):
+    """As :func:`_unit_index` for a tensor whose dims hold positions as digits
+    (tokens): the batch is its first dim, the other positionless dims are summed."""
+    if y is None or y.dim() != len(layout) or layout[0] is not None:
+        raise RfieldError(f"module {name or 'output'} has no spatial output to measure")
+    digits = [e for e in layout if isinstance(e, Digits)]
+    size = tuple(math.prod(e.extent(a) for e in digits) for a in range(nd))
+    unit = unit if unit is not None else tuple(n // 2 for n in size)
+    index: list[Any] = [slice(None)] * y.dim()
+    index[0] = sample
+    for d, e in enumerate(layout):
+        if isinstance(e, Digits):
+            index[d] = e.index(tuple(unit))
     return y, tuple(index), unit, size
 
 

@@ -4,13 +4,14 @@ names, unknown operators, and the layout helpers every operator uses. See
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..core import ops as O
-from ..core.graph import INPUT, Graph, Provenance
+from ..core.graph import INPUT, Digits, Graph, Provenance
 from ..errors import RfieldError, ShapeError, SpecError, UnsupportedError
 from . import kernel_parts as P
 from .kernel_tokens import ON_TOKENS, Tokens
@@ -218,6 +219,29 @@ class State:
         node, dims, _, tokens = self.entries[t.key]
         layout = None if tokens is not None else self._layout(node, dims)
         return node, layout or (None,) * len(dims)
+
+    def digits_layout(self, t: T) -> tuple | None:
+        """A layout the measurement can find units in for a tensor that is not plain:
+        per dim None or :class:`~rfield.core.graph.Digits` (its parts, after the extra
+        tokens before them); None where a dim mixes positions with batch or heads, or
+        the tensor holds no whole grid."""
+        node, dims, _, tokens = self.entries[t.key]
+        if not P.has_space(dims) or not dims or P.spatial(dims[0]):
+            return None
+        out: list = []
+        for d, parts in enumerate(dims):
+            if not P.spatial(parts):
+                out.append(None)
+            elif len(P.spatial(parts)) != len(parts):
+                return None
+            else:
+                out.append(Digits(tuple(parts), tokens.before
+                                  if tokens is not None and tokens.dim == d else 0))
+        found = [e for e in out if e is not None]
+        grid = self.graph.size_of(node)
+        if any(math.prod(e.extent(a) for e in found) != n for a, n in enumerate(grid)):
+            return None
+        return tuple(out)
 
     def layout(self, t: T) -> Layout:
         return self.get(t)[1]

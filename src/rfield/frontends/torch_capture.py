@@ -330,6 +330,8 @@ def _hook_modules(torch, model, names, cap: Capture, prefix: str) -> list:
             first = next(iter(out.values()), None)
         if path and cap.tracked(first):
             node, layout = cap.kernel.state.peek(cap.t(first))
+            if not any(d is not None for d in layout):  # tokens: where each unit is
+                layout = cap.kernel.state.digits_layout(cap.t(first)) or layout
             if node != INPUT and path not in cap.module_outputs:
                 # a module called twice names its first output
                 cap.module_outputs[path] = node
