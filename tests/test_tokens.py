@@ -202,3 +202,25 @@ def test_timm_vits_are_token_grids(name):
     f = a.field(a.graph.aliases["blocks.1"])
     assert f.is_global and f.output_size == (size[0] // patch,) * 2
     assert f.local_rf == (patch, patch) and f.local_jump == (patch, patch)
+
+
+@pytest.mark.parametrize("options", [{}, {"registers": 2, "order": "between"},
+                                     {"out": "cls"}], ids=["cls", "dinov2", "head"])
+def test_the_onnx_export_reads_as_the_module(tmp_path, options):
+    """torch's exporter writes the class token as a constant of the Concat, x[:, 1:]
+    as Slice and x[:, 0] as Gather: the same fields as the module's."""
+    pytest.importorskip("onnx")
+    import warnings
+
+    torch.manual_seed(0)
+    model = TinyViT(attn="matmul", **options).eval()
+    path = tmp_path / "vit.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, torch.zeros(1, 3, SIDE, SIDE), str(path), dynamo=False,
+                          opset_version=17)
+    got, want = rfield.analyze(str(path)), rfield.analyze(model, (SIDE, SIDE))
+    assert not got.graph.unknown_ops and not want.graph.unknown_ops
+    f, g = got.field(), want.field()
+    assert (f.is_global, f.output_size, f.local_rf, f.local_jump) == \
+        (g.is_global, g.output_size, g.local_rf, g.local_jump)

@@ -53,9 +53,11 @@ class Shapes:
                 or not P.spatial(dims[dim]) or (tokens is not None and tokens.dim != dim):
             raise Unknown(f"{kind} of tokens or windows")
         at = list(ins).index(grids[0])
-        counts = [int(t.shape[dim]) for t in ins]  # type: ignore[index]
-        before = sum(counts[:at]) + (tokens.before if tokens else 0)
-        after = sum(counts[at + 1:]) + (tokens.after if tokens else 0)
+        counts = [t.shape[dim] for t in ins]  # type: ignore[index]
+        if None in counts:
+            raise Unknown(f"{kind} of tokens of unknown count")
+        before = int(sum(counts[:at])) + (tokens.before if tokens else 0)
+        after = int(sum(counts[at + 1:])) + (tokens.after if tokens else 0)
         new = K.Tokens(dim, before, after)
         if new.size(dims[dim]) != out.shape[dim]:
             raise Unknown(f"{kind} of tokens or windows")

@@ -79,8 +79,14 @@ def _constant_of_shape(a, xs):
     shape = [int(v) for v in xs[0]]
     if int(np.prod(shape)) > MAX_ELEMENTS:
         raise ValueError("too large to fold")
-    value = a.get("value")
-    return np.full(shape, value.item() if value is not None else 0.0)
+    value = a.get("value")  # a TensorProto of one value, written in the node itself
+    if value is not None and not hasattr(value, "item"):
+        if len(value.external_data):
+            raise ValueError("stored in an external file, which rfield never reads")
+        from onnx import numpy_helper
+
+        value = numpy_helper.to_array(value)
+    return np.full(shape, np.asarray(value).item() if value is not None else 0.0)
 
 
 def _range(a, xs):

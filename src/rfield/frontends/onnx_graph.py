@@ -489,6 +489,12 @@ def _slice(r: OnnxReader, n, starts, ends, axes, steps) -> None:
     axes = list(range(len(starts))) if axes is None else axes
     steps = [1] * len(starts) if steps is None else steps
     cuts = {ax % rank: (s, e, st) for s, e, ax, st in zip(starts, ends, axes, steps)}
+    if r.kernel.state.parts_of(x) is not None:  # tokens: the class token or the patches
+        sizes = x.shape or (None,) * rank
+        cut = [d for d, c in cuts.items()
+               if sizes[d] is None or slice(*c).indices(sizes[d]) != (0, sizes[d], 1)]
+        r.kernel.select(x, out, list(range(rank)), cut, {d: cuts[d] for d in cut})
+        return
     r.kernel.slice("slice", x, out, cuts)
 
 
@@ -504,8 +510,9 @@ def slice_input(r, n, a):
 
 
 def concat(r, n, a):
-    ins = [r.t(i) for i in n.input if r.tracked(i)]
-    r.kernel.concat("concat", ins, r.t(n.output[0]), a.get("axis", 1))
+    # constants (a class token) go in too: the kernel counts them beside a grid
+    r.kernel.concat("concat", [r.t(i) for i in n.input if i], r.t(n.output[0]),
+                    a.get("axis", 1))
 
 
 def split(r, n, a):
@@ -542,10 +549,12 @@ def gather(r, n, a):
         raise Unknown("Gather with computed or nested indices")
     rank = r.kernel.state.rank(x)
     axis = a.get("axis", 0) % rank
+    first = int(np.ravel(idx)[0]) if np.size(idx) else 0
     if np.ndim(idx) == 1:
-        r.kernel.select(x, out, list(range(rank)), [axis])
-    else:
-        r.kernel.select(x, out, [d for d in range(rank) if d != axis], [])
+        picks = {axis: (first, first + 1, 1)} if np.size(idx) == 1 else None
+        r.kernel.select(x, out, list(range(rank)), [axis], picks)
+    else:  # one index: the class token of a token dim
+        r.kernel.select(x, out, [d for d in range(rank) if d != axis], [], {axis: first})
 
 
 def einsum(r, n, a):
