@@ -30,7 +30,8 @@ class TinyViT(nn.Module):
     attention (sdpa or q @ k^T) and an MLP; ``out``: "grid" (the patches reshaped
     back to a map, as forward_intermediates does) or "cls" (the class token)."""
 
-    def __init__(self, blocks=1, registers=0, order="front", attn="sdpa", out="grid"):
+    def __init__(self, blocks=1, registers=0, order="front", attn="sdpa", out="grid",
+                 rotate=False):
         super().__init__()
         self.patch = nn.Conv2d(3, DIM, PATCH, PATCH)
         self.cls = nn.Parameter(torch.randn(1, 1, DIM))
@@ -40,7 +41,7 @@ class TinyViT(nn.Module):
         self.blocks = nn.ModuleList(Block(attn) for _ in range(blocks))
         self.norm = nn.LayerNorm(DIM)
         self.head = nn.Linear(DIM, 5)
-        self.order, self.out = order, out
+        self.order, self.out, self.rotate = order, out, rotate
         self.prefix = 1 + registers
 
     def forward(self, x):
@@ -53,6 +54,8 @@ class TinyViT(nn.Module):
             reg = self.reg.expand(b, -1, -1)
             x = torch.cat([x[:, :1], reg, x[:, 1:]], dim=1) if self.order == "between" \
                 else torch.cat([reg, x], dim=1)
+        if self.rotate:  # rotary embeddings' rotate_half: the halves side by side
+            x = x + torch.cat([-x[..., DIM // 2:], x[..., :DIM // 2]], dim=-1)
         for block in self.blocks:
             x = block(x)
         x = self.norm(x)
@@ -120,6 +123,18 @@ def test_the_class_token_is_one_global_unit(registers):
     x = torch.rand(1, 3, SIDE, SIDE, requires_grad=True)
     model(x).sum().backward()
     assert bool((x.grad.abs().sum(1) > 0).all())
+
+
+@pytest.mark.parametrize("blocks", [0, 1])
+def test_halves_side_by_side_keep_their_positions(blocks):
+    """rotate_half (EVA, DINOv3): a concat along channels of tensors holding the same
+    tokens, measured unit by unit."""
+    torch.manual_seed(0)
+    model = TinyViT(blocks=blocks, registers=1, rotate=True)
+    a, checked = check_model(model, (SIDE, SIDE), modules=[""], units_per_axis=UNITS,
+                             exact=True)
+    assert checked >= 8 and not a.graph.unknown_ops
+    assert a.field().local_rf == (PATCH, PATCH)
 
 
 @pytest.mark.parametrize("blocks", [0, 2])
