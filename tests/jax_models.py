@@ -132,6 +132,29 @@ class Norms(nn.Module):
         return b, nn.Conv(8, (3, 3))(jnp.concatenate([a, c], -1))
 
 
+class TinyViT(nn.Module):
+    """A Flax ViT the way big_vision writes one: patches, a class token concatenated
+    before them, position embeddings, ``blocks`` blocks of attention, and the patches
+    (x[:, 1:]) reshaped back to a map; with ``cls``, the class token returned too."""
+
+    blocks: int = 1
+    cls: bool = False
+
+    @nn.compact
+    def __call__(self, x):
+        x = nn.Conv(16, (4, 4), strides=4, padding="VALID")(x)
+        b, h, w, c = x.shape
+        x = x.reshape(b, h * w, c)
+        token = self.param("cls", nn.initializers.normal(1.0), (1, 1, c))
+        x = jnp.concatenate([jnp.tile(token, (b, 1, 1)), x], axis=1)
+        x = x + self.param("pos", nn.initializers.normal(1.0), (1, h * w + 1, c))
+        for _ in range(self.blocks):
+            x = x + nn.MultiHeadDotProductAttention(num_heads=2)(nn.LayerNorm()(x))
+            x = x + nn.Dense(c)(nn.gelu(nn.Dense(2 * c)(nn.LayerNorm()(x))))
+        grid = x[:, 1:].reshape(b, h, w, c)
+        return (grid, x[:, 0]) if self.cls else grid
+
+
 def equinox_net():
     """An Equinox network (NCHW, vmapped over the batch), as a function of an image."""
     import equinox as eqx

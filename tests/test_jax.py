@@ -122,3 +122,14 @@ def test_needs_a_size_and_a_runnable_shape():
         rfield.analyze(M.Windows())
     with pytest.raises(RfieldError, match="cannot"):
         rfield.analyze(M.ResNet18(), (64, 64), channels=3, variables={"params": {}})
+
+
+@pytest.mark.parametrize("blocks", [0, 1])
+def test_a_class_token_beside_the_patches(blocks):
+    """The class token a constant of the concatenate, x[:, 1:] a slice: the patches'
+    boxes against back-propagation (each its own patch before attention, the whole
+    input after)."""
+    a = check_boxes(M.TinyViT(blocks=blocks), (32, 32), modules=False)  # the map returned
+    f = a.field()
+    assert not a.graph.unknown_ops and f.output_size == (8, 8)
+    assert f.is_global == bool(blocks) and f.local_rf == (4, 4)

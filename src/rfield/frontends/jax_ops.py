@@ -16,6 +16,7 @@ import numpy as np
 
 from ..core import ops as O
 from . import jax_remap
+from . import kernel_parts as P
 from .kernel import T, Unknown
 
 if TYPE_CHECKING:
@@ -162,7 +163,13 @@ def slice_(r: JaxReader, eqn: Any, outs: list[T]) -> None:
     strides = p["strides"] or (1,) * len(p["start_indices"])
     cuts = {d: (a, b, s) for d, (a, b, s) in
             enumerate(zip(p["start_indices"], p["limit_indices"], strides))}
-    r.kernel.slice("slice", _operand(r, eqn), outs[0], cuts)
+    x = _operand(r, eqn)
+    if r.kernel.state.parts_of(x) is not None and x.shape is not None:
+        # tokens: x[:, 1:] keeps the patches, x[:, :1] the class token
+        cut = [d for d, c in cuts.items() if slice(*c).indices(x.shape[d]) != (0, x.shape[d], 1)]
+        r.kernel.select(x, outs[0], list(range(len(x.shape))), cut, {d: cuts[d] for d in cut})
+        return
+    r.kernel.slice("slice", x, outs[0], cuts)
 
 
 def dynamic_slice(r: JaxReader, eqn: Any, outs: list[T]) -> None:
@@ -241,7 +248,9 @@ def rev(r: JaxReader, eqn: Any, outs: list[T]) -> None:
 
 
 def concatenate(r: JaxReader, eqn: Any, outs: list[T]) -> None:
-    r.kernel.concat("concatenate", _tracked(r, eqn), outs[0], eqn.params["dimension"])
+    # constants (a class token) go in too: the kernel counts them beside a grid
+    r.kernel.concat("concatenate", [r.t(v) for v in eqn.invars], outs[0],
+                    eqn.params["dimension"])
 
 
 def split(r: JaxReader, eqn: Any, outs: list[T]) -> None:
@@ -258,6 +267,8 @@ def split(r: JaxReader, eqn: Any, outs: list[T]) -> None:
 
 def broadcast_in_dim(r: JaxReader, eqn: Any, outs: list[T]) -> None:
     x = _operand(r, eqn)
+    if r.kernel.state.parts_of(x) is not None:
+        return _broadcast_parts(r, x, outs[0], eqn.params["broadcast_dimensions"])
     node, layout = r.kernel.state.get(x)
     out = outs[0]
     assert out.shape is not None and x.shape is not None
@@ -273,6 +284,22 @@ def broadcast_in_dim(r: JaxReader, eqn: Any, outs: list[T]) -> None:
     r.kernel.state.bind(out, node, tuple(new))
 
 
+def _broadcast_parts(r: JaxReader, x: T, out: T, where: tuple) -> None:
+    """broadcast_in_dim of tokens or windows: input dim i becomes output dim where[i];
+    the new dims, and size-1 dims repeated, hold no position."""
+    node, dims, tokens = r.kernel.state.held(x)
+    assert out.shape is not None and x.shape is not None
+    new: list = [((None, 0, int(n)),) for n in out.shape]
+    for i, d in enumerate(where):
+        if x.shape[i] == out.shape[d]:
+            new[d] = dims[i]
+        elif P.spatial(dims[i]):
+            raise Unknown("broadcast of a dim holding positions")
+    if tokens is not None:
+        tokens = tokens.moved(where[tokens.dim])
+    r.kernel.state.bind_parts(out, node, P.tidy(tuple(new)), tokens)
+
+
 def reshape(r: JaxReader, eqn: Any, outs: list[T]) -> None:
     if eqn.params.get("dimensions"):
         raise Unknown("reshape with dimensions")
@@ -281,6 +308,8 @@ def reshape(r: JaxReader, eqn: Any, outs: list[T]) -> None:
 
 def squeeze(r: JaxReader, eqn: Any, outs: list[T]) -> None:
     x = _operand(r, eqn)
+    if r.kernel.state.parts_of(x) is not None:
+        return r.kernel.view(x, outs[0])  # dims of size 1 dropped: a view
     node, layout = r.kernel.state.get(x)
     drop = {d % len(layout) for d in eqn.params["dimensions"]}
     r.kernel.state.bind(outs[0], node, tuple(a for d, a in enumerate(layout) if d not in drop))
@@ -312,6 +341,22 @@ def along(r: JaxReader, eqn: Any, outs: list[T]) -> None:
         r.kernel.state.bind(o, *r.kernel.state.get(x))
 
 
+def _dot_letters(r: JaxReader, eqn: Any, operands: list, out: T) -> None:
+    """dot_general of a tensor with parts (and a constant or another tensor), as an
+    einsum (``operands``: the two, None for a constant)."""
+    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
+    a, b = (len(v.aval.shape) for v in eqn.invars[:2])
+    letters = iter("abcdefghijklmnopqrstuvwxyz")
+    la = [next(letters) for _ in range(a)]
+    shared = {j: la[i] for i, j in list(zip(lc, rc)) + list(zip(lb, rb))}
+    lb_ = [shared.get(j) or next(letters) for j in range(b)]
+    batch = [la[i] for i in lb]
+    free_a = [la[i] for i in range(a) if i not in lc and i not in lb]
+    free_b = [lb_[j] for j in range(b) if j not in rc and j not in rb]
+    equation = f"{''.join(la)},{''.join(lb_)}->{''.join(batch + free_a + free_b)}"
+    r.kernel.einsum("dot_general", equation, operands, out)
+
+
 def dot_general(r: JaxReader, eqn: Any, outs: list[T]) -> None:
     """Image x image (attention): global. Image x fixed matrix: over channels a Dense
     (pointwise); over a spatial dim the weights say which positions each output
@@ -319,6 +364,8 @@ def dot_general(r: JaxReader, eqn: Any, outs: list[T]) -> None:
     (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
     a, b = eqn.invars[:2]
     if r.tracked(a) and r.tracked(b):
+        if any(r.kernel.state.parts_of(r.t(v)) is not None for v in (a, b)):
+            return _dot_letters(r, eqn, [r.t(a), r.t(b)], outs[0])  # attention on tokens
         r.kernel.mix("dot_general", [r.t(a), r.t(b)], outs[0])
         return
     left = r.tracked(a)
@@ -326,6 +373,8 @@ def dot_general(r: JaxReader, eqn: Any, outs: list[T]) -> None:
     contract, batch = (lc, lb) if left else (rc, rb)
     w_contract = rc if left else lc
     xt = r.t(x)
+    if r.kernel.state.parts_of(xt) is not None:  # tokens or windows: by its letters
+        return _dot_letters(r, eqn, [xt, None] if left else [None, xt], outs[0])
     node, layout = r.kernel.state.get(xt)
     rank = len(layout)
     free = [d for d in range(rank) if d not in contract and d not in batch]

@@ -97,7 +97,9 @@ class Parts:
                 extra = rank - len(dims)
                 dims = ((),) * extra + tuple(dims)
                 tokens = K.shifted(self.state.tokens_of(t), extra)
-                key = (P.tidy(dims), tokens and replace(tokens, node=None))
+                # dims holding no position may differ (a size-1 dim broadcast)
+                key = (tuple(parts if P.spatial(parts) else None for parts in P.tidy(dims)),
+                       tokens and replace(tokens, node=None))
                 if ref is not None and key != ref[1]:
                     raise Unknown(f"{kind} of tensors holding positions differently")
                 ref = (dims, key)
@@ -110,6 +112,9 @@ class Parts:
     def merge(self, kind: str, ins: Sequence[T], out: T) -> None:
         rank = out.rank if out.rank is not None else max(self.state.rank(t) for t in ins)
         found, dims, tokens = self.aligned(ins, rank, kind)
+        if out.shape is not None:  # the positionless dims as broadcasting leaves them
+            dims = P.tidy(tuple(parts if P.spatial(parts) else ((None, 0, int(n)),)
+                                for parts, n in zip(dims, out.shape)))
         grid = next(self.state.graph.size_of(n) for n, d in found if d is not None)
         nodes = list(dict.fromkeys(self.on_grid(n, grid, d is None) for n, d in found))
         op = O.Merge(kind) if len(nodes) > 1 else O.Pointwise(kind)
