@@ -156,6 +156,24 @@ def test_zoo_models_default_to_their_native_size(capsys):
     assert code == 0 and "input 800x800 (the size the detector's transform" in out
 
 
+def test_a_video_model_takes_its_clip_of_frames(capsys):
+    """torchvision's video weights give crop_size and, in their docs, clip_len: the
+    native input is that many frames of that crop; the fields are 3-D."""
+    import torchvision as tv
+
+    w = list(tv.models.get_model_weights("r3d_18"))[0]
+    assert "clip_len=16" in w.meta["_docs"] and w.transforms.keywords["crop_size"] == (112, 112)
+    code, out, err = run(capsys, "analyze", "torchvision:r3d_18", "--node", "layer4")
+    assert code == 0, err
+    assert "input 16x112x112 (the native size, from torchvision's weights" in out
+    # the 3-D boxes against back-propagation, on a small clip
+    from torch_checks import check_model
+
+    model = tv.models.video.r3d_18()
+    _, checked = check_model(model, (8, 40, 40), modules=["layer1", "layer2", "layer3"])
+    assert checked >= 6
+
+
 def test_verify_without_input_uses_the_native_size(capsys):
     code, out, err = run(capsys, "verify", "torchvision:squeezenet1_1", "--node", "features.4")
     assert code == 0, err

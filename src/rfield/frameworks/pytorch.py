@@ -5,6 +5,7 @@ know their native input size (torchvision from its weights' transforms, timm fro
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..core.analysis import Analysis
@@ -67,6 +68,10 @@ def _torchvision_size(t: Target) -> tuple[Size, str]:
         size = getattr(w.transforms, "keywords", {}).get("crop_size")
         if isinstance(size, int):
             return (size, size), "the native size, from torchvision's weights transforms"
+        clip = re.search(r"clip_len=(\d+)", str(w.meta.get("_docs", "")))
+        if isinstance(size, (tuple, list)) and len(size) == 2 and clip:  # a video model
+            return (int(clip[1]), int(size[0]), int(size[1])), \
+                "the native size, from torchvision's weights (clip_len frames of crop_size)"
     from ..models.torch_models import build_target
 
     side = getattr(getattr(build_target(t.value, None, meta=True), "transform", None),

@@ -34,16 +34,17 @@ LIBRARIES = ("torchvision", "timm")
 
 def models(library: str, pattern: str = "*") -> list[tuple[str, str, str]]:
     """(library, model, family) of every model of ``library`` matching ``pattern``:
-    torchvision's classification, segmentation and detection registry, or all of
+    torchvision's classification, segmentation, detection and video registry, or all of
     ``timm.list_models()``."""
     picked = []
     if library == "torchvision":
         tv = require("torchvision", "vision")
         for name in tv.models.list_models():
             module = tv.models.get_model_builder(name).__module__.split(".")
-            if module[2] in ("video", "optical_flow", "quantization"):
-                continue  # not image backbones at one size (or not float models)
-            family = module[-1] if module[2] != "detection" else f"detection.{module[-1]}"
+            if module[2] in ("optical_flow", "quantization"):
+                continue  # two images in, or not float models
+            family = module[-1] if module[2] not in ("detection", "video") \
+                else f"{module[2]}.{module[-1]}"
             picked.append((library, name, family))
     elif library == "timm":
         timm = require("timm", "timm")
