@@ -13,6 +13,7 @@ import sys
 
 import pytest
 
+import rfield
 from cli_run import run
 from rfield.cli import main
 from rfield.zoo import atlas
@@ -187,3 +188,19 @@ def test_filtered_stages_that_just_pass_come_first(capsys):
     assert code == 0 and local and rows[:len(local)] == local  # local fields first
     sizes = [min(int(v) for v in r["rf"].split("x")) for r in local]
     assert sizes == sorted(sizes) and sizes[0] >= 400
+
+
+def test_a_video_model_line_has_three_dimensional_stages():
+    """torchvision's video models are in the sweep's list, read at clip_len frames of
+    their crop (torchvision sizes are spatial; timm's channels first)."""
+    pytest.importorskip("torchvision")
+    from rfield.zoo.stages import analyse_model
+    from rfield.zoo.sweep import models
+
+    assert ("torchvision", "r3d_18", "video.resnet") in models("torchvision", "r3d_*")
+    line, _ = analyse_model("torchvision", "r3d_18", verify=False, max_params=0)
+    assert line["input"] == [3, 16, 112, 112] and not line["unknown_ops"]
+    assert all(len(s["size"]) == 3 for s in line["stages"])
+    analysed = rfield.analyze("torchvision:r3d_18")
+    last = line["stages"][-1]
+    assert last["rf"] == list(analysed.fields[analysed.graph.aliases[last["module"]]].rf)

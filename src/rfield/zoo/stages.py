@@ -85,7 +85,9 @@ def analyse_model(library: str, name: str, verify: bool, max_params: float,
     require("torch", "torch")
     t = resolve(f"{library}:{name}")
     size = _native(t, native_size(t)[0])
-    spatial, channels = size[-2:], (size[0] if len(size) == 3 else 3)
+    # timm's sizes are channels first (3, 224, 224); torchvision's spatial, a video
+    # model's three axes (16, 112, 112)
+    channels, spatial = (size[0], size[1:]) if library == "timm" else (3, size)
     model, prefix = build_module(t, None, meta=True)
     params = sum(p.numel() for p in model.parameters())
     try:
