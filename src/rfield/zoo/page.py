@@ -38,7 +38,7 @@ def page(lines: list[dict]) -> str:
     failed = [m for m in lines if "error" in m]
     versions = Counter(f"{k} {v}" for m in read for k, v in m.get("versions", {}).items())
     out = ["# The receptive-field atlas", "",
-           "Every torchvision classification, segmentation and detection model and every "
+           "Every torchvision classification, segmentation, detection and video model and every "
            "model of `timm.list_models()`, built with random weights at its native input "
            "size and read by `rfield zoo build` (see the README). Per feature stage "
            "(timm's `feature_info`; elsewhere the last module output at each jump): "
