@@ -133,3 +133,17 @@ def test_a_class_token_beside_the_patches(blocks):
     f = a.field()
     assert not a.graph.unknown_ops and f.output_size == (8, 8)
     assert f.is_global == bool(blocks) and f.local_rf == (4, 4)
+
+
+def test_verify_on_a_flax_vit_measures_its_maps_and_refuses_its_tokens(capsys):
+    """Module outputs holding tokens have no layout the JAX measurement can place:
+    verify's default nodes leave them out, and naming one is one line, exit 2."""
+    from rfield.cli import main
+
+    code = main(["verify", "tests/jax_models.py:TinyViT", "--input", "32,32"])
+    out, err = capsys.readouterr()
+    assert code == 0 and "equals back-propagation" in out, err
+    code = main(["verify", "tests/jax_models.py:TinyViT", "--input", "32,32",
+                 "--node", "TinyViT/LayerNorm_0"])
+    err = capsys.readouterr().err
+    assert code == 2 and "holds no map" in err and "Traceback" not in err

@@ -218,6 +218,9 @@ def measure(fn: Callable[..., Any], extra: tuple, input_shape: tuple[int, ...],
         picks, where = [], []
         for o, name in enumerate(names):
             layout = layouts[name]
+            if layout is None or not any(a is not None for a in layout):
+                raise RfieldError(f"{name!r} holds no map whose positions rfield can place "
+                                  "(tokens): name a module that returns a map")
             for unit in units[name]:
                 picks.append((o, unit_index(layout, unit)))
                 where.append((name, unit))

@@ -38,7 +38,10 @@ def default_nodes(a: Analysis, limit: int = 6) -> list[str]:
     if g.aliases:  # models: module outputs only, as they can be hooked
         # (a Keras model's own layers: one nested in a sub-model has no output here)
         hookable = framework(g.provenance.source).hookable
-        named = {node for name, node in g.aliases.items() if hookable(name)}
+        # an output whose layout names no position (tokens a reader cannot place) is
+        # not measurable
+        placed = lambda name: any(d is not None for d in g.alias_layouts.get(name, (0,)))
+        named = {node for name, node in g.aliases.items() if hookable(name) and placed(name)}
         candidates = [n for n in candidates if n in named]
     by_jump: dict = {}
     for n in candidates:
