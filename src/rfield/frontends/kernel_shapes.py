@@ -32,7 +32,10 @@ class Shapes:
             held = [self.state.held(t)[1] for t in ins if self.state.has(t)]
             if any(P.spatial(d[dim % len(d)]) for d in held if len(d)):
                 return self._beside(kind, ins, out, dim)
-            return self._side_by_side(kind, [t for t in ins if self.state.has(t)], out, dim)
+            # tensors holding the same positions joined along a dim holding none
+            # (rotary embeddings' halves): each output reads its own position in each,
+            # as in an elementwise merge
+            return self.merge(kind, [t for t in ins if self.state.has(t)], out)
         ins = [t for t in ins if self.state.has(t)]
         layouts = [self.state.layout(t) for t in ins]
         if any(lay[dim % len(lay)] is not None for lay in layouts):
@@ -74,43 +77,6 @@ class Shapes:
         grid = self.state.add(kind, O.Pointwise(kind), [node])
         new = replace(new, node=self.state.reading_all(reads, grid))
         self.state.bind_parts(out, grid, dims, new)
-
-    def _side_by_side(self, kind: str, ins: Sequence[T], out: T, dim: int) -> None:
-        """Tensors holding the same positions (and tokens) joined along a dim holding
-        none (rotary embeddings' halves, heads side by side): each output reads its
-        own position in each."""
-        if out.shape is None:
-            raise Unknown(f"{kind} of tokens or windows")
-        rank = len(out.shape)
-        dim %= rank
-        ref: tuple | None = None
-        nodes: list[tuple[str, bool]] = []
-        reads: list[str | None] = []
-        for t in ins:
-            node, dims, tokens = self.state.held(t)
-            if not P.has_space(dims):
-                nodes.append((node, True))
-                reads.append(node if node != INPUT else None)
-                continue
-            extra = rank - len(dims)
-            dims = ((),) * extra + tuple(dims)
-            tokens = K.shifted(tokens, extra)
-            key = (P.tidy(dims[:dim] + dims[dim + 1:]), tokens and replace(tokens, node=None))
-            if ref is not None and key != ref[0]:
-                raise Unknown(f"{kind} of tensors holding positions differently")
-            ref = ref or (key, dims, tokens)
-            nodes.append((node, False))
-            reads.append(tokens.node if tokens else None)
-        assert ref is not None
-        _, dims, tokens = ref
-        grid = next(self.state.graph.size_of(n) for n, free in nodes if not free)
-        unique = list(dict.fromkeys(self.parts.on_grid(n, grid, free) for n, free in nodes))
-        node = self.state.add(kind, O.Merge(kind) if len(unique) > 1 else O.Pointwise(kind),
-                              unique)
-        if tokens is not None:
-            tokens = replace(tokens, node=self.state.reading_all(reads, node))
-        new = tuple(dims[:dim]) + (((None, 0, int(out.shape[dim])),),) + tuple(dims[dim + 1:])
-        self.state.bind_parts(out, node, P.tidy(new), tokens)
 
     def _rolled(self, kind: str, ins: Sequence[T], out: T, dim: int) -> None:
         """A concat along a spatial dim of slices of one map that put its end before its
