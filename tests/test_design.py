@@ -77,6 +77,8 @@ def test_a_backbone_at_jump_16(capsys):
     (["--rf", "1024", "--kernel", "2", "--max-layers", "8"], ["10 layers", "--max-layers"]),
     (["--rf", "10", "--kernel", "1"], ["kernel of 1"]),
     (["--rf", "0"], ["--rf must be at least 1"]),
+    (["--rf", "5000", "--kernel", "2", "--max-dilation", "1", "--max-layers", "100"],
+     ["4999 layers", "dilations of at most 1"]),
     (["--rf", "9", "--dims", "4"], ["--dims"]),
 ])
 def test_an_impossible_target_is_one_line(capsys, argv, words):

@@ -186,3 +186,8 @@ def test_zoo_input_answers_without_building_the_model(capsys):
     assert rows["layer2"].endswith("reaches the input")
     assert rows["layer3"].endswith("unproductive") and rows["layer4"].endswith("unproductive")
     assert not rows["layer1"].endswith(("unproductive", "reaches the input"))
+
+
+def test_zoo_input_of_the_wrong_axes_is_refused(capsys):
+    code, out, err = run(capsys, "zoo", "torchvision:resnet50", "--input", "64")
+    assert code == 2 and not out and "has 1 axis, but the models named have 2" in err

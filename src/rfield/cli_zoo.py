@@ -47,6 +47,12 @@ def _fit_text(rows: list, text: str) -> str:
     from .zoo.fit import verdicts
 
     size = input_size(text)
+    axes = {len(r.model["input"]) - 1 for r in rows}
+    if axes != {len(size)}:
+        raise RfieldError(f"--input {text} has {len(size)} ax{'is' if len(size) == 1 else 'es'}, "
+                          "but the models named have "
+                          f"{' or '.join(str(n) for n in sorted(axes))}: give one size per "
+                          "axis, e.g. --input 64,64")
     words = verdicts(rows, size)
     head = ["model", "stage", "output", "rf", "local", f"at {axes_text(list(size))}"]
     table = [head] + [[f"{r.model['library']}:{r.model['model']}", r.stage["module"],

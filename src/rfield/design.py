@@ -135,8 +135,9 @@ def design(t: Target) -> Design:
     if not plan:
         plan = [(1, 1, 1)]  # a field of 1: one pointwise layer
     if t.max_layers is not None and len(plan) > t.max_layers:
+        cap = f", with dilations of at most {t.max_dilation}" if t.max_dilation else ""
         why = (f"each layer of kernel {t.kernel} at most multiplies the positions "
-               f"reached by {t.kernel}") if t.jump == 1 else \
+               f"reached by {t.kernel}{cap}") if t.jump == 1 else \
             f"the downsampling to jump {t.jump} and stride-1 layers of kernel {t.kernel}"
         raise DesignError(f"a field of {t.rf} takes {len(plan)} layers ({why}); "
                           f"--max-layers is {t.max_layers}")
