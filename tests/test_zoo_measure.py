@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 
 from rfield.core.analysis import Analysis  # noqa: E402
 from rfield.frontends.torch_capture import graph_from_module  # noqa: E402
-from rfield.zoo.measure import judge, measure_stages, sizes_to_try  # noqa: E402
+from rfield.zoo.measure import judge, measure_stages, sizes_to_try, torch_run  # noqa: E402
 from rfield.zoo.stages import stage_record  # noqa: E402
 
 nn = torch.nn
@@ -58,7 +58,7 @@ def run(model, modules, build=None, native=NATIVE):
     stages = records(model, modules)
     analysed = copy.deepcopy(model)
     build = build or (lambda size: graph_from_module(analysed, size, channels=2))
-    return stages, measure_stages(model, build, stages, "", 2, native, False)
+    return stages, measure_stages(build, torch_run(model, "", 2), stages, native, False)
 
 
 def test_a_deep_stage_is_measured_unclipped():
@@ -101,6 +101,23 @@ def test_strips_are_long_on_one_axis_and_thin_on_the_other():
     stage = {"global": False, "rf": [45, 3000], "jump": [2, 32], "local_rf": [45, 3000]}
     assert sizes_to_try([stage], (224, 224), 0) == [(224, 64), (224, 224)]
     assert sizes_to_try([stage], (224, 224), 1) == [(64, 3136), (224, 1024), (224, 224)]
+
+
+def test_an_upsampled_stage_is_measured_at_its_widest_phase_and_off_centre():
+    """After nearest upsampling the units of one period see fields of different sizes,
+    and one-sided padding moves every field off its unit (smp's Unet mask): the unit
+    measured is the one whose field is the recorded rf, on a strip long enough for
+    the offset, so the stage is exact, not left at ``covers``."""
+    model = nn.Sequential(nn.Conv2d(2, 2, 3, stride=2, padding=1),
+                          nn.Conv2d(2, 2, 3, stride=2, padding=1),
+                          nn.Upsample(scale_factor=4), nn.ZeroPad2d((0, 9, 0, 9)),
+                          nn.Conv2d(2, 2, 10))
+    assert Analysis(graph_from_module(model, NATIVE, channels=2)).axis_maps(
+        "4")[0].period == 4  # fields differ by phase
+    stages, found = run(model, ["4"])
+    assert float(stages[0]["start"][0]) != 0  # and sit off their units
+    assert found["4"]["verified"] == "exact"
+    assert found["4"]["measured_rf"] == stages[0]["rf"]
 
 
 def test_judge_reads_clipped_and_unclipped_boxes():

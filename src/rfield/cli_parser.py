@@ -7,6 +7,7 @@ import re
 
 from .errors import RfieldError
 from .report.oplist import frontends, spec_help
+from .zoo.atlas import LIBRARIES
 
 TARGETS = """\
 TARGET is one of:
@@ -137,16 +138,19 @@ examples:
   rfield zoo --family convnext            a family's models
   rfield zoo --rf-min 400 --stride 16     stages that see 400 px at stride 16
   rfield zoo --rf-min 400 --local         global stages by their local field
+  rfield zoo --html atlas.html            the atlas as a page (search, sort, draw)
   rfield zoo build --out my.jsonl         run the sweep (resumable; --ray ADDRESS)
 """
 
 
 def _add_zoo(sub) -> None:
-    zoo = sub.add_parser("zoo", help="the atlas of torchvision and timm models",
+    zoo = sub.add_parser("zoo", help="the atlas of zoo models (torchvision, timm, Hugging Face, "
+                         "smp, ultralytics, keras.applications)",
                          formatter_class=argparse.RawDescriptionHelpFormatter,
                          epilog=ZOO_HELP)
     zoo.add_argument("name", nargs="?", help="a model (or a glob); 'build' runs the sweep")
-    zoo.add_argument("--family", help="a family (timm module or torchvision family)")
+    zoo.add_argument("--family", help="a family (a timm module, torchvision family, hf type, "
+                     "smp architecture...)")
     zoo.add_argument("--rf-min", type=int, metavar="N", help="a field of at least N")
     zoo.add_argument("--stride", type=int, metavar="S", help="a jump of S")
     zoo.add_argument("--input", metavar="SIZE",
@@ -158,13 +162,15 @@ def _add_zoo(sub) -> None:
     for name in ("json", "csv", "markdown"):
         zoo.add_argument(f"--{name}", dest="format", action="store_const", const=name)
     zoo.add_argument("-o", "--output", metavar="FILE", help="write to FILE")
+    zoo.add_argument("--html", metavar="FILE",
+                     help="write the atlas (or the models picked) as one page to browse")
     build = zoo.add_argument_group("build (rfield zoo build)")
     build.add_argument("--out", metavar="FILE.jsonl", default="atlas.jsonl",
                        help="the sweep's output, resumed if it exists (default atlas.jsonl)")
     build.add_argument("--models", default="*", metavar="GLOB", help="models to sweep")
-    zoo.add_argument("--library", action="append", choices=("torchvision", "timm"),
-                     help="torchvision, timm (default: both; repeatable): for the "
-                     "answers and for build")
+    zoo.add_argument("--library", action="append", choices=LIBRARIES,
+                     help="one library's models (repeatable; default: every one): for "
+                     "the answers and for build")
     build.add_argument("--workers", type=int, default=2)
     build.add_argument("--device", default="cpu",
                        help="cpu (default) or cuda: where the stages are measured")

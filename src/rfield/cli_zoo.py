@@ -16,6 +16,8 @@ def run(args, write: Callable[[str, str | None], None]) -> int:
     from .zoo import atlas
 
     lines = atlas.load(Path(args.atlas) if args.atlas else None)
+    if args.html:
+        return _html(lines, args, write)
     if not (args.name or args.family or args.rf_min or args.stride):
         raise RfieldError("name a model (rfield zoo resnet50), a family (--family convnext) "
                           "or filters (--rf-min 400 --stride 16)")
@@ -37,6 +39,18 @@ def run(args, write: Callable[[str, str | None], None]) -> int:
     note = atlas.version_note(lines)
     if note:
         sys.stderr.write(note + "\n")
+    return 0
+
+
+def _html(lines: list[dict], args, write: Callable[[str, str | None], None]) -> int:
+    """The atlas page, of every model or of those the name, family and library pick."""
+    from .zoo import atlas
+    from .zoo.html_page import page
+
+    picked = atlas.models(lines, args.name, args.family, args.library)
+    if not picked:
+        raise RfieldError(atlas.suggestions(lines, args.name, args.family))
+    write(page(picked), args.html)
     return 0
 
 

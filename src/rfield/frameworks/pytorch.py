@@ -52,6 +52,12 @@ def native_size(t: Target) -> tuple[Size, str | None]:
         if isinstance(size, (list, tuple)) and len(size) == 2:
             return tuple(int(v) for v in size), "the native size, from the config's image_size"
         return (224, 224), "ImageNet's usual size: the config names no image_size"
+    if t.kind == "ultralytics":
+        if "-cls" in name:
+            return (224, 224), "ultralytics' classification size (imgsz 224)"
+        return (640, 640), "ultralytics' default size (imgsz 640)"
+    if t.kind == "smp":
+        return (512, 512), "a usual segmentation size: smp names none"
     return None, None
 
 
@@ -192,5 +198,6 @@ def add_op(name: str, handler: Any, module: bool) -> None:
 
 TORCH = Framework(
     name="torch", read=read, op_tables=op_tables, owns_object=_owns,
-    prefixes=("torchvision", "timm", "hf"), runner=TorchRunner, chooses_device=True,
+    prefixes=("torchvision", "timm", "hf", "smp", "ultralytics"),
+    runner=TorchRunner, chooses_device=True,
     several_images=True, add_op=add_op)

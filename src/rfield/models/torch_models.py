@@ -1,6 +1,6 @@
-"""Model targets for the command line: torchvision:NAME, timm:NAME, file.py:factory,
-package.module:factory. Each builds an nn.Module (no weights are downloaded) and
-hands it to the capture."""
+"""Model targets for the command line: torchvision:NAME, timm:NAME, hf:TYPE,
+smp:ARCH/ENCODER, ultralytics:YAML, file.py:factory, package.module:factory. Each builds
+an nn.Module (no weights are downloaded) and hands it to the capture."""
 
 from __future__ import annotations
 
@@ -123,6 +123,65 @@ def build_hf(name: str, kwargs: dict, meta: bool = True):
         raise TargetError(f"hf:{name} could not be built: {_error_line(exc)}") from None
 
 
+def build_smp(name: str, kwargs: dict):
+    """A segmentation_models_pytorch architecture over an encoder, ``smp:Unet`` (smp's
+    default encoder) or ``smp:Unet/efficientnet-b0``, with random weights."""
+    import warnings
+
+    smp = require("segmentation_models_pytorch", "smp")
+    arch, _, encoder = name.partition("/")
+    archs = smp_architectures()
+    if arch not in archs:
+        near = difflib.get_close_matches(arch, archs, n=3)
+        raise TargetError(f"segmentation_models_pytorch has no architecture {arch!r}"
+                          + (f"; did you mean {', '.join(near)}?" if near else ""))
+    args = {"encoder_weights": None, **({"encoder_name": encoder} if encoder else {}),
+            **kwargs}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return getattr(smp, arch)(**args)
+    except Exception as exc:
+        raise TargetError(f"smp:{name} could not be built: {_error_line(exc)}") from None
+
+
+def smp_architectures() -> list[str]:
+    """segmentation_models_pytorch's model classes (Unet, FPN, DeepLabV3...)."""
+    smp = require("segmentation_models_pytorch", "smp")
+    module = require("torch", "torch").nn.Module
+    return sorted(n for n in getattr(smp, "__all__", dir(smp))
+                  if isinstance(getattr(smp, n, None), type) and n[:1].isupper()
+                  and issubclass(getattr(smp, n), module))
+
+
+def ultralytics_yamls() -> list[Any]:
+    """The model yamls ultralytics ships (``yolov8.yaml``, ``yolo11.yaml``...): its
+    model zoo, each built at a scale by naming it (``yolov8n.yaml``)."""
+    from pathlib import Path
+
+    ultralytics = require("ultralytics", "ultralytics")
+    root = Path(ultralytics.__file__).parent / "cfg" / "models"
+    return sorted(root.rglob("*.yaml"), key=lambda p: p.name)
+
+
+def build_ultralytics(name: str, kwargs: dict):
+    """An ultralytics model from one of its yamls, by file name with the scale in it
+    (``ultralytics:yolov8n``, ``ultralytics:yolo11n-seg``), random weights; nothing is
+    downloaded. The network (``.model``) is returned, as the capture reads it."""
+    import warnings
+
+    ultralytics = require("ultralytics", "ultralytics")
+    yaml = name if name.endswith(".yaml") else name + ".yaml"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ultralytics.YOLO(yaml, **kwargs).model
+    except Exception as exc:
+        raise TargetError(f"ultralytics:{name} could not be built (a model yaml "
+                          f"ultralytics ships, with its scale: yolov8n, yolo11s-seg): "
+                          f"{_error_line(exc)}") from None
+
+
 def build_target(target: str, kwargs: dict | None = None, meta: bool = True,
                  init: bool = False):
     """The nn.Module named by a target string (see build_torchvision for ``meta``)."""
@@ -135,6 +194,10 @@ def build_target(target: str, kwargs: dict | None = None, meta: bool = True,
         model = build_timm(rest, kwargs)
     elif kind == "hf":
         model = build_hf(rest, kwargs, meta)
+    elif kind == "smp":
+        model = build_smp(rest, kwargs)
+    elif kind == "ultralytics":
+        model = build_ultralytics(rest, kwargs)
     else:
         model = call_factory(target, kwargs)
     if not isinstance(model, torch.nn.Module):

@@ -82,8 +82,20 @@ def split_name(name: str | None,
 
 def family_matches(family: str, wanted: str) -> bool:
     """A family by its name (``resnet``, not ``inception_resnet_v2``), a glob, or the
-    last part of a dotted one (``faster_rcnn`` for ``detection.faster_rcnn``)."""
-    return fnmatch.fnmatch(family, wanted) or family.rsplit(".", 1)[-1] == wanted
+    last part of a dotted one (``faster_rcnn`` for ``detection.faster_rcnn``), or its
+    first part (``video`` for every ``video.*``)."""
+    return fnmatch.fnmatch(family, wanted) or family.rsplit(".", 1)[-1] == wanted or \
+        family.startswith(wanted + ".")
+
+
+def models(lines: list[dict], name: str | None = None, family: str | None = None,
+           libraries: list[str] | None = None) -> list[dict]:
+    """The model lines (failures too) named (``resnet*``, ``timm:vit_*``), of a family
+    and of the libraries given."""
+    name, libraries = split_name(name, libraries)
+    return [m for m in lines if (not libraries or m["library"] in libraries)
+            and (not name or fnmatch.fnmatch(m["model"], name))
+            and (not family or family_matches(m["family"], family))]
 
 
 def query(lines: list[dict], name: str | None = None, family: str | None = None,
@@ -94,15 +106,8 @@ def query(lines: list[dict], name: str | None = None, family: str | None = None,
     with ``local`` its local field must), a jump of ``stride`` on every axis. With
     filters, the stages that just pass come first: local fields by size, then global
     stages by their local field."""
-    name, libraries = split_name(name, libraries)
     rows = []
-    for m in lines:
-        if libraries and m["library"] not in libraries:
-            continue
-        if name and not fnmatch.fnmatch(m["model"], name):
-            continue
-        if family and not family_matches(m["family"], family):
-            continue
+    for m in models(lines, name, family, libraries):
         for s in m.get("stages", []):
             row = Row(m, s)
             rf = row.field(local)
@@ -227,13 +232,21 @@ def json_text(rows: list[Row]) -> str:
     return json.dumps([r.as_dict() for r in rows], indent=1) + "\n"
 
 
+#: the libraries the atlas sweeps (the prefix of their targets: ``hf:vit``)
+LIBRARIES = ("torchvision", "timm", "hf", "smp", "ultralytics", "keras")
+#: the package each atlas library is installed as
+DISTRIBUTIONS = {"hf": "transformers", "smp": "segmentation-models-pytorch"}
+
+
 def version_note(lines: list[dict]) -> str | None:
     """Says so when the installed torchvision or timm is not the atlas's version."""
     from importlib.metadata import PackageNotFoundError, version
 
     notes = []
-    for lib in sorted({m["library"] for m in lines}):
-        made = Counter(m.get("versions", {}).get(lib) for m in lines if m["library"] == lib)
+    for library in sorted({m["library"] for m in lines}):
+        lib = DISTRIBUTIONS.get(library, library)
+        made = Counter(m.get("versions", {}).get(lib) for m in lines
+                       if m["library"] == library)
         atlas = made.most_common(1)[0][0] if made else None
         try:
             here = version(lib)
@@ -244,4 +257,4 @@ def version_note(lines: list[dict]) -> str | None:
     if not notes:
         return None
     return ("note: the atlas was made with " + ", ".join(notes) + "; 'rfield analyze "
-            "timm:NAME' (or torchvision:NAME) gives the live answer")
+            "LIBRARY:NAME' (timm:NAME, keras:NAME...) gives the live answer")

@@ -53,7 +53,18 @@ def needed(stage: dict, axis: int) -> int:
     rf, jump = _field(stage, axis)
     if rf is None:
         return 0
-    return int(rf + 4 * Fraction(jump or 1) + 8)
+    step = Fraction(jump or 1)
+    # a field off its unit (a decoder's upsampled mask) needs twice the offset more:
+    # unit i's field is centred on start + i * jump, on i * jump where padding is even
+    # (the four jumps of margin hold an offset of up to two)
+    start = stage.get("start")
+    offset = abs(Fraction(start[axis])) if start and start[axis] is not None else 0
+    return math.ceil(rf + (2 * offset if offset > 2 * step else 0) + 4 * step + 8)
+
+
+def _jump(stage: dict, axis: int) -> int:
+    jump = stage["jump"]
+    return math.ceil(Fraction(jump[axis])) if jump and jump[axis] is not None else 1
 
 
 def sizes_to_try(stages: list[dict], native: tuple[int, ...], axis: int) -> list[tuple]:
@@ -62,8 +73,14 @@ def sizes_to_try(stages: list[dict], native: tuple[int, ...], axis: int) -> list
     # sides a multiple of the deepest stride: networks that merge levels (DLA, U-Nets,
     # FPNs) run only where every level divides evenly, as at their native sizes
     step = 1 << max(0, math.ceil(math.log2(max(
-        [float(j) for s in stages for j in (s["jump"] or [1])] + [1]))))
-    long = -(-max([native[axis]] + [needed(s, axis) for s in stages]) // step) * step
+        [float(Fraction(j)) for s in stages for j in (s["jump"] or [1])] + [1]))))
+    # after upsampling the unit measured is the widest of its period and its neighbour a
+    # period away, each up to the stride upsampled from in input pixels, not one jump
+    longest, deepest = native[axis], 1
+    for s in stages:  # in order: a stage finer than one before it is upsampled
+        longest = max(longest, needed(s, axis) + 2 * max(0, deepest - _jump(s, axis)))
+        deepest = max(deepest, _jump(s, axis))
+    long = -(-longest // step) * step
     thin = min(max(THIN, 2 * step), min(native))
     out = []
     for other, cap in ((thin, LONGEST), (None, LONGEST_WIDE)):
@@ -80,6 +97,12 @@ def _units(a: Analysis, node: str, axis: int) -> list[tuple[int, ...]]:
     centre = tuple(s // 2 for s in size)
     maps = a.axis_maps(node) or a.axis_maps(node, local=True)
     period = maps[axis].period if maps else 1
+    if period > 1:  # after upsampling fields differ by phase: take the widest, the rf
+        def width(i: int) -> int:
+            lo, hi = a.box(node, centre[:axis] + (i,) + centre[axis + 1:]).ranges[axis]
+            return hi - lo
+        phase = max(range(centre[axis], min(centre[axis] + period, size[axis])), key=width)
+        centre = centre[:axis] + (phase,) + centre[axis + 1:]
     # towards the farther border: a window's neighbour must not be the border's window
     step = period if size[axis] - 1 - (centre[axis] + period) > centre[axis] - period \
         else -period
@@ -120,16 +143,12 @@ def judge(stage: dict, axis: int, size: tuple, analysed: list, measured: list,
     return out
 
 
-def measure_stages(model: Any, build_graph: Any, stages: list[dict], prefix: str,
-                   channels: int, native: tuple[int, ...], unknown: bool,
-                   device: str = "cpu") -> dict[str, dict]:
+def measure_stages(build_graph: Any, run: Any, stages: list[dict], native: tuple[int, ...],
+                   unknown: bool) -> dict[str, dict]:
     """module -> its verdict and what was measured (per axis: rf, jump, the input
     size), for the atlas's stage records. ``build_graph(size)`` analyses the model at
-    a spatial size; ``model`` is the runnable module (changed in place)."""
-    from ..empirical.gradient import measure
-
-    own = {s["module"]: s["module"][len(prefix) + 1:] if prefix else s["module"]
-           for s in stages}
+    a spatial size; ``run(graph, modules, units, layouts)`` measures the modules' units
+    by back-propagation on that graph's input (module -> the measured boxes)."""
     found: dict[str, dict[int, dict]] = {s["module"]: {} for s in stages}
     for axis in range(len(native)):
         left, reason = list(stages), ""
@@ -139,17 +158,14 @@ def measure_stages(model: Any, build_graph: Any, stages: list[dict], prefix: str
                 g = a.graph
                 nodes = {s["module"]: g.aliases[s["module"]] for s in left}
                 units = {m: _units(a, n, axis) for m, n in nodes.items()}
-                got = measure(model, (1, channels, *size), [own[m] for m in nodes],
-                              {own[m]: units[m] for m in nodes},
-                              layouts={own[m]: g.alias_layouts.get(m) for m in nodes},
-                              copy_model=False, device=device)
+                got = run(g, list(nodes), units, {m: g.alias_layouts.get(m) for m in nodes})
             except RUNS_NOT as exc:
                 reason = f"{type(exc).__name__}: {str(exc).strip()[:200]}"
                 continue
             for s in left:
                 m = s["module"]
                 analysed = [[list(r) for r in a.box(nodes[m], u).ranges] for u in units[m]]
-                measured = [[list(r) for r in got_m.box] for got_m in got[own[m]]]
+                measured = [[list(r) for r in got_m.box] for got_m in got[m]]
                 found[m][axis] = judge(s, axis, size, analysed, measured, units[m], unknown)
             # a field that differs with the input size (an adaptive pool to a fixed
             # size) is measured again at the next size, down to the native one
@@ -161,6 +177,24 @@ def measure_stages(model: Any, build_graph: Any, stages: list[dict], prefix: str
             if entry["verdict"] == "exact":
                 entry["verdict"] = "covers"
     return {m: _record(per_axis) for m, per_axis in found.items()}
+
+
+def torch_run(model: Any, prefix: str, channels: int, device: str = "cpu") -> Any:
+    """``run`` for :func:`measure_stages` on a torch module (changed in place: no
+    float64 copy per size) whose module names lack ``prefix`` (a detector's
+    ``backbone``)."""
+    from ..empirical.gradient import measure
+
+    def own(m: str) -> str:
+        return m[len(prefix) + 1:] if prefix else m
+
+    def run(g: Any, modules: list[str], units: dict, layouts: dict) -> dict:
+        got = measure(model, (1, channels, *g.input_size), [own(m) for m in modules],
+                      {own(m): units[m] for m in modules},
+                      layouts={own(m): layouts[m] for m in modules},
+                      copy_model=False, device=device)
+        return {m: got[own(m)] for m in modules}
+    return run
 
 
 def _settled(stage: dict, axis: int, got: dict) -> bool:

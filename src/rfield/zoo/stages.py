@@ -82,6 +82,8 @@ def analyse_model(library: str, name: str, verify: bool, max_params: float,
     from ..frontends.torch_capture import graph_from_module
     from ..targets import resolve
 
+    if library not in ("torchvision", "timm"):
+        return analyse_run(library, name, verify, max_params, device)
     require("torch", "torch")
     t = resolve(f"{library}:{name}")
     size = _native(t, native_size(t)[0])
@@ -103,12 +105,26 @@ def analyse_model(library: str, name: str, verify: bool, max_params: float,
     stages = [(m, r) for m, r in stages if m in g.aliases]
     if not stages:
         stages = [(m, None) for m in stage_modules(a)]
+    line, spatial_stages = _line(a, channels, spatial, params, stages)
+    if "verify_note" not in line and verify and params > max_params:
+        line["verify_note"] = f"{params / 1e6:.0f} M parameters: over the " \
+                              f"{max_params / 1e6:.0f} M the sweep verifies"
+    elif "verify_note" not in line and verify:
+        return line, lambda: _measure(t, line, spatial_stages, prefix, channels, spatial,
+                                      device)
+    return line, None
+
+
+def _line(a: Analysis, channels: int, spatial: tuple[int, ...], params: int,
+          stages: list[tuple[str, int | None]]) -> tuple[dict, list[dict]]:
+    """A model's atlas line before its measurement, and its stages that can be measured
+    (maps whose positions are laid out; a stage holding tokens is analysed only)."""
+    g = a.graph
     line: dict[str, Any] = {
         "input": [channels, *spatial], "params": params,
         "stages": [stage_record(a, m, r) for m, r in stages],
         "unknown_ops": dict(g.unknown_ops), "verified": None}
     maps = [s for s in line["stages"] if all(v > 1 for v in s["size"])]
-    # a stage holding tokens (positions merged into one dim) is analysed, not measured
     spatial_stages = [s for s in maps
                       if any(d is not None for d in g.alias_layouts.get(s["module"], ()))]
     for s in maps:
@@ -117,13 +133,52 @@ def analyse_model(library: str, name: str, verify: bool, max_params: float,
     if not spatial_stages:
         line["verify_note"] = "no stage is a spatial map" + (
             " (tokens are not measured)" if maps else "")
-    elif verify and params > max_params:
+    return line, spatial_stages
+
+
+def analyse_run(library: str, name: str, verify: bool, max_params: float,
+                device: str = "cpu") -> tuple[dict, Callable[[], dict] | None]:
+    """:func:`analyse_model` for a model rfield runs through its framework's runner
+    (``hf:``, ``smp:``, ``ultralytics:``, ``keras:``), as ``rfield verify`` does: built
+    once with random weights, read at its native size, measured at the strip sizes."""
+    from ..frameworks import framework
+    from ..targets import runner
+
+    r = runner(f"{library}:{name}", None, {}, init=True, command="the atlas",
+               device=device)
+    a = Analysis(r.graph)
+    g = a.graph
+    hookable = framework(g.provenance.source).hookable
+    stages: list[tuple[str, int | None]] = [(m, None) for m in stage_modules(a)
+                                            if hookable(m)]
+    params = _params(r.model)  # both runners the sweep uses hold one
+    line, spatial_stages = _line(a, g.input_channels, tuple(g.input_size), params, stages)
+    if "verify_note" not in line and verify and params > max_params:
         line["verify_note"] = f"{params / 1e6:.0f} M parameters: over the " \
                               f"{max_params / 1e6:.0f} M the sweep verifies"
-    elif verify:
-        return line, lambda: _measure(t, line, spatial_stages, prefix, channels, spatial,
-                                      device)
+    elif "verify_note" not in line and verify:
+        return line, lambda: _measure_run(r, line, spatial_stages, tuple(g.input_size),
+                                          device)
     return line, None
+
+
+def _params(model: Any) -> int:
+    """A torch module's or a Keras model's parameter count."""
+    if hasattr(model, "count_params"):
+        return int(model.count_params())
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+def _measure_run(r: Any, line: dict, stages: list[dict], spatial: tuple[int, ...],
+                 device: str) -> dict:
+    from .measure import measure_stages
+
+    nodes = [r.graph.aliases[s["module"]] for s in stages]
+    found = measure_stages(
+        lambda size: r.graph_at(size, nodes),
+        lambda g, modules, units, layouts: r.measure(g, modules, units, layouts, device),
+        stages, spatial, bool(line["unknown_ops"]))
+    return _verdicts(line, stages, found)
 
 
 def _native(t: Any, size: Any) -> tuple[int, ...]:
@@ -138,13 +193,20 @@ def _measure(t: Any, line: dict, stages: list[dict], prefix: str, channels: int,
     line's own ``verified`` is its final stage's verdict."""
     from ..frameworks.pytorch import build_module
     from ..frontends.torch_capture import graph_from_module
-    from .measure import measure_stages
+    from .measure import measure_stages, torch_run
 
     meta, _ = build_module(t, None, meta=True)
     model, _ = build_module(t, None, meta=False, init=True)
     found = measure_stages(
-        model, lambda size: graph_from_module(meta, size, channels=channels, prefix=prefix),
-        stages, prefix, channels, tuple(spatial), bool(line["unknown_ops"]), device)
+        lambda size: graph_from_module(meta, size, channels=channels, prefix=prefix),
+        torch_run(model, prefix, channels, device), stages, tuple(spatial),
+        bool(line["unknown_ops"]))
+    return _verdicts(line, stages, found)
+
+
+def _verdicts(line: dict, stages: list[dict], found: dict[str, dict]) -> dict:
+    """The line's stages with their measurements; its own ``verified`` is its final
+    stage's verdict."""
     for s in line["stages"]:
         s.update(found.get(s["module"], {}))
     final = found[stages[-1]["module"]]

@@ -1,5 +1,7 @@
-"""The atlas sweep: every torchvision and timm model at its native input size, each
-feature stage's field, the final stage checked by back-propagation.
+"""The atlas sweep: every model of the zoos users hold (torchvision, timm, Hugging Face
+vision model types, segmentation_models_pytorch, ultralytics' yamls, keras.applications)
+at its native input size, each feature stage's field, each stage checked by
+back-propagation.
 
 One model is one line of JSON Lines, written as it finishes; a run skips the models
 its output already holds (a failure is a line too, with its one-line reason), so an
@@ -13,6 +15,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -23,12 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RfieldError, require
-from .atlas import STANDARD
+from .atlas import LIBRARIES, STANDARD
 
 #: stages are measured for models up to this many parameters (a forward pass stops at
 #: the last stage measured, so VGG's 120 M-parameter head costs only its float64 copy)
 MAX_VERIFY_PARAMS = 150e6
-LIBRARIES = ("torchvision", "timm")
+#: the encoders every segmentation_models_pytorch architecture is swept with (DPT reads
+#: timm ViTs only)
+SMP_ENCODERS = ("resnet34", "efficientnet-b0")
+SMP_ENCODERS_OF = {"DPT": ("tu-vit_tiny_patch16_224", "tu-vit_small_patch16_224")}
 #: lines of an older verification standard (atlas.STANDARD) are measured again
 
 
@@ -50,9 +56,74 @@ def models(library: str, pattern: str = "*") -> list[tuple[str, str, str]]:
         timm = require("timm", "timm")
         for module in timm.list_modules():
             picked += [(library, n, module) for n in timm.list_models(module=module)]
+    elif library in OTHERS:
+        picked = [(library, n, family) for n, family in OTHERS[library]()]
     else:
-        raise RfieldError(f"the sweep reads {' and '.join(LIBRARIES)}, not {library!r}")
+        raise RfieldError(f"the sweep reads {', '.join(LIBRARIES)}, not {library!r}")
     return sorted(m for m in picked if fnmatch.fnmatch(m[1], pattern))
+
+
+def _hf_types() -> list[tuple[str, str]]:
+    """Hugging Face model types with an image-classification, segmentation or depth
+    head (their bare AutoModel is read; a type that does not build from its config
+    offline is a failure line with its reason)."""
+    auto = require("transformers", "hf").models.auto.modeling_auto
+    kinds = {"image classification": auto.MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES,
+             "segmentation": auto.MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES,
+             "depth": auto.MODEL_FOR_DEPTH_ESTIMATION_MAPPING_NAMES}
+    types: dict[str, str] = {}
+    for kind, names in kinds.items():
+        for name in names:
+            types.setdefault(name, f"hf.{kind}")
+    # a text-and-image model (CLIP, SigLIP, Gemma) is not one an image is fed alone
+    config = require("transformers", "hf").AutoConfig.for_model
+    return sorted((n, k) for n, k in types.items()
+                  if not hasattr(_quiet(config, n), "text_config"))
+
+
+def _quiet(make: Callable[[str], Any], name: str) -> Any:
+    try:
+        return make(name)
+    except Exception:
+        return None  # built again by the sweep, which records why it fails
+
+
+def _smp_models() -> list[tuple[str, str]]:
+    """Every segmentation_models_pytorch architecture over each of SMP_ENCODERS."""
+    from ..models.torch_models import smp_architectures
+
+    return [(f"{arch}/{enc}", arch) for arch in smp_architectures()
+            for enc in SMP_ENCODERS_OF.get(arch, SMP_ENCODERS)]
+
+
+def _ultralytics_models() -> list[tuple[str, str]]:
+    """Each yaml ultralytics ships, at scale n where it has scales."""
+    from ..models.torch_models import ultralytics_yamls
+
+    out = []
+    for path in ultralytics_yamls():
+        stem = path.name[:-len(".yaml")]
+        scales = (require("yaml", "core").safe_load(path.read_text()) or {}).get("scales")
+        named = re.match(r"(yolo(?:e-)?v?\d+)(.*)$", stem)
+        if isinstance(scales, dict) and scales and named and named[2][:1] not in scales:
+            # the scale after the version (yolov8n-seg), unless the name has one
+            scale = "n" if "n" in scales else sorted(scales)[0]
+            stem = f"{named[1]}{scale}{named[2]}"
+        elif isinstance(scales, dict) and named and named[2][:1] not in ("n", ""):
+            continue  # one yaml per scale (yolov10s.yaml): the n scale's is swept
+        out.append((stem, path.parent.name))
+    return out
+
+
+def _keras_models() -> list[tuple[str, str]]:
+    from ..models.keras_models import application_names
+
+    return [(n, "keras.applications") for n in application_names(require("keras", "keras"))]
+
+
+OTHERS: dict[str, Callable[[], list[tuple[str, str]]]] = {
+    "hf": _hf_types, "smp": _smp_models, "ultralytics": _ultralytics_models,
+    "keras": _keras_models}
 
 
 def versions() -> dict[str, str]:
@@ -60,7 +131,8 @@ def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for name in ("rfield", "torch", "torchvision", "timm"):
+    for name in ("rfield", "torch", "torchvision", "timm", "transformers",
+                 "segmentation-models-pytorch", "ultralytics", "keras", "jax"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:
@@ -83,7 +155,11 @@ def run_one(library: str, name: str, family: str, verify: bool = True,
     workers map their object store into it; Ray's own monitor guards memory there)."""
     from .stages import analyse_model
 
-    require("torch", "torch").set_num_threads(1)  # one core a worker: no oversubscription
+    if library == "keras":
+        os.environ.setdefault("KERAS_BACKEND", "jax")  # the backend rfield's tests use
+        os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+    else:
+        require("torch", "torch").set_num_threads(1)  # one core a worker
     if cap_memory:
         _cap_memory()
     start = time.perf_counter()
