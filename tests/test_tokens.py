@@ -98,9 +98,9 @@ def test_patches_beside_a_class_token_keep_their_field_exactly():
 
 
 @pytest.mark.parametrize("options", [
-    {}, {"attn": "matmul"}, {"registers": 4}, {"registers": 4, "order": "between"},
-    {"blocks": 2, "attn": "matmul", "registers": 1}],
-    ids=["sdpa", "matmul", "registers", "dinov2", "two-blocks"])
+    {}, {"attn": "matmul"}, {"registers": 1}, {"registers": 4},
+    {"registers": 4, "order": "between"}, {"blocks": 2, "attn": "matmul", "registers": 1}],
+    ids=["sdpa", "matmul", "deit-distillation-token", "registers", "dinov2", "two-blocks"])
 def test_after_attention_every_patch_is_global_with_the_patch_as_local_field(options):
     torch.manual_seed(0)
     model = TinyViT(**options)
@@ -239,3 +239,60 @@ def test_the_onnx_export_reads_as_the_module(tmp_path, options):
     f, g = got.field(), want.field()
     assert (f.is_global, f.output_size, f.local_rf, f.local_jump) == \
         (g.is_global, g.output_size, g.local_rf, g.local_jump)
+
+
+class TinyDPT(nn.Module):
+    """DPT's neck on a TinyViT: the tokens of two blocks, each with the class token
+    read out into every patch (``readout``: "ignore" drops it, "add" adds it, "project"
+    concatenates it along channels and projects, as DPT's ProjectReadout), the grid
+    reshaped back to a map and resampled to two scales (a transposed conv up, a
+    strided conv down), then fused: the coarse map upsampled and added to the fine."""
+
+    def __init__(self, readout: str = "project"):
+        super().__init__()
+        self.vit = TinyViT(blocks=2, registers=0)
+        self.readout = readout
+        self.project = nn.ModuleList(nn.Linear(2 * DIM, DIM) for _ in range(2))
+        self.up = nn.ConvTranspose2d(DIM, DIM, 2, stride=2)
+        self.down = nn.Conv2d(DIM, DIM, 3, stride=2, padding=1)
+        self.fuse = nn.Conv2d(DIM, 4, 3, padding=1)
+
+    def _reassemble(self, x, i, h, w):
+        cls, grid = x[:, :1], x[:, 1:]
+        if self.readout == "project":
+            grid = F.gelu(self.project[i](torch.cat([grid, cls.expand_as(grid)], dim=-1)))
+        elif self.readout == "add":
+            grid = grid + cls
+        return grid.transpose(1, 2).reshape(x.shape[0], DIM, h, w)
+
+    def forward(self, x):
+        v = self.vit
+        b = x.shape[0]
+        x = v.patch(x)
+        h, w = x.shape[2:]
+        x = torch.cat([v.cls.expand(b, -1, -1), x.flatten(2).transpose(1, 2)], dim=1) + v.pos
+        taps = []
+        for block in v.blocks:
+            x = block(x)
+            taps.append(x)
+        fine = self.up(self._reassemble(taps[0], 0, h, w))
+        coarse = self.down(self._reassemble(taps[1], 1, h, w))
+        return self.fuse(fine + F.interpolate(coarse, scale_factor=4, mode="nearest"))
+
+
+@pytest.mark.parametrize("readout", ["ignore", "add", "project"])
+def test_a_dpt_style_reassemble_is_measured_unit_by_unit(readout):
+    """The maps DPT's neck builds from tokens (after attention: global, each unit's
+    local field its patch grown by the resampling and fusion convs) against
+    back-propagation unit by unit, for each way of reading out the class token."""
+    torch.manual_seed(0)
+    model = TinyDPT(readout)
+    a, checked = check_model(model, (SIDE, SIDE), modules=["", "up", "down"],
+                             units_per_axis=("centre", 0, -1, 1, 2), exact=True)
+    assert checked >= 12 and not a.graph.unknown_ops
+    f = a.field()
+    assert f.is_global and f.output_size == (2 * SIDE // PATCH,) * 2
+    up, down = a.field("up"), a.field("down")
+    # a transposed conv as wide as its stride: one token a unit, at half a patch's step
+    assert up.local_rf == (PATCH,) * 2 and up.local_jump == (PATCH // 2,) * 2
+    assert down.local_jump == (2 * PATCH,) * 2 and down.local_rf == (3 * PATCH,) * 2
