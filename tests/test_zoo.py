@@ -204,3 +204,38 @@ def test_a_video_model_line_has_three_dimensional_stages():
     analysed = rfield.analyze("torchvision:r3d_18")
     last = line["stages"][-1]
     assert last["rf"] == list(analysed.fields[analysed.graph.aliases[last["module"]]].rf)
+
+
+def test_an_optical_flow_model_reads_one_image_as_both_frames():
+    """RAFT takes two frames: the sweep feeds one image to both, so the fields are over
+    that image. Its feature encoder normalises per instance (global, checked by
+    back-propagation here in float32) and the correlation lookup samples where the
+    flow points (grid_sample, reported by name, never guessed)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("torchvision")
+    from rfield.zoo.stages import analyse_model
+    from rfield.zoo.sweep import models
+
+    assert ("torchvision", "raft_small", "optical_flow.raft") in models("torchvision",
+                                                                         "raft_*")
+    line, _ = analyse_model("torchvision", "raft_small", verify=False, max_params=0)
+    assert line["input"] == [3, 384, 512] and "grid_sample" in line["unknown_ops"]
+    stages = {s["module"]: s for s in line["stages"]}
+    assert stages["feature_encoder.layer1"]["global"]
+    assert not stages["context_encoder.layer1"]["global"]
+    import torchvision
+
+    model = torchvision.models.optical_flow.raft_small(weights=None).eval()
+    got = {}
+    for name in ("feature_encoder.layer1", "context_encoder.layer1"):
+        model.get_submodule(name).register_forward_hook(
+            lambda _m, _i, out, name=name: got.setdefault(name, out))
+    x = torch.rand(1, 3, 128, 128, requires_grad=True)
+    model(x, x, num_flow_updates=1)
+    reach = {}
+    for name, out in got.items():
+        grad, = torch.autograd.grad(out[0, :, 8, 8].sum(), x, retain_graph=True)
+        reach[name] = int((grad.abs().sum(1)[0] > 0).sum())
+    assert reach["feature_encoder.layer1"] == 128 * 128  # every pixel: global
+    side = stages["context_encoder.layer1"]["rf"][0]
+    assert reach["context_encoder.layer1"] <= side * side

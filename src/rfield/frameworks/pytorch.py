@@ -57,8 +57,19 @@ def native_size(t: Target) -> tuple[Size, str | None]:
             return (224, 224), "ultralytics' classification size (imgsz 224)"
         return (640, 640), "ultralytics' default size (imgsz 640)"
     if t.kind == "smp":
+        encoder = name.partition("/")[2]
+        if encoder.startswith("tu-"):  # a timm encoder: its size (a ViT's is fixed)
+            size, _ = native_size(Target("timm", f"timm:{encoder[3:]}", "torch"))
+            if size:
+                return tuple(size[1:]), "the native size of its timm encoder"
         return (512, 512), "a usual segmentation size: smp names none"
     return None, None
+
+
+def image_pairs(name: str) -> bool:
+    """Whether a torchvision model takes two images (optical flow: RAFT)."""
+    tv = require("torchvision", "vision")
+    return ".optical_flow." in tv.models.get_model_builder(name).__module__
 
 
 def _torchvision_size(t: Target) -> tuple[Size, str]:
@@ -66,6 +77,8 @@ def _torchvision_size(t: Target) -> tuple[Size, str]:
     images to (SSD300 300, Faster R-CNN 800)."""
     tv = require("torchvision", "vision")
     name = t.value.partition(":")[2]
+    if image_pairs(name):
+        return (384, 512), "FlyingChairs' frame size, which its weights are trained on"
     try:
         weights = list(tv.models.get_model_weights(name))
     except Exception:

@@ -78,7 +78,7 @@ def analyse_model(library: str, name: str, verify: bool, max_params: float,
                   device: str = "cpu") -> tuple[dict, Callable[[], dict] | None]:
     """The atlas line of one model (without its name, time and versions), and the
     verification still to run on it (None if there is none to run)."""
-    from ..frameworks.pytorch import build_module, native_size
+    from ..frameworks.pytorch import build_module, native_size, same_image
     from ..frontends.torch_capture import graph_from_module
     from ..targets import resolve
 
@@ -92,6 +92,8 @@ def analyse_model(library: str, name: str, verify: bool, max_params: float,
     channels, spatial = (size[0], size[1:]) if library == "timm" else (3, size)
     model, prefix = build_module(t, None, meta=True)
     params = sum(p.numel() for p in model.parameters())
+    inputs = _inputs(library, name)
+    model = same_image(model, inputs)  # RAFT: one image to both inputs
     try:
         a = Analysis(graph_from_module(model, spatial, channels=channels, prefix=prefix))
     except RfieldError:
@@ -111,8 +113,16 @@ def analyse_model(library: str, name: str, verify: bool, max_params: float,
                               f"{max_params / 1e6:.0f} M the sweep verifies"
     elif "verify_note" not in line and verify:
         return line, lambda: _measure(t, line, spatial_stages, prefix, channels, spatial,
-                                      device)
+                                      device, inputs)
     return line, None
+
+
+def _inputs(library: str, name: str) -> int:
+    """Images a model takes: two for torchvision's optical flow, fed the same image
+    (its fields are over that image, the union of both inputs' contributions)."""
+    from ..frameworks.pytorch import image_pairs
+
+    return 2 if library == "torchvision" and image_pairs(name) else 1
 
 
 def _line(a: Analysis, channels: int, spatial: tuple[int, ...], params: int,
@@ -144,14 +154,15 @@ def analyse_run(library: str, name: str, verify: bool, max_params: float,
     from ..frameworks import framework
     from ..targets import runner
 
-    r = runner(f"{library}:{name}", None, {}, init=True, command="the atlas",
-               device=device)
+    # the torch and Keras runners the sweep uses hold their model (the protocol does not)
+    r: Any = runner(f"{library}:{name}", None, {}, init=True, command="the atlas",
+                    device=device)
     a = Analysis(r.graph)
     g = a.graph
     hookable = framework(g.provenance.source).hookable
     stages: list[tuple[str, int | None]] = [(m, None) for m in stage_modules(a)
                                             if hookable(m)]
-    params = _params(r.model)  # both runners the sweep uses hold one
+    params = _params(r.model)
     line, spatial_stages = _line(a, g.input_channels, tuple(g.input_size), params, stages)
     if "verify_note" not in line and verify and params > max_params:
         line["verify_note"] = f"{params / 1e6:.0f} M parameters: over the " \
@@ -188,15 +199,15 @@ def _native(t: Any, size: Any) -> tuple[int, ...]:
 
 
 def _measure(t: Any, line: dict, stages: list[dict], prefix: str, channels: int,
-             spatial: tuple[int, ...], device: str = "cpu") -> dict:
+             spatial: tuple[int, ...], device: str = "cpu", inputs: int = 1) -> dict:
     """Every spatial stage measured by back-propagation (see :mod:`.measure`); the
     line's own ``verified`` is its final stage's verdict."""
-    from ..frameworks.pytorch import build_module
+    from ..frameworks.pytorch import build_module, same_image
     from ..frontends.torch_capture import graph_from_module
     from .measure import measure_stages, torch_run
 
-    meta, _ = build_module(t, None, meta=True)
-    model, _ = build_module(t, None, meta=False, init=True)
+    meta = same_image(build_module(t, None, meta=True)[0], inputs)
+    model = same_image(build_module(t, None, meta=False, init=True)[0], inputs)
     found = measure_stages(
         lambda size: graph_from_module(meta, size, channels=channels, prefix=prefix),
         torch_run(model, prefix, channels, device), stages, tuple(spatial),

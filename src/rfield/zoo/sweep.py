@@ -40,16 +40,17 @@ SMP_ENCODERS_OF = {"DPT": ("tu-vit_tiny_patch16_224", "tu-vit_small_patch16_224"
 
 def models(library: str, pattern: str = "*") -> list[tuple[str, str, str]]:
     """(library, model, family) of every model of ``library`` matching ``pattern``:
-    torchvision's classification, segmentation, detection and video registry, or all of
+    torchvision's classification, segmentation, detection, video and optical flow
+    registry (quantized models aside), or all of
     ``timm.list_models()``."""
     picked = []
     if library == "torchvision":
         tv = require("torchvision", "vision")
         for name in tv.models.list_models():
             module = tv.models.get_model_builder(name).__module__.split(".")
-            if module[2] in ("optical_flow", "quantization"):
-                continue  # two images in, or not float models
-            family = module[-1] if module[2] not in ("detection", "video") \
+            if module[2] == "quantization":
+                continue  # not float models
+            family = module[-1] if module[2] not in ("detection", "video", "optical_flow") \
                 else f"{module[2]}.{module[-1]}"
             picked.append((library, name, family))
     elif library == "timm":
