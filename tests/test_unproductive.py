@@ -151,6 +151,13 @@ def test_a_squeeze_and_excitation_gate_is_judged_by_its_local_field():
     marks = unproductive(a)
     assert [marks[n][0] for n in ("c1", "c2", "c3", "c4")] == rfa_border([(3, 1)] * 4, 6)
     assert input_advice(a)["no_unproductive_from"] == [8]
+    # the advice names the field it inverts: the last layer's local one, as it is global
+    assert input_advice(a)["last_field_spans_up_to"] == [9]
+    from rfield.report.formats import unproductive_text
+
+    assert "the last spatial layer's local field (it is global) spans inputs up to 9" in \
+        unproductive_text(a)
+    assert unproductive(a) is marks  # kept per analysis, not judged again per format
 
 
 @pytest.mark.parametrize("name", ["resnet18", "alexnet", "vgg11", "mobilenet_v3_small"])

@@ -20,6 +20,8 @@ rfa-toolbox leaves dense layers out.
 
 from __future__ import annotations
 
+import weakref
+
 from .analysis import Analysis
 from .graph import INPUT
 from .ops import Conv
@@ -48,7 +50,19 @@ def _dense_like(a: Analysis, name: str) -> tuple[bool, ...]:
 
 def unproductive(a: Analysis, dense: bool = True) -> dict[str, tuple[bool, ...] | None]:
     """Per node, per axis whether it is unproductive; None where it is not judged.
-    Without ``dense``, by the field rule alone (what the input advice inverts)."""
+    Without ``dense``, by the field rule alone (what the input advice inverts).
+    Kept per analysis: every format of one report asks for the same marks."""
+    memo = _MARKS.setdefault(a, {})
+    if dense not in memo:
+        memo[dense] = _marks(a, dense)
+    return memo[dense]
+
+
+#: analysis -> {dense: marks}; an analysis is immutable once made, and dropped with it
+_MARKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _marks(a: Analysis, dense: bool) -> dict[str, tuple[bool, ...] | None]:
     size = a.graph.input_size
     out: dict[str, tuple[bool, ...] | None] = {}
     for name, node in a.graph.nodes.items():

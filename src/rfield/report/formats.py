@@ -207,7 +207,10 @@ def unproductive_text(a: Analysis) -> str:
     if advice["no_unproductive_from"]:
         sizes.append(f"no layer is unproductive from {axes(advice['no_unproductive_from'], ' x ')}")
     if advice["last_field_spans_up_to"]:
-        sizes.append("the last spatial layer's smallest field spans inputs up to "
+        last = a.fields[a.last_spatial(a.field().name) or a.field().name]
+        which = "local field (it is global)" if last.is_global and last.rf_min is None \
+            else "smallest field"
+        sizes.append(f"the last spatial layer's {which} spans inputs up to "
                      f"{axes(advice['last_field_spans_up_to'], ' x ')}")
     if sizes:
         text += "\ninput sizes: " + "; ".join(sizes)

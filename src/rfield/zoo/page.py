@@ -12,7 +12,7 @@ from .atlas import Row, axes_text, load, model_verdict, stage_verdict, verdict_c
 
 
 def _stage(m: dict, s: dict) -> str:
-    rf = "global" if s["global"] else axes_text(s["rf"])
+    rf = f"global (local {axes_text(s['local_rf'])})" if s["global"] else axes_text(s["rf"])
     return (f"{s['module']} {rf}/{axes_text(s['jump'])}/{axes_text(s['padding'])} "
             f"*{stage_verdict(m, s)}*")
 
@@ -38,13 +38,16 @@ def page(lines: list[dict]) -> str:
     failed = [m for m in lines if "error" in m]
     versions = Counter(f"{k} {v}" for m in read for k, v in m.get("versions", {}).items())
     out = ["# The receptive-field atlas", "",
-           "Every torchvision classification, segmentation, detection and video model and every "
-           "model of `timm.list_models()`, built with random weights at its native input "
-           "size and read by `rfield zoo build` (see the README). Per feature stage "
-           "(timm's `feature_info`; elsewhere the last module output at each jump): "
-           "rf / jump / effective padding per axis (one number when the axes agree); "
-           "`global` where a stage reads the whole input (the final column gives its "
-           "local field), then each stage's verdict in italics. Each stage is measured by "
+           "Every torchvision model (classification, segmentation, detection, video, "
+           "optical flow; quantized variants aside), every model of `timm.list_models()`, "
+           "the Hugging Face vision model types (`hf:`), segmentation_models_pytorch's "
+           "architectures over two encoders (`smp:`), ultralytics' model yamls at scale n "
+           "(`ultralytics:`) and keras.applications (`keras:`, on JAX), built with random "
+           "weights at its native input size and read by `rfield zoo build` (see the "
+           "README). Per feature stage (timm's `feature_info`; elsewhere the last module "
+           "output at each jump): rf / jump / effective padding per axis (one number when "
+           "the axes agree); `global` where a stage reads the whole input, with its local "
+           "field beside it, then each stage's verdict in italics. Each stage is measured by "
            "back-propagation through the model, per axis on an input long enough that "
            "its units' fields touch no border (a strip, thin on the other axis): "
            "`exact` (analysed boxes equal the measured ones, unclipped; a global stage "
@@ -54,17 +57,19 @@ def page(lines: list[dict]) -> str:
            "where rfield reported operators it cannot follow); `differs`; `-` not "
            "measured (the atlas says why); `not yet` for lines from the earlier sweep, "
            "which measured only the final stage at the native size. *verified*: the "
-           "model's worst stage. Query it with `rfield zoo`.", "",
+           "model's worst stage. Query it with `rfield zoo`; browse it with `rfield zoo "
+           "--html atlas.html`.", "",
            f"Models read: {len(read)}; failed: {len(failed)}. Verdicts, "
            + verdict_counts([Row(m, st) for m in read for st in m["stages"]])
            + ". Measured rf equal to rf: " + _measured_share(read) + ". Made with "
            + ", ".join(v for v, _ in versions.most_common()
                        if versions[v] >= len(read) // 10) + ".", ""]
-    out += _reductions(read)
-    out += _disagreements(read)
     families: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for m in read:
         families[(m["library"], m["family"])].append(m)
+    out += _contents(lines, families)
+    out += _reductions(read)
+    out += _disagreements(read)
     for (lib, fam), models in sorted(families.items()):
         out += [f"## {lib}: {fam}", "", "| model | input | stages: rf/jump/padding | final "
                 "| verified |", "|---|---|---|---|---|"]
@@ -81,6 +86,28 @@ def page(lines: list[dict]) -> str:
                 for m in failed]
         out.append("")
     return "\n".join(out)
+
+
+def _anchor(title: str) -> str:
+    """GitHub's anchor for a heading."""
+    kept = "".join(c for c in title.lower() if c.isalnum() or c in " -_")
+    return kept.replace(" ", "-")
+
+
+def _contents(lines: list[dict], families: dict[tuple[str, str], list[dict]]) -> list[str]:
+    """Per library: its models, how many were read, met no unknown operator and have
+    every measured stage exact; then its families, each a link to its table."""
+    out = ["## Contents", "", "| library | models | read | no unknown operator | "
+           "every measured stage exact | families |", "|---|---|---|---|---|---|"]
+    for lib in sorted({m["library"] for m in lines}):
+        mine = [m for m in lines if m["library"] == lib]
+        read = [m for m in mine if "error" not in m]
+        links = ", ".join(f"[{fam}](#{_anchor(f'{lib}: {fam}')})"
+                          for (lb, fam) in sorted(families) if lb == lib)
+        out.append(f"| {lib} | {len(mine)} | {len(read)} | "
+                   f"{sum(not m.get('unknown_ops') for m in read)} | "
+                   f"{sum(model_verdict(m) == 'exact' for m in read)} | {links} |")
+    return out + [""]
 
 
 def _disagreements(read: list[dict]) -> list[str]:
