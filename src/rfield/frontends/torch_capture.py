@@ -89,11 +89,30 @@ class Capture:
     def lookup(self, x) -> tuple[str, tuple]:
         return self.kernel.state.get(self.t(x))
 
+    def name_output(self, path: str, out) -> None:
+        """The module at ``path`` returned ``out``: its first tensor's node takes the
+        module's name (a module called twice names its first output)."""
+        first = out
+        while isinstance(first, (list, tuple)) and first:
+            first = first[0]
+        if isinstance(out, dict):
+            first = next(iter(out.values()), None)
+        if not self.tracked(first):
+            return
+        node, layout = self.kernel.state.peek(self.t(first))
+        if not any(d is not None for d in layout):  # tokens: where each unit is
+            layout = self.kernel.state.digits_layout(self.t(first)) or layout
+        if node != INPUT and path not in self.module_outputs:
+            self.module_outputs[path] = node
+            self.module_layouts[path] = tuple(layout)
+
     # ------------------------------------------------------------------ dispatch
 
     def handle(self, func, args, kwargs, out) -> None:
         """Record ``out = func(*args, **kwargs)``; called after the real call."""
         name = getattr(func, "__name__", str(func))
+        if isinstance(func, self.torch._ops.OpOverload):  # torch.ops.aten.relu_.default
+            name = name.split(".")[0]  # as the function users call: relu_
         if name in IGNORE or self.inside_whole:
             return  # inside a module read whole: its handler reads it at the end
         tracked = [a for a in flat((args, kwargs)) if self.tracked(a)]
@@ -226,11 +245,9 @@ def graph_from_module(model, input_size=None, channels: int | None = None,
     raise first_error
 
 
-def _capture(torch, model, shape, strict, prefix: str = "",
-             size_note: str | None = None) -> Graph:
+def capture_mode(torch, cap: Capture) -> type:
+    """The TorchFunctionMode that records every call into ``cap``."""
     from torch.overrides import TorchFunctionMode
-
-    cap = Capture(torch, shape, strict)
 
     class Mode(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -240,6 +257,13 @@ def _capture(torch, model, shape, strict, prefix: str = "",
                 out = func(*args, **kwargs)
             cap.handle(func, args, kwargs, out)
             return out
+    return Mode
+
+
+def _capture(torch, model, shape, strict, prefix: str = "",
+             size_note: str | None = None) -> Graph:
+    cap = Capture(torch, shape, strict)
+    Mode = capture_mode(torch, cap)
 
     names: dict = {}  # module -> every path it is held at (shared instances have several)
     for n, m in model.named_modules(remove_duplicate=False):
@@ -323,19 +347,8 @@ def _hook_modules(torch, model, names, cap: Capture, prefix: str) -> list:
             except (Unknown, AttributeError, TypeError, ValueError):
                 cap.kernel.state.unknown(type(mod).__name__, [cap.t(x)], [cap.t(o) for o in outs])
         path = cap.module_stack.pop() if cap.module_stack else None
-        first = out
-        while isinstance(first, (list, tuple)) and first:
-            first = first[0]
-        if isinstance(out, dict):
-            first = next(iter(out.values()), None)
-        if path and cap.tracked(first):
-            node, layout = cap.kernel.state.peek(cap.t(first))
-            if not any(d is not None for d in layout):  # tokens: where each unit is
-                layout = cap.kernel.state.digits_layout(cap.t(first)) or layout
-            if node != INPUT and path not in cap.module_outputs:
-                # a module called twice names its first output
-                cap.module_outputs[path] = node
-                cap.module_layouts[path] = tuple(layout)
+        if path:
+            cap.name_output(path, out)
 
     hooks = []
     for m in model.modules():

@@ -151,6 +151,24 @@ def interpolate(c: Capture, _key, args, kwargs, out) -> None:
     c.kernel.state.emit("upsample", op, node, layout, o)
 
 
+def _aten_upsample(mode: str) -> Handler:
+    """aten's upsample_<mode><n>d, as torch.export records F.interpolate: (input,
+    output_size, [align_corners,] scale_factors) in ``.vec``, the scales one by one in
+    ``.default``."""
+    corners = mode not in ("nearest", "nearest-exact")
+
+    def upsample(c: Capture, key, args, kwargs, out) -> None:
+        names = ["input", "output_size"] + (["align_corners"] if corners else [])
+        a = _bind(names, args[:len(names)], {k: v for k, v in kwargs.items() if k in names})
+        scales = list(args[len(names):]) + [v for k, v in kwargs.items() if k not in names]
+        if len(scales) == 1 and (scales[0] is None or isinstance(scales[0], (list, tuple))):
+            scales = list(scales[0] or [])
+        interpolate(c, key, [a["input"]], {
+            "size": a.get("output_size"), "mode": mode, "align_corners": a.get("align_corners"),
+            "scale_factor": list(scales) if scales and None not in scales else None}, out)
+    return upsample
+
+
 def _shuffle(cls: type[O._Factor]) -> Handler:
     def shuffle(c: Capture, _key, args, kwargs, out) -> None:
         factor = args[1] if len(args) > 1 else next(iter(kwargs.values()))
@@ -426,6 +444,13 @@ HANDLERS: dict[str, Handler] = {
     "adaptive_avg_pool3d": _adaptive(3), "adaptive_max_pool3d": _adaptive(3),
     "adaptive_max_pool3d_with_indices": _adaptive(3),
     "interpolate": interpolate, "upsample": interpolate,
+    # the names torch.export's aten graphs record F.interpolate by
+    **{f"upsample_nearest{n}d": _aten_upsample("nearest") for n in (1, 2, 3)},
+    **{f"upsample_nearest_exact{n}d": _aten_upsample("nearest-exact") for n in (1, 2, 3)},
+    "upsample_linear1d": _aten_upsample("linear"),
+    "upsample_bilinear2d": _aten_upsample("bilinear"),
+    "upsample_bicubic2d": _aten_upsample("bicubic"),
+    "upsample_trilinear3d": _aten_upsample("trilinear"),
     "pixel_shuffle": _shuffle(O.PixelShuffle), "pixel_unshuffle": _shuffle(O.PixelUnshuffle),
     "pad": pad, "cat": cat, "concat": cat, "concatenate": cat, "stack": stack,
     "chunk": split, "split": split, "unbind": unbind,

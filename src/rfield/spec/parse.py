@@ -272,7 +272,7 @@ def read_spec_file(path: str | os.PathLike) -> tuple[object, Callable[[int], int
     try:
         text = read_regular(p, "spec file", MAX_SPEC_BYTES).decode("utf-8")
     except UnicodeDecodeError:
-        raise SpecError(f"{p}: not a text file (is it a model? .onnx and .py targets are "
+        raise SpecError(f"{p}: not a text file (is it a model? .onnx, .pt2 and .py targets are "
                         "read by their own front-ends)") from None
     if "\x00" in text:
         raise SpecError(f"{p}: not a text file")
