@@ -244,6 +244,21 @@ class Kernel:
             op = O.Pointwise(kind)
         self.state.bind(out, self.state.add(kind, op, [node]), layout)
 
+    def whole_axes(self, kind: str, x: T, out: T, dims: Sequence[int]) -> None:
+        """Every position reads every other along ``dims`` and only there (a recurrent
+        net run both ways along a sequence): the axes those dims hold are read whole,
+        the others kept."""
+        if self.state.parts_of(x) is not None:
+            return self.parts.along(kind, x, out, dims)
+        node, layout = self.state.get(x)
+        sizes = self.state.sizes(x.shape, layout)
+        axes = {layout[d % len(layout)] for d in dims} - {None}
+        if sizes is None or not axes:
+            self.state.bind(out, self.state.add(kind, O.Pointwise(kind), [node]), layout)
+            return
+        mixed = [((1, n),) if a in axes else () for a, n in enumerate(sizes)]
+        self.state.bind(out, self.state.add(kind, O.WindowMix(mixed), [node]), layout)
+
     def roll(self, x: T, out: T, shifts: dict[int, int]) -> None:
         """A circular shift by ``{dim: shift}``; along channels it changes no field."""
         node, layout = self.state.get(x)

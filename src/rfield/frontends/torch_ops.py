@@ -169,6 +169,18 @@ def _aten_upsample(mode: str) -> Handler:
     return upsample
 
 
+def recurrent(c: Capture, kind, args, kwargs, out) -> None:
+    """torch.lstm / gru / rnn_tanh / rnn_relu(input, hx, params, has_biases, layers,
+    dropout, train, bidirectional, batch_first): both ways, each step reads the whole
+    sequence dim (as attention does); one way, only the steps before it, which is not
+    followed (a unit's box would end at itself)."""
+    if len(args) < 9 or not isinstance(args[7], bool) or not isinstance(args[8], bool):
+        raise Unknown(f"{kind} over packed sequences")
+    if not args[7]:
+        raise Unknown(f"{kind} run one way (each step reads only the steps before it)")
+    c.kernel.whole_axes(kind, c.t(args[0]), c.t(_first(out)), [1 if args[8] else 0])
+
+
 def _shuffle(cls: type[O._Factor]) -> Handler:
     def shuffle(c: Capture, _key, args, kwargs, out) -> None:
         factor = args[1] if len(args) > 1 else next(iter(kwargs.values()))
@@ -444,6 +456,7 @@ HANDLERS: dict[str, Handler] = {
     "adaptive_avg_pool3d": _adaptive(3), "adaptive_max_pool3d": _adaptive(3),
     "adaptive_max_pool3d_with_indices": _adaptive(3),
     "interpolate": interpolate, "upsample": interpolate,
+    "lstm": recurrent, "gru": recurrent, "rnn_tanh": recurrent, "rnn_relu": recurrent,
     # the names torch.export's aten graphs record F.interpolate by
     **{f"upsample_nearest{n}d": _aten_upsample("nearest") for n in (1, 2, 3)},
     **{f"upsample_nearest_exact{n}d": _aten_upsample("nearest-exact") for n in (1, 2, 3)},
