@@ -31,7 +31,7 @@ class TinyViT(nn.Module):
     back to a map, as forward_intermediates does) or "cls" (the class token)."""
 
     def __init__(self, blocks=1, registers=0, order="front", attn="sdpa", out="grid",
-                 rotate=False):
+                 rotate=False, cut="slice"):
         super().__init__()
         self.patch = nn.Conv2d(3, DIM, PATCH, PATCH)
         self.cls = nn.Parameter(torch.randn(1, 1, DIM))
@@ -41,7 +41,7 @@ class TinyViT(nn.Module):
         self.blocks = nn.ModuleList(Block(attn) for _ in range(blocks))
         self.norm = nn.LayerNorm(DIM)
         self.head = nn.Linear(DIM, 5)
-        self.order, self.out, self.rotate = order, out, rotate
+        self.order, self.out, self.rotate, self.cut = order, out, rotate, cut
         self.prefix = 1 + registers
 
     def forward(self, x):
@@ -61,7 +61,9 @@ class TinyViT(nn.Module):
         x = self.norm(x)
         if self.out == "cls":  # timm keeps registers after the class token, DINOv2 before
             return self.head(x[:, 0 if self.order == "between" else self.prefix - 1])
-        return x[:, self.prefix:].reshape(b, h, w, DIM).permute(0, 3, 1, 2)
+        grid = x[:, self.prefix:] if self.cut == "slice" else \
+            torch.tensor_split(x, (self.prefix,), dim=1)[1]  # as torchvision's MViT
+        return grid.reshape(b, h, w, DIM).permute(0, 3, 1, 2)
 
 
 class Block(nn.Module):
@@ -99,8 +101,10 @@ def test_patches_beside_a_class_token_keep_their_field_exactly():
 
 @pytest.mark.parametrize("options", [
     {}, {"attn": "matmul"}, {"registers": 1}, {"registers": 4},
-    {"registers": 4, "order": "between"}, {"blocks": 2, "attn": "matmul", "registers": 1}],
-    ids=["sdpa", "matmul", "deit-distillation-token", "registers", "dinov2", "two-blocks"])
+    {"registers": 4, "order": "between"}, {"blocks": 2, "attn": "matmul", "registers": 1},
+    {"registers": 2, "cut": "tensor_split"}],
+    ids=["sdpa", "matmul", "deit-distillation-token", "registers", "dinov2", "two-blocks",
+         "tensor-split"])
 def test_after_attention_every_patch_is_global_with_the_patch_as_local_field(options):
     torch.manual_seed(0)
     model = TinyViT(**options)

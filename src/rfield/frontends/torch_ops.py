@@ -216,6 +216,26 @@ def split(c: Capture, kind, args, kwargs, out) -> None:
     c.kernel.split(kind, c.t(args[0]), [c.t(o) for o in out], _arg(args, kwargs, 2, "dim", 0))
 
 
+def tensor_split(c: Capture, kind, args, kwargs, out) -> None:
+    """torch.tensor_split(x, indices or sections, dim): the pieces as slices (MViT cuts
+    its class token off the token dim so)."""
+    a = _bind(["input", "indices_or_sections", "dim"], args, kwargs)
+    x = a["input"]
+    dim = int(a.get("dim") or 0) % x.dim()
+    cuts = a.get("indices_or_sections", a.get("indices", a.get("sections")))
+    n = x.shape[dim]
+    if isinstance(cuts, int):
+        size, extra = divmod(n, cuts)
+        ends = [size * i + min(i, extra) for i in range(1, cuts)]
+    elif isinstance(cuts, (list, tuple)) and all(isinstance(v, int) for v in cuts):
+        ends = [min(max(v + n if v < 0 else v, 0), n) for v in cuts]
+    else:
+        raise Unknown("tensor_split at computed points")
+    bounds = [0] + ends + [n]
+    for piece, lo, hi in zip(out, bounds, bounds[1:]):  # each as x[..., lo:hi] reads
+        getitem(c, kind, [x, (slice(None),) * dim + (slice(lo, max(lo, hi)),)], {}, piece)
+
+
 def unbind(c: Capture, kind, args, kwargs, out) -> None:
     c.kernel.split(kind, c.t(args[0]), [c.t(o) for o in out], _arg(args, kwargs, 1, "dim", 0),
                    drop=True)
@@ -466,7 +486,7 @@ HANDLERS: dict[str, Handler] = {
     "upsample_trilinear3d": _aten_upsample("trilinear"),
     "pixel_shuffle": _shuffle(O.PixelShuffle), "pixel_unshuffle": _shuffle(O.PixelUnshuffle),
     "pad": pad, "cat": cat, "concat": cat, "concatenate": cat, "stack": stack,
-    "chunk": split, "split": split, "unbind": unbind,
+    "chunk": split, "split": split, "unbind": unbind, "tensor_split": tensor_split,
     "permute": permute, "transpose": transpose, "swapaxes": transpose, "swapdims": transpose,
     "movedim": movedim, "view": view, "reshape": view, "flatten": view, "unflatten": view,
     "view_as": view, "reshape_as": view, "squeeze": view, "unsqueeze": view,
