@@ -3,6 +3,7 @@ for a missing framework or browser fails instead: a green run has tested every
 front-end."""
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -27,3 +28,22 @@ if REQUIRE_EXTRAS:
 
     pytest.importorskip = _require
 
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium through playwright (CI installs it; here a skip)."""
+    if not CHROMIUM:
+        if os.environ.get("CI"):
+            pytest.fail("CI must have Debian's chromium (.ci/run installs it)")
+        pytest.skip("chromium is not installed")
+    sync = pytest.importorskip("playwright.sync_api")
+    with sync.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()

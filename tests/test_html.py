@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 
 import pytest
 
 import rfield
 from rfield.cli import main
 from rfield.report.html import default_layer, render
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def test_report_is_self_contained(tmp_path, capsys):
@@ -33,21 +30,6 @@ def test_report_rejects_a_non_png_image(tmp_path, capsys):
                  str(bad)])
     assert code == 2 and "not a PNG" in capsys.readouterr().err
     assert not (tmp_path / "r.html").exists()  # nothing half-written
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM:
-        if os.environ.get("CI"):
-            pytest.fail("CI must have Debian's chromium (.ci/run installs it)")
-        pytest.skip("chromium is not installed")
-    sync = pytest.importorskip("playwright.sync_api")
-    with sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        yield b
-        b.close()
 
 
 @pytest.mark.parametrize("target,node", [("example:unet", "dec2"), ("example:resnet18",

@@ -4,9 +4,7 @@ drawn: a click on a model draws its stages' fields over its input at their sizes
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from fractions import Fraction
 
 import pytest
@@ -15,7 +13,6 @@ from rfield.cli import main
 from rfield.zoo import atlas
 from rfield.zoo.html_page import page
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PICKS = ["resnet50", "vit_base_patch16_224", "convnext_tiny", "r3d_18", "efficientnet_b0"]
 
 
@@ -43,21 +40,6 @@ def test_an_unknown_model_is_one_line(tmp_path, capsys):
     assert main(["zoo", "--html", str(tmp_path / "z.html"), "nosuchmodel"]) == 2
     assert len(capsys.readouterr().err.splitlines()) == 1
     assert not (tmp_path / "z.html").exists()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM:
-        if os.environ.get("CI"):
-            pytest.fail("CI must have Debian's chromium (.ci/run installs it)")
-        pytest.skip("chromium is not installed")
-    sync = pytest.importorskip("playwright.sync_api")
-    with sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        yield b
-        b.close()
 
 
 def _names(pg) -> list[str]:
