@@ -78,3 +78,14 @@ def test_bad_smp_and_ultralytics_names_are_one_line(capsys):
         from rfield.models.torch_models import build_ultralytics
 
         build_ultralytics("yolov99z", {})
+
+
+def test_a_hugging_face_type_with_only_a_task_model_is_built_with_its_head():
+    """Depth Anything has no bare AutoModel: its depth model is read instead."""
+    pytest.importorskip("transformers")
+    from rfield.models.torch_models import build_hf
+
+    model = build_hf("depth_anything", {})
+    assert type(model).__name__ == "DepthAnythingForDepthEstimation"
+    with pytest.raises(TargetError, match="not a transformers model type"):
+        build_hf("no_such_type", {})

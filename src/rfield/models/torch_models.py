@@ -116,11 +116,19 @@ def build_hf(name: str, kwargs: dict, meta: bool = True):
     torch = require("torch", "torch")
     transformers = require("transformers", "hf")
     config = hf_config(name, kwargs)
-    try:
-        with torch.device("meta" if meta else "cpu"):
-            return transformers.AutoModel.from_config(config)
-    except Exception as exc:
-        raise TargetError(f"hf:{name} could not be built: {_error_line(exc)}") from None
+    # the bare model where there is one; a type with only a task model (Depth Anything,
+    # ZoeDepth) is built with its head
+    error: Exception = ValueError("no Auto class builds it")
+    for auto in ("AutoModel", "AutoModelForDepthEstimation",
+                 "AutoModelForSemanticSegmentation", "AutoModelForImageClassification"):
+        try:
+            with torch.device("meta" if meta else "cpu"):
+                return getattr(transformers, auto).from_config(config)
+        except Exception as exc:
+            error = exc
+            if "Unrecognized configuration class" not in str(exc):
+                break
+    raise TargetError(f"hf:{name} could not be built: {_error_line(error)}") from None
 
 
 def build_smp(name: str, kwargs: dict):
