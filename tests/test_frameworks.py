@@ -22,7 +22,8 @@ NAMES = {f.name for f in REGISTRY}
 
 
 def test_every_record_is_complete_and_named_once():
-    assert [f.name for f in REGISTRY] == ["keras", "jax", "torch", "onnx", "pt2", "spec"]
+    assert [f.name for f in REGISTRY] == ["keras", "jax", "torch", "onnx", "pt2", "torchscript",
+                                              "spec"]
     for f in REGISTRY:
         tables = f.op_tables()
         assert tables and all(ops for ops in tables.values()), f.name
@@ -34,7 +35,7 @@ def test_every_record_is_complete_and_named_once():
 
 @pytest.mark.parametrize("target,framework,kind", [
     ("m.onnx", "onnx", "onnx"), ("M.ONNX", "onnx", "onnx"), ("m.keras", "keras", "keras"),
-    ("r18.pt2", "pt2", "pt2"), ("smp:Unet/resnet34", "torch", "smp"),
+    ("r18.pt2", "pt2", "pt2"), ("r18.pt", "torchscript", "torchscript"), ("smp:Unet/resnet34", "torch", "smp"),
     ("ultralytics:yolov8n", "torch", "ultralytics"),
     ("keras:ResNet50", "keras", "keras"), ("timm:resnet50", "torch", "timm"),
     ("hf:facebook/dinov2-small", "torch", "hf"), ("torchvision:resnet18", "torch", "torchvision"),

@@ -16,11 +16,12 @@ from .keras_models import KERAS
 from .onnx_files import ONNX
 from .pt2_files import PT2
 from .pytorch import TORCH
+from .torchscript_files import TORCHSCRIPT
 from .record import ErfAsk, Framework, Runner, Target
 from .spec import SPEC
 
 #: detection order; ``rfield ops`` lists the tables in this order too
-REGISTRY: tuple[Framework, ...] = (KERAS, JAX, TORCH, ONNX, PT2, SPEC)
+REGISTRY: tuple[Framework, ...] = (KERAS, JAX, TORCH, ONNX, PT2, TORCHSCRIPT, SPEC)
 BY_NAME = {f.name: f for f in REGISTRY}
 
 __all__ = ["BY_NAME", "REGISTRY", "ErfAsk", "Framework", "Runner", "Target", "framework"]

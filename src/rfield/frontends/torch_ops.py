@@ -92,6 +92,19 @@ def _conv(nsp: int, transposed: bool = False) -> Handler:
     return conv
 
 
+def convolution(c: Capture, key, args, kwargs, out) -> None:
+    """aten's convolution / _convolution (what torch.jit.trace records): (input, weight,
+    bias, stride, padding, dilation, transposed, output_padding, groups, ...)."""
+    a = _bind(["input", "weight", "bias", "stride", "padding", "dilation", "transposed",
+               "output_padding", "groups"], args, kwargs)
+    transposed = bool(a.get("transposed"))
+    nsp = a["weight"].dim() - 2
+    handler = _conv(nsp, transposed)
+    order = ["input", "weight", "bias", "stride", "padding"] + (
+        ["output_padding", "groups", "dilation"] if transposed else ["dilation", "groups"])
+    handler(c, key, [a.get(n) for n in order], {}, out)
+
+
 def _pool(nsp: int, kind: str) -> Handler:
     if kind == "maxpool":
         names = ["input", "kernel_size", "stride", "padding", "dilation", "ceil_mode",
@@ -460,7 +473,7 @@ def _table(handler: Handler, *names: str) -> dict[str, Handler]:
 
 # name (underscores stripped) -> handler
 HANDLERS: dict[str, Handler] = {
-    "conv1d": _conv(1), "conv2d": _conv(2), "conv3d": _conv(3),
+    "conv1d": _conv(1), "conv2d": _conv(2), "conv3d": _conv(3), "convolution": convolution,
     "conv_transpose1d": _conv(1, True), "conv_transpose2d": _conv(2, True),
     "conv_transpose3d": _conv(3, True),
     "max_pool1d": _pool(1, "maxpool"), "max_pool2d": _pool(2, "maxpool"),
