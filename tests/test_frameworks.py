@@ -35,7 +35,8 @@ def test_every_record_is_complete_and_named_once():
 
 @pytest.mark.parametrize("target,framework,kind", [
     ("m.onnx", "onnx", "onnx"), ("M.ONNX", "onnx", "onnx"), ("m.keras", "keras", "keras"),
-    ("r18.pt2", "pt2", "pt2"), ("r18.pt", "torchscript", "torchscript"), ("smp:Unet/resnet34", "torch", "smp"),
+    ("r18.pt2", "pt2", "pt2"), ("r18.pt", "torchscript", "torchscript"),
+    ("smp:Unet/resnet34", "torch", "smp"),
     ("ultralytics:yolov8n", "torch", "ultralytics"),
     ("keras:ResNet50", "keras", "keras"), ("timm:resnet50", "torch", "timm"),
     ("hf:facebook/dinov2-small", "torch", "hf"), ("torchvision:resnet18", "torch", "torchvision"),

@@ -16,9 +16,9 @@ from .keras_models import KERAS
 from .onnx_files import ONNX
 from .pt2_files import PT2
 from .pytorch import TORCH
-from .torchscript_files import TORCHSCRIPT
 from .record import ErfAsk, Framework, Runner, Target
 from .spec import SPEC
+from .torchscript_files import TORCHSCRIPT
 
 #: detection order; ``rfield ops`` lists the tables in this order too
 REGISTRY: tuple[Framework, ...] = (KERAS, JAX, TORCH, ONNX, PT2, TORCHSCRIPT, SPEC)

@@ -102,7 +102,7 @@ def convolution(c: Capture, key, args, kwargs, out) -> None:
     handler = _conv(nsp, transposed)
     order = ["input", "weight", "bias", "stride", "padding"] + (
         ["output_padding", "groups", "dilation"] if transposed else ["dilation", "groups"])
-    handler(c, key, [a.get(n) for n in order], {}, out)
+    handler(c, key, tuple(a.get(n) for n in order), {}, out)
 
 
 def _pool(nsp: int, kind: str) -> Handler:

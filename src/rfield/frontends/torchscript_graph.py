@@ -148,7 +148,7 @@ class Walker:
 
     def node(self, node, env: dict) -> None:
         kind = node.kind()
-        ins = [env.get(v.unique()) for v in node.inputs()]
+        ins: list[Any] = [env.get(v.unique()) for v in node.inputs()]
         outs = list(node.outputs())
         torch = self.torch
         if kind == "prim::Constant":
