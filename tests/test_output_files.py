@@ -53,7 +53,9 @@ import os, signal, sys
 import rfield.safeio as s
 real_replace = os.replace
 def replace(src, dst):
-    os.kill(os.getpid(), getattr(signal, sys.argv[1]))  # killed after the data, before the rename
+    # killed after the data, before the rename; raise_signal delivers it to this thread
+    # now (os.kill may land on another thread, the handler then running after the rename)
+    signal.raise_signal(getattr(signal, sys.argv[1]))
     real_replace(src, dst)
 s.os.replace = replace
 from rfield.cli import main
