@@ -69,10 +69,27 @@ def test_no_temporary_file_is_left_when_killed_mid_write(tmp_path, sig):
     out.write_text("old")
     proc = subprocess.run([sys.executable, "-c", KILL_DURING_WRITE, sig, str(out)],
                           capture_output=True, text=True, timeout=60)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+    if signal.getsignal(getattr(signal, sig)) == signal.SIG_IGN:
+        # ignored here (SIGHUP under nohup), and so in the child: the write completes
+        assert proc.returncode == 0, proc.stderr
+        assert out.read_text() != "old"
+        return
     expected = 130 if sig == "SIGINT" else -getattr(signal, sig)
     assert proc.returncode == expected, proc.stderr
-    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
     assert out.read_text() == "old"
+
+
+def test_an_ignored_signal_stays_ignored_while_writing(tmp_path):
+    """Under nohup SIGHUP is ignored: a write it arrives during completes."""
+    out = tmp_path / "out.json"
+    out.write_text("old")
+    proc = subprocess.run([sys.executable, "-c", KILL_DURING_WRITE, "SIGHUP", str(out)],
+                          capture_output=True, text=True, timeout=60,
+                          preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    assert proc.returncode == 0, proc.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+    assert out.read_text() != "old"
 
 
 def test_a_new_file_gets_the_mode_the_umask_gives(capsys, tmp_path):

@@ -94,7 +94,8 @@ def _removed_on_signal(tmp: str):
         os.kill(os.getpid(), signum)
 
     for s in _CAUGHT:
-        signal.signal(s, handler)
+        if previous[s] is not signal.SIG_IGN:  # under nohup SIGHUP stays ignored
+            signal.signal(s, handler)
     try:
         yield
     finally:
