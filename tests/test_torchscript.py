@@ -20,8 +20,10 @@ tv = pytest.importorskip("torchvision")
 import rfield  # noqa: E402
 from rfield.cli import main  # noqa: E402
 
-MODELS = ["resnet18", "mobilenet_v3_small", "googlenet", "squeezenet1_1",
-          "lraspp_mobilenet_v3_large", "shufflenet_v2_x0_5"]
+#: resnet18 in every run; the others (those the ONNX tests use) in the slow sweep
+MODELS = ["resnet18"] + [pytest.param(n, marks=pytest.mark.slow) for n in (
+    "mobilenet_v3_small", "googlenet", "squeezenet1_1", "lraspp_mobilenet_v3_large",
+    "shufflenet_v2_x0_5")]
 SIZE = (64, 64)
 
 
