@@ -91,7 +91,7 @@ def analyse_model(library: str, name: str, verify: bool, max_params: float,
     # model's three axes (16, 112, 112)
     channels, spatial = (size[0], size[1:]) if library == "timm" else (3, size)
     model, prefix = build_module(t, None, meta=True)
-    params = sum(p.numel() for p in model.parameters())
+    params = _params(model)
     inputs = _inputs(library, name)
     model = same_image(model, inputs)  # RAFT: one image to both inputs
     try:
@@ -108,13 +108,8 @@ def analyse_model(library: str, name: str, verify: bool, max_params: float,
     if not stages:
         stages = [(m, None) for m in stage_modules(a)]
     line, spatial_stages = _line(a, channels, spatial, params, stages)
-    if "verify_note" not in line and verify and params > max_params:
-        line["verify_note"] = f"{params / 1e6:.0f} M parameters: over the " \
-                              f"{max_params / 1e6:.0f} M the sweep verifies"
-    elif "verify_note" not in line and verify:
-        return line, lambda: _measure(t, line, spatial_stages, prefix, channels, spatial,
-                                      device, inputs)
-    return line, None
+    return _with_check(line, params, max_params, verify, lambda: _measure(
+        t, line, spatial_stages, prefix, channels, spatial, device, inputs))
 
 
 def _inputs(library: str, name: str) -> int:
@@ -164,13 +159,21 @@ def analyse_run(library: str, name: str, verify: bool, max_params: float,
                                             if hookable(m)]
     params = _params(r.model)
     line, spatial_stages = _line(a, g.input_channels, tuple(g.input_size), params, stages)
-    if "verify_note" not in line and verify and params > max_params:
+    return _with_check(line, params, max_params, verify, lambda: _measure_run(
+        r, line, spatial_stages, tuple(g.input_size), device))
+
+
+def _with_check(line: dict, params: int, max_params: float, verify: bool,
+                check: Callable[[], dict]) -> tuple[dict, Callable[[], dict] | None]:
+    """The line, and its measurement where one is asked for and can run (a line with
+    no measurable stage, or too many parameters, says why instead)."""
+    if "verify_note" in line or not verify:
+        return line, None
+    if params > max_params:
         line["verify_note"] = f"{params / 1e6:.0f} M parameters: over the " \
                               f"{max_params / 1e6:.0f} M the sweep verifies"
-    elif "verify_note" not in line and verify:
-        return line, lambda: _measure_run(r, line, spatial_stages, tuple(g.input_size),
-                                          device)
-    return line, None
+        return line, None
+    return line, check
 
 
 def _params(model: Any) -> int:
