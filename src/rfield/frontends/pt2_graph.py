@@ -17,6 +17,7 @@ from ..core.graph import INPUT, Graph
 from ..errors import RfieldError, TargetError, require
 from .pt2_program import Node, Program, read_program
 from .torch_capture import Capture, capture_mode
+from .torch_ops import flat
 
 #: argument encodings that say where or how a tensor is stored: left to the defaults
 #: (everything here runs on the meta device)
@@ -112,8 +113,7 @@ def _call(torch, program: Program, cap: Capture, node: Node, values: dict,
             raise TargetError(f"{program.path}: node {node.name!r} calls {target}, which "
                               "rfield cannot run, so the program is read only at the "
                               "size it was exported at")
-        ins = [v for v in _tensors(_arguments(torch, program, node, values))
-               if cap.tracked(v)]
+        ins = [v for v in flat(_arguments(torch, program, node, values)) if cap.tracked(v)]
         outs = [torch.zeros(program.shapes[o["as_tensor"]["name"]], device="meta")
                 for o in node.outputs if "as_tensor" in o]
         if ins and outs:
@@ -198,13 +198,6 @@ def _value(torch, program: Program, node: Node, encoding: str, body: Any,
 #: torch.export's ScalarType codes (torch/_export/serde/schema.py)
 _DTYPES = {1: "uint8", 2: "int8", 3: "int16", 4: "int32", 5: "int64", 6: "float16",
            7: "float32", 8: "float64", 12: "bool", 13: "bfloat16"}
-
-
-def _tensors(parts: tuple[list, dict]) -> list:
-    out = []
-    for v in list(parts[0]) + list(parts[1].values()):
-        out += v if isinstance(v, list) else [v]
-    return [v for v in out if v is not None and hasattr(v, "shape")]
 
 
 def _store(node: Node, out: Any, values: dict) -> None:
