@@ -23,7 +23,7 @@ NAMES = {f.name for f in REGISTRY}
 
 def test_every_record_is_complete_and_named_once():
     assert [f.name for f in REGISTRY] == ["keras", "jax", "torch", "onnx", "pt2", "torchscript",
-                                              "spec"]
+                                          "tflite", "spec"]
     for f in REGISTRY:
         tables = f.op_tables()
         assert tables and all(ops for ops in tables.values()), f.name
@@ -36,6 +36,7 @@ def test_every_record_is_complete_and_named_once():
 @pytest.mark.parametrize("target,framework,kind", [
     ("m.onnx", "onnx", "onnx"), ("M.ONNX", "onnx", "onnx"), ("m.keras", "keras", "keras"),
     ("r18.pt2", "pt2", "pt2"), ("r18.pt", "torchscript", "torchscript"),
+    ("m.tflite", "tflite", "tflite"),
     ("smp:Unet/resnet34", "torch", "smp"),
     ("ultralytics:yolov8n", "torch", "ultralytics"),
     ("keras:ResNet50", "keras", "keras"), ("timm:resnet50", "torch", "timm"),

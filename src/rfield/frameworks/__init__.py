@@ -18,10 +18,12 @@ from .pt2_files import PT2
 from .pytorch import TORCH
 from .record import ErfAsk, Framework, Runner, Target
 from .spec import SPEC
+from .tflite_files import TFLITE
 from .torchscript_files import TORCHSCRIPT
 
 #: detection order; ``rfield ops`` lists the tables in this order too
-REGISTRY: tuple[Framework, ...] = (KERAS, JAX, TORCH, ONNX, PT2, TORCHSCRIPT, SPEC)
+REGISTRY: tuple[Framework, ...] = (KERAS, JAX, TORCH, ONNX, PT2, TORCHSCRIPT, TFLITE,
+                                   SPEC)
 BY_NAME = {f.name: f for f in REGISTRY}
 
 __all__ = ["BY_NAME", "REGISTRY", "ErfAsk", "Framework", "Runner", "Target", "framework"]

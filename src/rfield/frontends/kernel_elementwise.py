@@ -50,9 +50,10 @@ class Elementwise:
             if out_layout is None or (extra == 0 and self.state.sizes(src.shape, layout)):
                 out_layout = layout
             inputs.append(node)
-        inputs = list(dict.fromkeys(inputs))
-        op = O.Merge(kind) if len(inputs) > 1 else O.Pointwise(kind)
         assert out_layout is not None  # some input holds the spatial axes
+        target = self.state.sizes(out.shape, out_layout)
+        inputs = list(dict.fromkeys(self._fill(n, target) for n in inputs))
+        op = O.Merge(kind) if len(inputs) > 1 else O.Pointwise(kind)
         self.state.bind(out, self.state.add(kind, op, inputs), out_layout)
 
     def _broadcast(self, node: str, src: T, layout: Layout, out: T, extra: int) -> str:
@@ -65,6 +66,15 @@ class Elementwise:
         if not grow or size is None:
             return node
         return self.state.add("broadcast", O.Broadcast(size), [node])
+
+    def _fill(self, node: str, target: tuple[int, ...] | None) -> str:
+        """A node of size 1 along an axis its tensor no longer holds (one row picked,
+        the dim then dropped or stacked) broadcast there, as its tensor is."""
+        size = self.state.graph.size_of(node)
+        if target is None or size == target or any(
+                s not in (1, t) for s, t in zip(size, target)):
+            return node
+        return self.state.add("broadcast", O.Broadcast(target), [node])
 
     def expand(self, x: T, out: T) -> None:
         if self.state.parts_of(x) is not None:
