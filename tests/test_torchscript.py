@@ -138,3 +138,40 @@ def test_hostile_archive_is_one_line_and_unpickles_nothing(tmp_path, case):
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert lines[0].startswith("rfield: error: x.pt") and "Traceback" not in proc.stderr
+
+
+class Small(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.pool = torch.nn.MaxPool2d(2)
+        self.head = torch.nn.Conv2d(4, 2, 3, dilation=2)
+
+    def forward(self, x):
+        y = self.pool(torch.relu(self.conv(x)))
+        return self.head(y + torch.nn.functional.interpolate(y, scale_factor=1.0))
+
+
+@pytest.mark.parametrize("how", ["trace", "script"])
+def test_fuzzing_a_real_archive_never_ends_in_a_traceback(tmp_path, how):
+    """In a process of its own (a crash of torch's parser would end the process): each
+    mutated archive is read or refused in one line."""
+    import json
+    import os
+    from pathlib import Path
+
+    path = tmp_path / "small.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = Small().eval()
+        saved = torch.jit.trace(m, torch.zeros(1, 3, 32, 32)) if how == "trace" \
+            else torch.jit.script(m)
+        torch.jit.save(saved, str(path))
+    script = Path(__file__).parent / "torchscript_fuzz.py"
+    n = os.environ.get("RFIELD_FUZZ", "150")
+    proc = subprocess.run([sys.executable, str(script), str(path), n, "0"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    outcomes = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert outcomes["other"] == [], outcomes["other"][:5]
+    assert outcomes["read"] and outcomes["refused"], outcomes
