@@ -156,3 +156,18 @@ def test_several_inputs_need_a_name():
         rfield.analyze(m)
     a = rfield.analyze(m, input_name="image")
     assert a.fields[a.graph.aliases["conv"]].rf == (3, 3)
+
+
+def test_a_field_whose_edge_is_below_float32_is_measured_whole():
+    """Ninety conv + batch-norm pairs: the field's edge carries a dependency near 1e-60,
+    which Keras' batch norm, kept in the measurement, flushed to 0 through float32 (the
+    measured field came out smaller than 181); as an identity, as in torch's
+    measurement, the edge is kept."""
+    x = inp = keras.Input((120, 200, 1))
+    for i in range(90):
+        x = L.Conv2D(1, 3, padding="same", use_bias=False, name=f"c{i}")(x)
+        x = L.BatchNormalization(name=f"bn{i}")(x)
+    m = keras.Model(inp, x)
+    a = check_boxes(m, layers=["bn89"], limit=3)
+    assert a.field("bn89").rf == (181, 181)
+    check_verify(m, (190, 190), nodes=["bn89"])

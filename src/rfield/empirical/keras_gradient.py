@@ -2,8 +2,9 @@
 
 As for torch (:mod:`.gradient`), this shares no code with the analysis: a float64
 clone of the model gets positive weights scaled by fan-in, biases and norm shifts of
-zero, activations as identities and gates (sigmoid, softmax, tanh) as 0.5 + x / (2 + 2|x|),
-max pooling as average pooling, and norms whose statistics run over positions as
+zero, batch norms and activations as identities and gates (sigmoid, softmax, tanh) as
+0.5 + x / (2 + 2|x|), max pooling as average pooling, and norms whose statistics run
+over positions as
 (x + mean) / 2. Every path from an input position to a unit then carries a positive
 product, so the gradient of a unit is non-zero exactly where the unit reads.
 """
@@ -48,6 +49,11 @@ def _clone_layer(keras: Any, layer: Any) -> Any:
         cfg.update(scale=1.0, offset=0.0)
     if name == "Softmax":
         return keras.layers.Activation(_bounded_gate(keras), name=layer.name, dtype="float64")
+    if name == "BatchNormalization":
+        # an identity, as in the torch measurement: Keras' batch norm passes its input
+        # gradient through float32, where a far unit's dependency (1e-40 after a hundred
+        # layers) flushes to exactly 0 and the measured field comes out too small
+        return _passing(keras)(name=layer.name, dtype="float64")
     if name in ("LayerNormalization", "GroupNormalization"):
         axes = list(range(1, 10)) if name == "GroupNormalization" else cfg["axis"]
         return _mean_mix(keras)(axes, name=layer.name, dtype="float64")
@@ -61,6 +67,16 @@ def _bounded_gate(keras: Any):
         a few blocks) nor cuts a dependency (as a saturated sigmoid's derivative does)."""
         return 0.5 + 0.5 * x / (1 + keras.ops.abs(x))
     return gate
+
+
+def _passing(keras: Any):
+    class Passing(keras.layers.Layer):
+        """Its input, whatever the call's keywords (training, mask)."""
+
+        def call(self, x, **_kwargs):
+            return x
+
+    return Passing
 
 
 def _mean_mix(keras: Any):
