@@ -273,3 +273,67 @@ def test_mobilevit_is_global_at_two_sizes(size):
     got = measure(model, (1, 3, *size), ["stages.4"],
                   {"stages.4": [(0, 0), tuple(n // 2 for n in grid)]})["stages.4"]
     assert [m.box for m in got] == [tuple((0, n - 1) for n in size)] * 2
+
+
+class WindowProjection(nn.Module):
+    """1 x 1 convolutions on positions split into 4 x 4 windows (a window's projection,
+    EfficientFormerV2's and EfficientViT's), between two 3 x 3 convolutions on maps;
+    with ``unshuffled`` the positions of each 2 x 2 block are moved into the channels
+    first, where a 1 x 1 convolution mixes them."""
+
+    def __init__(self, unshuffled: bool = False):
+        super().__init__()
+        self.unshuffled = unshuffled
+        c = 8 if unshuffled else 2
+        self.a, self.b = nn.Conv2d(1, 2, 3, padding=1), nn.Conv2d(2, 2, 3, padding=1)
+        self.proj = nn.Conv2d(c, 3, 1)  # the channels change on split positions
+        self.proj1d = nn.Conv1d(3, c, 1)
+
+    def forward(self, x):
+        x = self.a(x)
+        b, c, h, w = x.shape
+        if self.unshuffled:  # (B, C * 4, H / 2, W / 2), then windows of 4 x 4 as before
+            x = x.view(b, c, h // 2, 2, w // 2, 2).permute(0, 1, 3, 5, 2, 4)
+            x = x.reshape(b, c * 4, h // 2, w // 2)
+            c, h, w = c * 4, h // 2, w // 2
+        win = x.view(b, c, h // 4, 4, w // 4, 4).permute(0, 2, 4, 1, 3, 5)
+        win = win.reshape(-1, c, 4, 4)
+        win = self.proj(win).view(-1, 3, 4, 4)
+        win = self.proj1d(win.flatten(2)).view(-1, c, 4, 4)
+        x = win.view(b, h // 4, w // 4, c, 4, 4).permute(0, 3, 1, 4, 2, 5).reshape(b, c, h, w)
+        if self.unshuffled:
+            x = x.view(b, 2, 2, 2, h, w).permute(0, 1, 4, 2, 5, 3).reshape(b, 2, h * 2, w * 2)
+        return self.b(x)
+
+
+def test_a_one_by_one_conv_on_windows_is_pointwise():
+    torch.manual_seed(0)
+    a, checked = check_model(WindowProjection(), (16, 16), modules=["b"],
+                             units_per_axis=tuple(range(16)), exact=True)
+    assert checked == 16 and not a.graph.unknown_ops and a.field("b").rf == (5, 5)
+
+
+def test_a_one_by_one_conv_mixing_positions_in_channels_is_reported():
+    a = rfield.analyze(WindowProjection(unshuffled=True), (16, 16))
+    assert "conv on positions split into windows or merged into tokens" in \
+        a.graph.unknown_ops
+    check_model(WindowProjection(unshuffled=True), (16, 16), modules=["b"])  # contains
+
+
+class RowGate(nn.Module):
+    """``expand_as`` of a row mean onto the map (a broadcast, not a view)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(1, 2, 3, padding=1), nn.Conv2d(2, 2, 3, padding=1)
+
+    def forward(self, x):
+        x = self.a(x)
+        return self.b(x * torch.sigmoid(x.mean(3, keepdim=True).expand_as(x)))
+
+
+def test_expand_as_broadcasts_a_row_onto_the_map():
+    a, checked = check_model(RowGate(), (12, 16), modules=["b"],
+                             units_per_axis=tuple(range(12)), exact=True)
+    assert checked == 12 and not a.graph.unknown_ops
+    assert [tuple(r) for r in a.box("b", (5, 5)).ranges] == [(3, 7), (0, 15)]

@@ -28,6 +28,7 @@ from ..errors import RfieldError, require
 from .gradient import Measured
 
 BATCH = 8  # units whose backward passes run as one batch
+LARGE_INPUT = 1 << 20  # input values past which they run one at a time
 
 _UNWRAP = re.compile(r"^[\w.-]+\((.*)\)$")
 _CALL_BODIES = ("jaxpr", "call_jaxpr", "fun_jaxpr")
@@ -285,7 +286,9 @@ def batched_gradients(jax: Any, values: Callable, x: np.ndarray, shapes: list,
         return jax.vmap(jax.vjp(values, v)[1])(cots)[0]
 
     grads: list[np.ndarray] = []
-    batch = min(BATCH, len(picks)) or 1
+    # a large input (a deep stage measured whole at 1000 px and more) keeps one backward
+    # pass at a time: batched, its residuals would take BATCH times the memory
+    batch = (min(BATCH, len(picks)) if x.size <= LARGE_INPUT else 1) or 1
     for start in range(0, len(picks), batch):
         chunk = picks[start:start + batch]
         cots = [np.zeros((batch, *shape)) for shape in shapes]

@@ -503,7 +503,7 @@ HANDLERS: dict[str, Handler] = {
     "permute": permute, "transpose": transpose, "swapaxes": transpose, "swapdims": transpose,
     "movedim": movedim, "view": view, "reshape": view, "flatten": view, "unflatten": view,
     "view_as": view, "reshape_as": view, "squeeze": view, "unsqueeze": view,
-    "expand_as": view, "expand": expand, "getitem": getitem, "narrow": narrow,
+    "expand_as": expand, "expand": expand, "getitem": getitem, "narrow": narrow,
     "mean": reduce, "sum": reduce, "amax": reduce, "std": reduce, "var": reduce,
     "logsumexp": reduce, "max": max_or_min, "min": max_or_min,
     "norm": vector_norm, "linalg_vector_norm": vector_norm,
