@@ -337,3 +337,25 @@ def test_expand_as_broadcasts_a_row_onto_the_map():
                              units_per_axis=tuple(range(12)), exact=True)
     assert checked == 12 and not a.graph.unknown_ops
     assert [tuple(r) for r in a.box("b", (5, 5)).ranges] == [(3, 7), (0, 15)]
+
+
+class SplitRows(nn.Module):
+    """``torch.split`` along a spatial dim: each piece a slice of the rows."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(1, 2, 3, padding=1)
+        self.b, self.c = nn.Conv2d(2, 2, 3, padding=1), nn.Conv2d(2, 2, 3, padding=1)
+
+    def forward(self, x):
+        top, bottom = torch.split(self.a(x), [5, 7], dim=2)
+        left, right = self.c(bottom).chunk(2, dim=3)
+        return self.b(top), right
+
+
+def test_a_split_along_a_spatial_dim_is_a_slice_per_piece():
+    a, checked = check_model(SplitRows(), (12, 10), modules=["b", "c"],
+                             units_per_axis=tuple(range(5)), exact=True)
+    assert checked and not a.graph.unknown_ops
+    assert [tuple(r) for r in a.box("b", (4, 4)).ranges] == [(2, 5), (2, 6)]  # row 5 is padding
+    assert [tuple(r) for r in a.box("c", (0, 0)).ranges] == [(4, 7), (0, 2)]

@@ -133,13 +133,30 @@ class Shapes:
         self.state.bind_parts(out, node, P.tidy(new), tokens)
 
     def split(self, kind: str, x: T, outs: Sequence[T], dim: int, drop: bool = False) -> None:
-        """Pieces along a dim holding no position; ``drop`` removes the dim (unbind)."""
+        """Pieces along a dim: along one holding no position each piece holds what
+        ``x`` does; along a plain spatial dim or the token dim each is a slice there.
+        ``drop`` removes the dim (unbind)."""
         node, dims, tokens = self.state.held(x)
         dim %= len(dims)
-        if P.spatial(dims[dim]):
-            raise Unknown(f"{kind} along a spatial dim")
+        sizes = [None if o.shape is None else int(o.shape[dim]) for o in outs]
+        cuts = [(sum(sizes[:i]), sum(sizes[:i + 1])) for i in range(len(outs))] \
+            if None not in sizes and not drop else None
         if tokens is not None and tokens.dim == dim:
-            raise Unknown(f"{kind} {K.ON_TOKENS}")
+            if cuts is None:
+                raise Unknown(f"{kind} {K.ON_TOKENS}")
+            for o, (a, b) in zip(outs, cuts):  # the class token, the grid
+                self.select(x, o, list(range(len(dims))), [dim], {dim: (a, b, 1)})
+            return
+        if P.spatial(dims[dim]):
+            if cuts is None or self.state.parts_of(x) is not None:
+                raise Unknown(f"{kind} along a spatial dim")
+            layout = self.state.get(x)[1]
+            axis, nd = layout[dim], self.state.nd
+            for o, (a, b) in zip(outs, cuts):
+                start, stop = [0] * nd, [None] * nd
+                start[axis], stop[axis] = a, b
+                self.state.emit(kind, O.Slice(start, stop, [1] * nd), node, layout, o)
+            return
         if drop and tokens is not None and tokens.dim > dim:
             tokens = K.shifted(tokens, -1)
         for o in outs:
