@@ -138,9 +138,9 @@ class Shapes:
         ``drop`` removes the dim (unbind)."""
         node, dims, tokens = self.state.held(x)
         dim %= len(dims)
-        sizes = [None if o.shape is None else int(o.shape[dim]) for o in outs]
+        sizes = [int(o.shape[dim]) for o in outs if o.shape is not None]
         cuts = [(sum(sizes[:i]), sum(sizes[:i + 1])) for i in range(len(outs))] \
-            if None not in sizes and not drop else None
+            if len(sizes) == len(outs) and not drop else None
         if tokens is not None and tokens.dim == dim:
             if cuts is None:
                 raise Unknown(f"{kind} {K.ON_TOKENS}")
@@ -153,7 +153,8 @@ class Shapes:
             layout = self.state.get(x)[1]
             axis, nd = layout[dim], self.state.nd
             for o, (a, b) in zip(outs, cuts):
-                start, stop = [0] * nd, [None] * nd
+                start = [0] * nd
+                stop: list[int | None] = [None] * nd
                 start[axis], stop[axis] = a, b
                 self.state.emit(kind, O.Slice(start, stop, [1] * nd), node, layout, o)
             return
