@@ -54,6 +54,7 @@ bench: $(VENV)/.full
 	$(BIN)/python bench/bench_load.py
 	$(BIN)/python bench/bench_command.py
 	$(BIN)/python bench/bench_onnx.py
+	$(BIN)/python bench/bench_tflite.py
 	$(BIN)/python bench/bench_empirical.py
 	KERAS_BACKEND=tensorflow $(BIN)/python bench/bench_keras.py
 	$(BIN)/python bench/bench_jax.py
