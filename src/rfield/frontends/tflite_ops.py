@@ -276,12 +276,12 @@ def fully_connected(r: TfliteReader, op: Operator) -> None:
     """FULLY_CONNECTED: weights (units, features) over the last dim; without
     keep_num_dims the other dims are first flattened into rows."""
     x, out = _io(r, op)
+    if r.tracked(op.inputs[1]):
+        raise Unknown("FULLY_CONNECTED with computed weights")
     if len(_shape(x)) != len(_shape(out)):
         rows = T(("rows", r.index), (int(np.prod(_shape(x)[:-1])), _shape(x)[-1]))
         r.kernel.view(x, rows)
         x = rows
-    if r.tracked(op.inputs[1]):
-        raise Unknown("FULLY_CONNECTED with computed weights")
     r.kernel.matmul("fully_connected", x, None, out)
 
 
