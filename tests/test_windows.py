@@ -359,3 +359,24 @@ def test_a_split_along_a_spatial_dim_is_a_slice_per_piece():
     assert checked and not a.graph.unknown_ops
     assert [tuple(r) for r in a.box("b", (4, 4)).ranges] == [(2, 5), (2, 6)]  # row 5 is padding
     assert [tuple(r) for r in a.box("c", (0, 0)).ranges] == [(4, 7), (0, 2)]
+
+
+class ColumnGates(nn.Module):
+    """amin and prod along one spatial dim (kept), each broadcast back as a gate."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(1, 2, 3, padding=1), nn.Conv2d(2, 2, 3, padding=1)
+
+    def forward(self, x):
+        x = self.a(x)
+        low = torch.amin(x, dim=2, keepdim=True)
+        prod = torch.prod(torch.sigmoid(x), 3, keepdim=True)
+        return self.b(x * torch.sigmoid(low) + x * prod)
+
+
+def test_amin_and_prod_over_one_axis_read_that_axis_whole():
+    a, checked = check_model(ColumnGates(), (10, 12), modules=["b"],
+                             units_per_axis=tuple(range(10)), exact=True)
+    assert checked == 10 and not a.graph.unknown_ops
+    assert [tuple(r) for r in a.box("b", (4, 4)).ranges] == [(0, 9), (0, 11)]

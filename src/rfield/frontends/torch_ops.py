@@ -359,7 +359,7 @@ def narrow(c: Capture, _key, args, kwargs, out) -> None:
 def reduce(c: Capture, kind, args, kwargs, out) -> None:
     dim = _arg(args, kwargs, 1, "dim")
     dims = None if dim is None else per_dim(dim, 1) if isinstance(dim, int) else list(dim)
-    c.kernel.reduce(kind, c.t(args[0]), c.t(_first(out)), dims,
+    c.kernel.reduce(kind, c.t(args[0]), c.t(_first(out)), dims or None,  # amax(x, ()): all
                     bool(_arg(args, kwargs, 2, "keepdim", False)))
 
 
@@ -504,7 +504,8 @@ HANDLERS: dict[str, Handler] = {
     "movedim": movedim, "view": view, "reshape": view, "flatten": view, "unflatten": view,
     "view_as": view, "reshape_as": view, "squeeze": view, "unsqueeze": view,
     "expand_as": expand, "expand": expand, "getitem": getitem, "narrow": narrow,
-    "mean": reduce, "sum": reduce, "amax": reduce, "std": reduce, "var": reduce,
+    "mean": reduce, "sum": reduce, "amax": reduce, "amin": reduce, "prod": reduce,
+    "nansum": reduce, "nanmean": reduce, "std": reduce, "var": reduce,
     "logsumexp": reduce, "max": max_or_min, "min": max_or_min,
     "norm": vector_norm, "linalg_vector_norm": vector_norm,
     "softmax": along, "log_softmax": along, "cumsum": along,
