@@ -23,6 +23,8 @@ from rfield.cli import main
 from rfield.errors import RfieldError
 from rfield.frontends.tflite_flat import BUILTINS, OPTIONS, read_model
 
+pytest.importorskip("onnx")  # the exporters' helpers live beside the ONNX ones
+
 from onnx_checks import require_installed, run_exporter, unit_boxes  # noqa: E402
 
 require_installed("tensorflow")
