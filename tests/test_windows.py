@@ -380,3 +380,22 @@ def test_amin_and_prod_over_one_axis_read_that_axis_whole():
                              units_per_axis=tuple(range(10)), exact=True)
     assert checked == 10 and not a.graph.unknown_ops
     assert [tuple(r) for r in a.box("b", (4, 4)).ranges] == [(0, 9), (0, 11)]
+
+
+class Unbound(nn.Module):
+    """``unbind`` along channels, the last dim (an IndexError until it was known that
+    unbind's pieces have one dim fewer)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(1, 3, 3, padding=1), nn.Conv2d(1, 2, 3, padding=1)
+
+    def forward(self, x):
+        q, k, v = self.a(x).permute(0, 2, 3, 1).unbind(-1)
+        return self.b((q + k * v).unsqueeze(1))
+
+
+def test_unbind_along_channels_keeps_the_positions():
+    a, checked = check_model(Unbound(), (12, 12), modules=["b"],
+                             units_per_axis=("centre", 0, -1), exact=True)
+    assert checked and not a.graph.unknown_ops and a.field("b").rf == (5, 5)

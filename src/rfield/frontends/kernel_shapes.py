@@ -138,7 +138,7 @@ class Shapes:
         ``drop`` removes the dim (unbind)."""
         node, dims, tokens = self.state.held(x)
         dim %= len(dims)
-        sizes = [int(o.shape[dim]) for o in outs if o.shape is not None]
+        sizes = [] if drop else [int(o.shape[dim]) for o in outs if o.shape is not None]
         cuts = [(sum(sizes[:i]), sum(sizes[:i + 1])) for i in range(len(outs))] \
             if len(sizes) == len(outs) and not drop else None
         if tokens is not None and tokens.dim == dim:
