@@ -16,6 +16,8 @@ import mmap
 import struct
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..errors import TargetError
 from ..safeio import check_regular
 
@@ -202,8 +204,6 @@ class Model:
     def constant(self, index: int):
         """The values of an integer constant tensor (a numpy array), or None when the
         tensor is computed or not an integer constant."""
-        import numpy as np
-
         if not 0 <= index < len(self.tensors):
             return None
         t = self.tensors[index]
@@ -233,7 +233,7 @@ def _tensor(t: Table) -> Tensor:
 
 def _code_name(c: Table) -> str:
     code = max(c.scalar(0, "<b"), c.scalar(3, "<i"))
-    if code == 32:
+    if 0 <= code < len(BUILTINS) and BUILTINS[code] == "CUSTOM":
         return "CUSTOM:" + c.string(1)
     return BUILTINS[code] if 0 <= code < len(BUILTINS) else f"BUILTIN_{code}"
 
