@@ -55,11 +55,15 @@ def test_a_linear_over_all_tokens_is_global_and_exact():
     assert checked and a.field("head").is_global and not a.graph.unknown_ops
 
 
-class Rolled(nn.Module):
+class TwoConvs(nn.Module):
+    """Two 3 x 3 convolutions, ``a`` before and ``b`` after what a test puts between."""
+
     def __init__(self):
         super().__init__()
         self.a, self.b = nn.Conv2d(1, 2, 3, padding=1), nn.Conv2d(2, 2, 3, padding=1)
 
+
+class Rolled(TwoConvs):
     def forward(self, x):
         return self.b(torch.roll(self.a(x), shifts=(3, -5), dims=(2, 3)))
 
@@ -320,12 +324,8 @@ def test_a_one_by_one_conv_mixing_positions_in_channels_is_reported():
     check_model(WindowProjection(unshuffled=True), (16, 16), modules=["b"])  # contains
 
 
-class RowGate(nn.Module):
+class RowGate(TwoConvs):
     """``expand_as`` of a row mean onto the map (a broadcast, not a view)."""
-
-    def __init__(self):
-        super().__init__()
-        self.a, self.b = nn.Conv2d(1, 2, 3, padding=1), nn.Conv2d(2, 2, 3, padding=1)
 
     def forward(self, x):
         x = self.a(x)
@@ -361,12 +361,8 @@ def test_a_split_along_a_spatial_dim_is_a_slice_per_piece():
     assert [tuple(r) for r in a.box("c", (0, 0)).ranges] == [(4, 7), (0, 2)]
 
 
-class ColumnGates(nn.Module):
+class ColumnGates(TwoConvs):
     """amin and prod along one spatial dim (kept), each broadcast back as a gate."""
-
-    def __init__(self):
-        super().__init__()
-        self.a, self.b = nn.Conv2d(1, 2, 3, padding=1), nn.Conv2d(2, 2, 3, padding=1)
 
     def forward(self, x):
         x = self.a(x)
