@@ -73,3 +73,16 @@ def compare(layers, input_size, units=None, check_inside=True):
                     if any(region[0] <= i <= region[1] for i in ref.deps(last, axis, o)[0])]
             assert got == want, (last, axis, region)
     return a, checked
+
+
+def read_or_refuse(path, outcomes: dict) -> None:
+    """One fuzzed file: read (a unit's box answered) or refused in one short line,
+    counted in ``outcomes`` ("read", "refused"); anything else ends the test."""
+    from rfield.errors import RfieldError
+
+    try:
+        rfield.analyze(str(path)).box()
+        outcomes["read"] += 1
+    except RfieldError as exc:
+        assert "\n" not in str(exc) and len(str(exc)) < 600, str(exc)
+        outcomes["refused"] += 1
