@@ -35,9 +35,9 @@ def test_the_wrapper_is_read_through_its_network_and_left_as_it_was(yolo):
     import torch  # and it still runs: nothing the capture made (meta anchors) is left
 
     yolo.model(torch.zeros(1, 3, 320, 320))
-    # the decoding after the flattened maps is not followed (and not an image)
-    assert set(a.graph.unknown_ops) == {"cat of tokens or windows"}
-    assert a.field().name == a.graph.aliases["model.15"]  # P3, the first returned map
+    # the decoding of the anchors of three maps is followed map by map
+    assert not a.graph.unknown_ops
+    assert a.field().name == a.graph.aliases["model.22[0:1600]"]  # P3's anchors
     assert not a.field().is_global
 
 
@@ -46,6 +46,18 @@ def test_levels_equal_back_propagation(yolo):
     assert checked >= 3 * 3
     jumps = [a.field(m).jump for m in LEVELS]
     assert [j[0] for j in jumps] == [8, 16, 32]
+
+
+def test_decoded_anchors_equal_back_propagation(yolo):
+    """The head's output (boxes decoded with the distribution focal loss, scores),
+    one anchor range per map, unit by unit against back-propagation."""
+    anchors = ["model.22[0:1024]", "model.22[1024:1280]", "model.22[1280:1344]"]
+    a, checked = check_model(yolo.model, (256, 256), modules=anchors,
+                             units_per_axis=("centre", 0, -1, 3), exact=True)
+    assert checked >= 3 * 4 and not a.graph.unknown_ops
+    for anchor, level in zip(anchors, LEVELS):
+        assert a.field(anchor).jump == a.field(level).jump
+        assert a.field(anchor).rf >= a.field(level).rf  # the head's 3 x 3 convs
 
 
 def test_a_shared_activation_is_named_where_it_is_called(yolo):

@@ -216,7 +216,7 @@ def measure(model, input_shape, modules: list[str] | None = None, units=None,
     check_device(torch, device)
     m = positive_copy(model, seed, copy_model).to(device)
     modules = [""] if modules is None else list(modules)
-    missing = set(modules) - {n for n, _ in m.named_modules()} - {""}
+    missing = {module_of(n) for n in modules} - {n for n, _ in m.named_modules()} - {""}
     if missing:
         raise RfieldError(f"no module named {', '.join(sorted(missing))}")
     picks = [(name, None if unit is None else tuple(unit)) for name in modules
@@ -224,13 +224,13 @@ def measure(model, input_shape, modules: list[str] | None = None, units=None,
     nd = len(input_shape) - 2
     x = torch.ones((SAMPLES,) + input_tensor_shape(input_shape)[1:], dtype=torch.float64,
                    device=device, requires_grad=True)
-    outputs = _forward(torch, m, x, set(modules))
+    outputs = _forward(torch, m, x, {module_of(n) for n in modules})
     found: dict[tuple[str, Any], Measured] = {}
     for first in range(0, len(picks), SAMPLES):
         pair = picks[first:first + SAMPLES]
         total, where = None, []
         for b, (name, unit) in enumerate(pair):
-            y, index, unit, size = _unit_index(outputs.get(name), name, unit, b, nd,
+            y, index, unit, size = _unit_index(outputs.get(module_of(name)), name, unit, b, nd,
                                                (layouts or {}).get(name))
             picked = y[index].sum()
             total = picked if total is None else total + picked
@@ -247,6 +247,12 @@ def measure(model, input_shape, modules: list[str] | None = None, units=None,
                                                  _support(torch, per_channel), size)
     return {name: [found[(name, unit)] for n, unit in picks if n == name]
             for name in modules}
+
+
+def module_of(name: str) -> str:
+    """The module a name is an output of: ``model.22[0:6400]`` is one map's anchors
+    among those ``model.22`` returns (its layout says where they lie)."""
+    return name.split("[")[0]
 
 
 def _unit_index(y, name: str, unit, sample: int, nd: int, layout):

@@ -141,13 +141,15 @@ class JaxReader:
         for o in outs:
             if not self.kernel.state.has(o):
                 continue
-            node, layout = self.kernel.state.peek(o)
-            if node == INPUT or not self.scope:
+            if not self.scope:
                 return
             parts = self.scope.split("/")
-            for i in range(1, len(parts) + 1):
-                path = "/".join(parts[:i])
-                self.aliases[path], self.layouts[path] = node, layout
+            for suffix, node, layout in self.kernel.state.pieces(o):
+                if node == INPUT:
+                    return
+                for i in range(1, len(parts) + 1):
+                    path = "/".join(parts[:i]) + suffix
+                    self.aliases[path], self.layouts[path] = node, layout
             return
 
     def fold(self, eqn: Any) -> None:
@@ -248,10 +250,11 @@ def graph_from_jax(fn: Callable[..., Any], input_size: Sequence[int], extra: tup
     returned: dict[str, str] = {}
     for i, (name, var) in enumerate(zip(names, jaxpr.outvars)):
         if r.tracked(var):
-            key = "output" if len(names) == 1 else f"output.{name or i}"
-            returned[key] = r.kernel.state.peek(r.t(var))[0]
-            r.aliases.setdefault(key, returned[key])
-            r.layouts.setdefault(key, r.kernel.state.peek(r.t(var))[1])
+            base = "output" if len(names) == 1 else f"output.{name or i}"
+            for suffix, node, piece in r.kernel.state.pieces(r.t(var)):
+                returned[base + suffix] = node
+                r.aliases.setdefault(base + suffix, node)
+                r.layouts.setdefault(base + suffix, piece)
     return r.kernel.state.finish(source="jax", input_channels=channels, aliases=r.aliases,
                            alias_layouts=r.layouts, size_note=size_note,
                            input_layout=in_layout,

@@ -99,10 +99,10 @@ class KerasReader:
             self.layer = outer
         tracked = [o for o in outs if self.kernel.state.has(self.t(o))]
         if tracked:
-            node, layout = self.kernel.state.peek(self.t(tracked[0]))
-            if node != INPUT:
-                self.aliases[path] = node
-                self.layouts[path] = layout
+            for suffix, node, layout in self.kernel.state.pieces(self.t(tracked[0])):
+                if node != INPUT:
+                    self.aliases[path + suffix] = node
+                    self.layouts[path + suffix] = layout
         return outs
 
     def spec(self, layer: Any, args: tuple, kwargs: dict) -> list[Any]:
@@ -176,8 +176,9 @@ def graph_from_keras(model: Any, input_size=None, strict: bool = False,
     if not r.kernel.state.graph.nodes:
         raise TargetError(f"{model.name}: no layer of the model reads its input")
     names = [getattr(k, "name", None) or f"output_{i}" for i, k in enumerate(model.outputs)]
-    returned = {("output" if len(outs) == 1 else f"output.{n}"): r.kernel.state.peek(r.t(o))[0]
-                for n, o in zip(names, outs) if r.kernel.state.has(r.t(o))}
+    returned = {("output" if len(outs) == 1 else f"output.{n}") + suffix: node
+                for n, o in zip(names, outs) if r.kernel.state.has(r.t(o))
+                for suffix, node, _ in r.kernel.state.pieces(r.t(o))}
     return r.kernel.state.finish(source="keras", input_channels=shape[ch], aliases=r.aliases,
                            alias_layouts=r.layouts, size_note=size_note, input_layout=layout,
                            outputs={k: v for k, v in returned.items() if v != INPUT},

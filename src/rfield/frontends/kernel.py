@@ -18,6 +18,7 @@ dispatch then calls :meth:`Kernel.unknown`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,7 +26,9 @@ import numpy as np
 
 from ..core import ops as O
 from ..core.graph import INPUT
+from . import kernel_levels as L
 from .kernel_elementwise import Elementwise
+from .kernel_levelwise import Levelwise
 from .kernel_shapes import Shapes
 from .kernel_state import (  # noqa: F401  (the names the adapters import from here)
     ON_PARTS,
@@ -39,6 +42,11 @@ from .kernel_state import (  # noqa: F401  (the names the adapters import from h
     per_dim,
 )
 from .kernel_windows import Parts
+
+#: The operators followed map by map on anchors of several maps (:mod:`.kernel_levels`).
+LEVELWISE = ("pointwise", "merge", "expand", "write", "stack", "split", "permute", "view", "select",
+             "einsum", "attention", "mix", "window", "adaptive", "global_pool", "blocks",
+             "pad", "slice", "reduce", "normalize", "along", "whole_axes", "roll", "matmul")
 
 WINDOWS: dict[str, type[O.Conv]] = {
     "conv": O.Conv, "maxpool": O.MaxPool, "avgpool": O.AvgPool, "lppool": O.LpPool}
@@ -71,12 +79,31 @@ class Kernel:
         self.shapes = Shapes(self.state, self.parts, self.elementwise.merge)
         # the operators adapters call, wherever they are written
         self.pointwise, self.merge = self.elementwise.pointwise, self.elementwise.merge
-        self.expand = self.elementwise.expand
-        self.concat, self.stack, self.split = (self.shapes.concat, self.shapes.stack,
-                                               self.shapes.split)
+        self.expand, self.write = self.elementwise.expand, self.elementwise.write
+        self.stack, self.split = self.shapes.stack, self.shapes.split
         self.permute, self.view = self.shapes.permute, self.shapes.view
         self.select, self.einsum = self.shapes.select, self.parts.einsum
         self.attention, self.mix = self.parts.attention, self.state.mix
+        self.levelwise = Levelwise(self.state)
+        for name in LEVELWISE:  # anchors of several maps: followed level by level
+            setattr(self, name, self._levelwise(getattr(self, name)))
+
+    # ------------------------------------------------------------------ levels
+
+    def _levelwise(self, method: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(method)
+        def call(*args: Any, **kwargs: Any) -> None:
+            if self.state.levels and any(
+                    isinstance(v, T) and v.key in self.state.levels
+                    for v in L.flat((args, kwargs))):
+                return self.levelwise.run(method, args, kwargs)
+            return method(*args, **kwargs)
+        return call
+
+    def concat(self, kind: str, ins: Sequence[T], out: T, dim: int) -> None:
+        """A concat; along the anchors of several maps it adds maps to them."""
+        if not self.shapes.join_levels(kind, ins, out, dim):
+            self._levelwise(self.shapes.concat)(kind, ins, out, dim)
 
     def spatial(self, x: T) -> tuple[str, Layout]:
         """Node and layout of a tensor used as N, C, *spatial by a window operator.

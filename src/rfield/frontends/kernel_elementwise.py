@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..core import ops as O
+from ..core.graph import INPUT
+from . import kernel_parts as P
 from .kernel_state import Layout, State, T, Unknown, has_space
 from .kernel_windows import Parts
 
@@ -84,3 +86,27 @@ class Elementwise:
         layout = (None,) * extra + tuple(layout)
         self.state.bind(out, self._broadcast(node, x, layout, out, extra), layout)
 
+
+    def write(self, target: T, value: T, out: T, cut: Sequence[int]) -> None:
+        """``target[index] = value`` where ``index`` cuts only the dims ``cut``, none
+        of which holds a position (keypoint channels rescaled in place): each written
+        element reads the value at its own position, so ``out`` reads both. ``target``
+        may be a constant (no entry)."""
+        held = [self.state.held(t) for t in (target, value) if self.state.has(t)]
+        if any(tokens is not None for _, _, tokens in held) or out.shape is None or \
+                any(len(dims) != len(out.shape) for _, dims, _ in held):
+            raise Unknown("__setitem__")
+        spatial: dict[int, tuple] = {}
+        for _, dims, _ in held:
+            for d, parts in enumerate(dims):
+                if P.spatial(parts):
+                    if d in cut or spatial.setdefault(d, tuple(parts)) != tuple(parts):
+                        raise Unknown("__setitem__ into a spatial dim")
+        nodes = list(dict.fromkeys(node for node, _, _ in held))
+        if len({self.state.graph.size_of(n) for n in nodes if n != INPUT}) > 1:
+            raise Unknown("__setitem__ of maps of different sizes")
+        op = O.Merge("setitem") if len(nodes) > 1 else O.Pointwise("setitem")
+        node = self.state.add("setitem", op, nodes)
+        dims = tuple(spatial.get(d, ((None, 0, int(n)),) if n and n > 1 else ())
+                     for d, n in enumerate(out.shape))
+        self.state.bind_parts(out, node, P.tidy(dims))

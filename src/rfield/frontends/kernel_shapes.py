@@ -9,6 +9,7 @@ from dataclasses import replace
 from ..core import ops as O
 from ..core import rules as R
 from ..core.graph import INPUT
+from . import kernel_levels as L
 from . import kernel_parts as P
 from . import kernel_tokens as K
 from .kernel_state import State, T, Unknown, has_space, match_dims
@@ -46,6 +47,31 @@ class Shapes:
         nodes = list(dict.fromkeys(self.state.get(t)[0] for t in ins))
         op = O.Merge("concat") if len(nodes) > 1 else O.Pointwise("concat")
         self.state.bind(out, self.state.add(kind, op, nodes), layout)
+
+    def join_levels(self, kind: str, ins: Sequence[T], out: T, dim: int) -> bool:
+        """Several maps' flattened positions one after another along ``dim`` (a
+        detector's anchors, :mod:`.kernel_levels`): True where ``ins`` are such maps
+        or anchors along that dim, and then ``out`` holds them all."""
+        if len(ins) < 2 or out.shape is None or not all(self.state.has(t) for t in ins):
+            return False
+        at = dim % len(out.shape)
+        members: list = []
+        for t in ins:
+            levels = self.state.levels_of(t)
+            if levels is not None:
+                if levels.dim != at:
+                    return False
+                members += levels.members
+                continue
+            if self.state.parts_of(t) is None:  # a plain map: a roll, or not followed
+                return False
+            node, dims, tokens = self.state.held(t)
+            if tokens is not None or len(dims) != len(out.shape) or \
+                    not L.flat_grid(dims, at, self.state.graph.size_of(node)):
+                return False
+            members.append((node, dims))
+        self.state.bind_levels(out, L.Levels(at, tuple(members)))
+        return True
 
     def _beside(self, kind: str, ins: Sequence[T], out: T, dim: int) -> None:
         """Class, distillation or register tokens put before or after the patches of

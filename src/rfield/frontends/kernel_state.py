@@ -14,6 +14,7 @@ from ..core import ops as O
 from ..core.graph import INPUT, Digits, Graph, Provenance
 from ..errors import RfieldError, ShapeError, SpecError, UnsupportedError
 from . import kernel_parts as P
+from .kernel_levels import ON_LEVELS, Levels
 from .kernel_tokens import ON_TOKENS, Tokens
 
 Layout = tuple  # per tensor dim: the input axis it holds, or None
@@ -143,9 +144,13 @@ class State:
         self.unknown_at: dict[str, str] = {}  # operator -> where it was first met
         self.grids: set[tuple[int, ...]] = set()  # the spatial sizes nodes have had
         self.everything: dict[str, bool] = {}  # per node: reads every position
+        # tensors holding anchors of several maps (:mod:`.kernel_levels`); their
+        # entries hold no node, and every accessor below refuses them
+        self.levels: dict[Hashable, Levels] = {}
 
     def reset(self) -> None:
         self.entries.clear()
+        self.levels.clear()
         self.graph.clear()
         self.counts.clear()
         self.unknown_ops.clear()
@@ -160,35 +165,71 @@ class State:
 
     def bind(self, t: T, node: str, layout: Layout) -> None:
         """Record that ``t`` is made by ``node`` and holds the input axes ``layout``."""
+        self.levels.pop(t.key, None)
         self.entries[t.key] = (node, P.from_layout(layout, t.shape, self.graph.size_of(node)),
                                t.obj, None)
 
     def bind_parts(self, t: T, node: str, dims: P.Dims, tokens: Tokens | None = None) -> None:
         """Record that ``t`` holds the positions of ``node`` split or merged as ``dims``,
         with ``tokens`` beside the grid along one dim."""
+        self.levels.pop(t.key, None)
         self.entries[t.key] = (node, tuple(dims), t.obj, tokens)
+
+    def bind_levels(self, t: T, levels: Levels) -> None:
+        """Record that ``t`` holds anchors of several maps, one after another."""
+        self.entries[t.key] = ("", (), t.obj, None)
+        self.levels[t.key] = levels
+
+    def levels_of(self, t: T) -> Levels | None:
+        return self.levels.get(t.key)
+
+    def _entry(self, t: T) -> tuple:
+        """A tensor's entry; one holding several maps' anchors has none to read."""
+        if t.key in self.levels:
+            raise Unknown(ON_LEVELS)
+        return self.entries[t.key]
+
+    def pieces(self, t: T) -> list[tuple[str, str, Layout]]:
+        """What naming reads of a tensor, (suffix, node, layout) per piece: one, or a
+        member of several maps' anchors each (suffix ``[start:stop]``, its layout
+        where the measurement finds its units)."""
+        levels = self.levels.get(t.key)
+        if levels is None:
+            node, layout = self.peek(t)
+            if not any(d is not None for d in layout):  # tokens: where each unit is
+                layout = self.digits_layout(t) or layout
+            return [("", node, layout)]
+        out = []
+        for (node, dims), (a, b) in zip(levels.members, levels.offsets()):
+            grid = self.graph.size_of(node)
+            layout = tuple(Digits(tuple(parts), a) if d == levels.dim else None
+                           for d, parts in enumerate(dims))
+            out.append((f"[{a}:{b}]", node, layout if grid else (None,) * len(dims)))
+        return out
 
     def _layout(self, node: str, dims: P.Dims) -> Layout | None:
         return P.to_layout(dims, self.graph.size_of(node))
 
     def held(self, t: T) -> tuple[str, P.Dims, Tokens | None]:
         """Node, parts and extra tokens of any tensor."""
-        node, dims, _, tokens = self.entries[t.key]
+        node, dims, _, tokens = self._entry(t)
         return node, dims, tokens
 
     def tokens_of(self, t: T) -> Tokens | None:
-        return self.entries[t.key][3]
+        return self._entry(t)[3]
 
     def parts_of(self, t: T) -> P.Dims | None:
         """The parts of a tensor that is not plain (split or merged axes, or tokens
-        beside its grid); else None."""
-        node, dims, _, tokens = self.entries[t.key]
+        beside its grid, or anchors of several maps); else None."""
+        if t.key in self.levels:  # its first map's: what adapters test is not None
+            return self.levels[t.key].members[0][1]
+        node, dims, _, tokens = self._entry(t)
         return dims if tokens is not None or self._layout(node, dims) is None else None
 
     def dims_of(self, t: T, tokens: bool = False) -> P.Dims | None:
         """The parts of a tensor holding positions; None for a positionless one. An
         operator that does not pass ``tokens`` does not follow extra tokens."""
-        _, dims, _, extra = self.entries[t.key]
+        _, dims, _, extra = self._entry(t)
         if extra is not None and not tokens:
             raise Unknown(ON_TOKENS)
         return dims if P.has_space(dims) else None
@@ -197,6 +238,15 @@ class State:
         """``dst`` is ``src`` (an identity, a call's argument)."""
         node, dims, _, tokens = self.entries[src.key]
         self.entries[dst.key] = (node, dims, dst.obj, tokens)
+        if src.key in self.levels:
+            self.levels[dst.key] = self.levels[src.key]
+        else:
+            self.levels.pop(dst.key, None)
+
+    def forget(self, t: T) -> None:
+        """Drop the entry of a tensor that only carried a result elsewhere."""
+        self.entries.pop(t.key, None)
+        self.levels.pop(t.key, None)
 
     def entry(self, key: Hashable):
         return self.entries.get(key)
@@ -206,7 +256,7 @@ class State:
 
     def get(self, t: T) -> tuple[str, Layout]:
         """Node and layout; an operator that reads layouts cannot read parts."""
-        node, dims, _, tokens = self.entries[t.key]
+        node, dims, _, tokens = self._entry(t)
         layout = self._layout(node, dims)
         if tokens is not None:
             raise Unknown(ON_TOKENS)
@@ -216,7 +266,7 @@ class State:
 
     def peek(self, t: T) -> tuple[str, Layout]:
         """Node and layout for naming (a tensor with parts shows no spatial dim)."""
-        node, dims, _, tokens = self.entries[t.key]
+        node, dims, _, tokens = self._entry(t)
         layout = None if tokens is not None else self._layout(node, dims)
         return node, layout or (None,) * len(dims)
 
@@ -225,7 +275,7 @@ class State:
         per dim None or :class:`~rfield.core.graph.Digits` (its parts, after the extra
         tokens before them); None where a dim mixes positions with batch or heads, or
         the tensor holds no whole grid."""
-        node, dims, _, tokens = self.entries[t.key]
+        node, dims, _, tokens = self._entry(t)
         if not P.has_space(dims) or not dims or P.spatial(dims[0]):
             return None
         out: list = []
@@ -247,7 +297,7 @@ class State:
         return self.get(t)[1]
 
     def rank(self, t: T) -> int:
-        return t.rank if t.rank is not None else len(self.entries[t.key][1])
+        return t.rank if t.rank is not None else len(self._entry(t)[1])
 
     def sizes(self, shape: Shape | None, layout: Layout) -> tuple[int, ...] | None:
         """The spatial size of a tensor of ``shape`` laid out as ``layout``, or None."""
@@ -306,7 +356,7 @@ class State:
 
     def tokens_node(self, t: T) -> str | None:
         """What the extra tokens beside ``t``'s grid read (None: nothing, or none)."""
-        tokens = self.entries[t.key][3]
+        tokens = self._entry(t)[3]
         return None if tokens is None else tokens.node
 
     def reading_all(self, nodes: Iterable[str | None], beside: str) -> str | None:
@@ -351,20 +401,24 @@ class State:
         positions already mixed upstream) cannot move data across positions: the
         field is unchanged, and nothing is reported.
         """
-        sources = list(dict.fromkeys(self.peek(t)[0] for t in ins))
+        # anchors of several maps: each map read whole
+        levels = [n for t in ins if t.key in self.levels for n in self.levels[t.key].nodes]
+        ins = [t for t in ins if t.key not in self.levels]
+        sources = list(dict.fromkeys(levels + [self.peek(t)[0] for t in ins]))
         sources += [n for n in dict.fromkeys(self.tokens_node(t) for t in ins)
                     if n is not None and n not in sources]
-        if len(sources) == 1 and not any(P.has_space(self.held(t)[1]) for t in ins):
+        if len(sources) == 1 and not levels and \
+                not any(P.has_space(self.held(t)[1]) for t in ins):
             for o in outs:
                 self.bind(o, sources[0], (None,) * (o.rank if o.rank is not None
                                                     else len(self.peek(ins[0])[1])))
             return
-        if what == ON_PARTS and op:
-            what = f"{op} {ON_PARTS}"
+        if what in (ON_PARTS, ON_LEVELS) and op:
+            what = f"{op} {what}"
         self.unknown_ops[what] += 1
         self.unknown_at.setdefault(what, self.where())
         node = self.union(what.strip("_"), sorted(sources))
-        ref = self.peek(ins[0])[1]
+        ref = self.peek(ins[0])[1] if ins else ()
         for o in outs:
             layout = ref if o.rank in (None, len(ref)) else (None,) * o.rank
             size = self.sizes(o.shape, layout)

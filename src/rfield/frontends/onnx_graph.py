@@ -253,8 +253,8 @@ class OnnxReader:
                 OverflowError, AttributeError) as exc:
             raise TargetError(f"{self._where()} is malformed: {type(exc).__name__}: "
                               f"{shown(str(exc), 80)}") from None
-        made = [(o, e[0]) for o, e in zip(n.output, map(self.kernel.state.entry, n.output))
-                if e and e[0] != INPUT]
+        made = [(o + suffix, node) for o in n.output if self.kernel.state.entry(o)
+                for suffix, node, _ in self.kernel.state.pieces(self.t(o)) if node != INPUT]
         for o, node in made:
             self.aliases.setdefault(o, node)
         for scope in module_scopes(n) if made else ():

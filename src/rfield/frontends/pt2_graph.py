@@ -80,8 +80,8 @@ def _run(torch, program: Program, cap: Capture, shape: tuple, resized: bool) -> 
         _scopes(cap, [], last)
     outs = [values.get(o.get("as_tensor", {}).get("name")) for o in program.outputs]
     named = [("output" if len(outs) == 1 else f"output.{i}", o) for i, o in enumerate(outs)]
-    return {k: cap.kernel.state.peek(cap.t(o))[0] for k, o in named
-            if o is not None and cap.tracked(o)}
+    return {k + suffix: node for k, o in named if o is not None and cap.tracked(o)
+            for suffix, node, _ in cap.kernel.state.pieces(cap.t(o))}
 
 
 def _scopes(cap: Capture, want: list[str], last: dict) -> None:

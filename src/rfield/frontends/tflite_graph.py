@@ -161,15 +161,17 @@ class TfliteReader:
         the node that made it, and each scope of its first name (``model/block_1``) of
         the last node made inside that scope, as for ONNX files' module paths."""
         for o in op.outputs:
-            entry = self.kernel.state.entry(o)
-            if not entry or entry[0] == INPUT:
+            if not self.kernel.state.entry(o):
                 continue
             names = [p for p in self.m.tensors[o].name.split(";") if p]
-            for name in names:
-                self.aliases.setdefault(name, entry[0])
             parts = names[0].split("/") if names else []
-            for i in range(1, len(parts)):
-                self.aliases["/".join(parts[:i])] = entry[0]
+            for suffix, node, _ in self.kernel.state.pieces(self.t(o)):
+                if node == INPUT:
+                    continue
+                for name in names:
+                    self.aliases.setdefault(name + suffix, node)
+                for i in range(1, len(parts)):
+                    self.aliases["/".join(parts[:i]) + suffix] = node
 
 
 def graph_from_tflite(path, input_size=None, strict: bool = False,

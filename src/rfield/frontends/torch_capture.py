@@ -99,12 +99,11 @@ class Capture:
             first = next(iter(out.values()), None)
         if not self.tracked(first):
             return
-        node, layout = self.kernel.state.peek(self.t(first))
-        if not any(d is not None for d in layout):  # tokens: where each unit is
-            layout = self.kernel.state.digits_layout(self.t(first)) or layout
-        if node != INPUT and path not in self.module_outputs:
-            self.module_outputs[path] = node
-            self.module_layouts[path] = tuple(layout)
+        for suffix, node, layout in self.kernel.state.pieces(self.t(first)):
+            name = path + suffix  # anchors of several maps: one name per map
+            if node != INPUT and name not in self.module_outputs:
+                self.module_outputs[name] = node
+                self.module_layouts[name] = tuple(layout)
 
     # ------------------------------------------------------------------ dispatch
 
@@ -134,11 +133,24 @@ class Capture:
                                 [self.t(o) for o in outs], name)
 
     def _setitem(self, args) -> None:
-        """x[idx] = y writes input-dependent values at positions rfield does not follow."""
-        target, value = args[0], args[2]
-        if self.tracked(value):
-            ins = [self.t(v) for v in (target, value) if self.tracked(v)]
-            self.kernel.state.unknown("__setitem__", ins, [self.t(target)])
+        """``x[idx] = y``: where ``idx`` cuts only dims holding no position, each
+        element written reads ``y`` at its own position; else not followed."""
+        target, index, value = args[0], args[1], args[2]
+        if not self.tracked(value):
+            return
+        ins = [self.t(v) for v in (target, value) if self.tracked(v)]
+        index = index if isinstance(index, tuple) else (index,)
+        try:
+            if any(i is None or i is Ellipsis or isinstance(i, self.torch.Tensor)
+                   for i in index) or value.dim() != target.dim():
+                raise Unknown("__setitem__")
+            cut = [d for d, i in enumerate(index) if i != slice(None)]
+            written = T(("written", id(target)), tuple(target.shape))
+            self.kernel.write(self.t(target), self.t(value), written, cut)
+            self.kernel.state.copy(written, self.t(target))
+            self.kernel.state.forget(written)
+        except Unknown as exc:
+            self.kernel.state.unknown(str(exc), ins, [self.t(target)], "__setitem__")
 
 
 # --------------------------------------------------------------------------- entry point
@@ -311,7 +323,8 @@ def _capture(torch, model, shape, strict, prefix: str = "",
         source="torch", input_channels=shape[1], aliases=cap.module_outputs,
         alias_layouts=cap.module_layouts, captured_on=captured_on, size_note=size_note,
         outputs=cap.outputs,
-        module_types={p: cap.kinds[p] for p in cap.module_outputs if p in cap.kinds})
+        module_types={p: cap.kinds[p.split("[")[0]] for p in cap.module_outputs
+                      if p.split("[")[0] in cap.kinds})
 
 
 def call_site(paths: list[str], stack: list[str]) -> str:
@@ -432,7 +445,9 @@ def _named_outputs(cap: Capture, result, name: str = "output") -> dict[str, str]
     elif isinstance(result, (list, tuple)):
         pairs = [(f"{name}.{i}", v) for i, v in enumerate(result)]
     else:
-        return {name: cap.kernel.state.peek(cap.t(result))[0]} if cap.tracked(result) else {}
+        if not cap.tracked(result):
+            return {}
+        return {name + suffix: node for suffix, node, _ in cap.kernel.state.pieces(cap.t(result))}
     out: dict[str, str] = {}
     for key, value in pairs:
         out.update(_named_outputs(cap, value, key))

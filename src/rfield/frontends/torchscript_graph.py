@@ -116,7 +116,8 @@ class Walker:
             out = self.method(module, "forward", [x])
         first = out[0] if isinstance(out, (list, tuple)) and out else out
         if isinstance(first, torch.Tensor) and cap.tracked(first):
-            return {"output": cap.kernel.state.peek(cap.t(first))[0]}
+            return {"output" + suffix: node
+                    for suffix, node, _ in cap.kernel.state.pieces(cap.t(first))}
         return {}
 
     def method(self, obj, name: str, args: list) -> Any:
