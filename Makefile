@@ -35,7 +35,8 @@ test: $(VENV)/.full
 # no compilation) against back-propagation (CI runs it too)
 test-slow: $(VENV)/.full
 	$(BIN)/python -m pytest -q -m slow -rs tests/test_torch_zoo.py tests/test_smp.py \
-		tests/test_timm_zoo.py tests/test_pt2.py tests/test_torchscript.py
+		tests/test_timm_zoo.py tests/test_pt2.py tests/test_torchscript.py \
+		tests/test_keras_cli.py tests/test_jax.py tests/test_keras_backends.py
 	KERAS_BACKEND=torch $(BIN)/python -m pytest -q -m slow -rs tests/test_keras_zoo.py
 
 # the core alone (numpy, PyYAML, the test runner): every test that needs a framework

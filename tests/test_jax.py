@@ -85,6 +85,7 @@ def test_an_equinox_network_as_a_function():
     assert any(name.startswith("eqx.nn.Sequential") for name in a.graph.aliases)
 
 
+@pytest.mark.slow  # 30 s on 2 cores: make test-slow
 def test_resnet18_as_flax_builds_it():
     a = check_boxes(M.ResNet18(), (64, 64), limit=8)
     g = a.graph

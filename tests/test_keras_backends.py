@@ -39,6 +39,7 @@ def test_the_torch_backend():
     assert set(result.values()) == {"ok"}, result
 
 
+@pytest.mark.slow  # 25 s on 2 cores (TensorFlow's import and compile): make test-slow
 def test_the_tensorflow_backend():
     pytest.importorskip("tensorflow")
     result = run("tensorflow")
