@@ -73,9 +73,17 @@ class Block(nn.Module):
         self.qkv, self.proj = nn.Linear(DIM, 3 * DIM), nn.Linear(DIM, DIM)
         self.mlp = nn.Sequential(nn.Linear(DIM, 2 * DIM), nn.GELU(), nn.Linear(2 * DIM, DIM))
         self.attn = attn
+        if attn.startswith("mha"):  # torchvision's ViT: nn.MultiheadAttention
+            self.mha = nn.MultiheadAttention(DIM, 2, batch_first=attn == "mha")
 
     def forward(self, x):
         b, n, c = x.shape
+        if self.attn.startswith("mha"):
+            h = self.norm1(x)
+            h = h if self.attn == "mha" else h.transpose(0, 1)  # (tokens, batch, dim)
+            y = self.mha(h, h, h, need_weights=False)[0]
+            x = x + (y if self.attn == "mha" else y.transpose(0, 1))
+            return x + self.mlp(self.norm2(x))
         qkv = self.qkv(self.norm1(x)).reshape(b, n, 3, 2, c // 2).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         if self.attn == "sdpa":
@@ -102,9 +110,9 @@ def test_patches_beside_a_class_token_keep_their_field_exactly():
 @pytest.mark.parametrize("options", [
     {}, {"attn": "matmul"}, {"registers": 1}, {"registers": 4},
     {"registers": 4, "order": "between"}, {"blocks": 2, "attn": "matmul", "registers": 1},
-    {"registers": 2, "cut": "tensor_split"}],
+    {"registers": 2, "cut": "tensor_split"}, {"attn": "mha"}, {"attn": "mha-seq-first"}],
     ids=["sdpa", "matmul", "deit-distillation-token", "registers", "dinov2", "two-blocks",
-         "tensor-split"])
+         "tensor-split", "multihead-attention", "multihead-attention-seq-first"])
 def test_after_attention_every_patch_is_global_with_the_patch_as_local_field(options):
     torch.manual_seed(0)
     model = TinyViT(**options)
@@ -204,6 +212,17 @@ def test_a_slice_that_keeps_every_token_is_no_cut():
     a = rfield.analyze(Pooled(), (SIDE, SIDE))
     assert not a.graph.unknown_ops and a.field().is_global
     assert a.fields["patch"].rf == (PATCH, PATCH)
+
+
+def test_torchvisions_vit_is_a_token_grid():
+    """torchvision's ViT attends through nn.MultiheadAttention: a 14 x 14 grid of
+    patches, global after the first block, local field and jump 16."""
+    tv = pytest.importorskip("torchvision")
+    a = rfield.analyze(tv.models.vit_b_16(), (224, 224))
+    assert not a.graph.unknown_ops
+    f = a.field(a.graph.aliases["encoder.layers.encoder_layer_1"])
+    assert f.is_global and f.output_size == (14, 14)
+    assert f.local_rf == (16, 16) and f.local_jump == (16, 16)
 
 
 @pytest.mark.parametrize("name", ["vit_base_patch16_224", "deit_base_distilled_patch16_224",

@@ -398,8 +398,32 @@ def einsum(c: Capture, kind, args, kwargs, out) -> None:
     c.kernel.einsum("einsum", eq, operands, c.t(out))
 
 
+def _seq_first_attention(c: Capture, qkv: list[T], out) -> None:
+    """``F.multi_head_attention_forward`` on (tokens, batch, embedding): attention over
+    dim 0, read as the kernel's over dim -2 with batch and tokens swapped (its in- and
+    out-projections are linear over the embedding: pointwise per token)."""
+    swap = (1, 0, 2)
+    moved = []
+    for t in qkv:
+        m = T(("seq-first", t.key), tuple(t.shape[i] for i in swap) if t.shape else None)
+        c.kernel.permute(t, m, swap)
+        moved.append(m)
+    o = c.t(out)
+    held = T(("seq-first", o.key), tuple(o.shape[i] for i in swap) if o.shape else None)
+    c.kernel.attention(*moved, held)
+    c.kernel.permute(held, o, swap)
+    for t in moved + [held]:
+        c.kernel.state.forget(t)
+
+
 def attention(c: Capture, kind, args, kwargs, out) -> None:
     qkv = [c.t(t) for t in args[:3] if c.tracked(t)]
+    if kind == "multi_head_attention_forward":
+        masks = [kwargs.get(k) for k in ("key_padding_mask", "attn_mask")] + list(args[10:])
+        if len(qkv) == 3 and all(t.rank == 3 for t in qkv) and \
+                not any(c.tracked(m) for m in masks) and \
+                any(c.kernel.state.parts_of(t) is not None for t in qkv):
+            return _seq_first_attention(c, qkv, _first(out))
     mask = kwargs.get("attn_mask", args[3] if len(args) > 3 else None)
     if kind == "scaled_dot_product_attention" and len(qkv) == 3 and not c.tracked(mask) \
             and not kwargs.get("is_causal") \
