@@ -395,3 +395,34 @@ def test_unbind_along_channels_keeps_the_positions():
     a, checked = check_model(Unbound(), (12, 12), modules=["b"],
                              units_per_axis=("centre", 0, -1), exact=True)
     assert checked and not a.graph.unknown_ops and a.field("b").rf == (5, 5)
+
+
+class Written(TwoConvs):
+    """``y[index] = value``: along channels only (keypoints rescaled in place), over
+    all of a spatial dim (MViTv2's relative positions added with ``[:, :, 0:]``), or
+    into a part of one (not followed)."""
+
+    def __init__(self, index):
+        super().__init__()
+        self.index = index
+
+    def forward(self, x):
+        y = self.a(x)
+        z = y.clone()  # as YOLO's keypoint decoding writes into a copy
+        z[self.index] = self.b(y)[self.index] * 2.0
+        return self.b(z)
+
+
+@pytest.mark.parametrize("index", [(slice(None), slice(0, 1)),
+                                   (slice(None), slice(None), slice(0, None)),
+                                   (Ellipsis, slice(0, 8))],
+                         ids=["channels", "all-of-a-dim", "part-of-a-dim"])
+def test_a_write_is_followed_where_it_cuts_no_position(index):
+    part = index[0] is Ellipsis
+    a, checked = check_model(Written(index), (16, 16), modules=[""],
+                             units_per_axis=("centre", 0, -1, 3), exact=not part)
+    assert checked >= 4
+    if part:
+        assert a.graph.unknown_ops == {"__setitem__ into a spatial dim": 1}
+    else:  # a, b, then b again on the merge
+        assert not a.graph.unknown_ops and a.field().rf == (7, 7)

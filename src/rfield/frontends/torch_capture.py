@@ -141,10 +141,16 @@ class Capture:
         ins = [self.t(v) for v in (target, value) if self.tracked(v)]
         index = index if isinstance(index, tuple) else (index,)
         try:
-            if any(i is None or i is Ellipsis or isinstance(i, self.torch.Tensor)
-                   for i in index) or value.dim() != target.dim():
+            if any(i is None or isinstance(i, self.torch.Tensor) for i in index) or \
+                    value.dim() != target.dim() or index.count(Ellipsis) > 1:
                 raise Unknown("__setitem__")
-            cut = [d for d, i in enumerate(index) if i != slice(None)]
+            if Ellipsis in index:
+                at = index.index(Ellipsis)
+                whole = (slice(None),) * (target.dim() - len(index) + 1)
+                index = index[:at] + whole + index[at + 1:]
+            cut = [d for d, i in enumerate(index)  # a slice of all of a dim cuts nothing
+                   if not (isinstance(i, slice) and i.indices(target.shape[d])
+                           == (0, target.shape[d], 1))]
             written = T(("written", id(target)), tuple(target.shape))
             self.kernel.write(self.t(target), self.t(value), written, cut)
             self.kernel.state.copy(written, self.t(target))
