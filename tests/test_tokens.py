@@ -319,3 +319,33 @@ def test_a_dpt_style_reassemble_is_measured_unit_by_unit(readout):
     # a transposed conv as wide as its stride: one token a unit, at half a patch's step
     assert up.local_rf == (PATCH,) * 2 and up.local_jump == (PATCH // 2,) * 2
     assert down.local_jump == (2 * PATCH,) * 2 and down.local_rf == (3 * PATCH,) * 2
+
+
+class PaddedTokens(nn.Module):
+    """Pads on tokens: CoaT's empty class-token slot put before the grid (a zero
+    token), EfficientViT's ones appended to each token's values; then the grid
+    without its class token back to a map and a 3 x 3 conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.patch = nn.Conv2d(3, DIM, PATCH, PATCH)
+        self.cls = nn.Parameter(torch.randn(1, 1, DIM))
+        self.conv = nn.Conv2d(DIM + 2, 4, 3, padding=1)
+
+    def forward(self, x):
+        b = x.shape[0]
+        x = self.patch(x)
+        h, w = x.shape[2:]
+        tokens = x.flatten(2).transpose(1, 2)
+        y = torch.cat([self.cls.expand(b, -1, -1), tokens], 1) + F.pad(tokens * 2.0,
+                                                                        (0, 0, 1, 0))
+        y = F.pad(y, (0, 2), value=1.0)
+        return self.conv(y[:, 1:].transpose(1, 2).reshape(b, DIM + 2, h, w))
+
+
+def test_pads_on_tokens_add_tokens_or_values_and_keep_the_grid():
+    torch.manual_seed(0)
+    a, checked = check_model(PaddedTokens(), (SIDE, SIDE), modules=[""], units_per_axis=UNITS,
+                             exact=True)
+    assert checked >= 8 and not a.graph.unknown_ops
+    assert a.field().rf == (3 * PATCH, 3 * PATCH) and not a.field().is_global

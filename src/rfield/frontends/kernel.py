@@ -219,6 +219,8 @@ class Kernel:
 
     def pad(self, x: T, out: T, pads: dict[int, tuple[int, int]], mode: str) -> None:
         """Pad per tensor dim ``{dim: (before, after)}``; negative amounts crop."""
+        if self.state.parts_of(x) is not None:
+            return self.parts.pad(x, out, pads, mode)
         node, layout = self.state.get(x)
         dims = {a: d for d, a in enumerate(layout) if a is not None}
         amounts = [list(pads.get(dims.get(ax, -1), (0, 0))) for ax in range(self.state.nd)]

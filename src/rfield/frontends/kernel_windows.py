@@ -179,6 +179,31 @@ class Parts:
         new = tuple(parts or ((None, 0, int(n)),) for parts, n in zip(have, out.shape))
         self.state.bind_parts(out, node, P.tidy(new), K.shifted(tokens, extra))
 
+    def pad(self, x: T, out: T, pads: dict[int, tuple[int, int]], mode: str) -> None:
+        """Padding of dims holding no position (EfficientViT's ones appended to its
+        values) changes no field; constants before or after the grid of a token dim
+        (CoaT's empty class-token slot) are extra tokens that read nothing."""
+        node, dims, tokens = self.state.held(x)
+        if out.shape is None:
+            raise Unknown(f"pad to an unknown shape {ON_PARTS}")
+        new = list(dims)
+        for d, (before, after) in pads.items():
+            if (before, after) == (0, 0):
+                continue
+            if not P.spatial(dims[d]):
+                n = int(out.shape[d])
+                new[d] = ((None, 0, n),) if n > 1 else ()
+                continue
+            whole = len(P.spatial(dims[d])) == len(dims[d]) and not any(
+                P.spatial(parts) for i, parts in enumerate(dims) if i != d)
+            if mode != "constant" or before < 0 or after < 0 or not whole or (
+                    tokens is not None and tokens.dim != d):
+                raise Unknown(f"pad {ON_PARTS}")
+            tokens = K.Tokens(d, before, after) if tokens is None else replace(
+                tokens, before=tokens.before + before, after=tokens.after + after)
+        self.state.bind_parts(out, self.state.add("pad", O.Pointwise("pad"), [node]),
+                              P.tidy(tuple(new)), tokens)
+
     def product(self, kind: str, a: T, b: T, out: T) -> None:
         """``a @ b`` of two input-dependent tensors (attention scores, then values)."""
         rank = out.rank if out.rank is not None else max(self.state.rank(a), self.state.rank(b))
