@@ -349,3 +349,40 @@ def test_pads_on_tokens_add_tokens_or_values_and_keep_the_grid():
                              exact=True)
     assert checked >= 8 and not a.graph.unknown_ops
     assert a.field().rf == (3 * PATCH, 3 * PATCH) and not a.field().is_global
+
+
+class WrittenGrid(nn.Module):
+    """``z[:, start:] = ...`` on tokens, as MViTv2 adds relative positions to the
+    patches' attention and not the class token's: ``start`` 1 writes the grid whole,
+    2 cuts into it (not followed)."""
+
+    def __init__(self, start: int):
+        super().__init__()
+        self.patch = nn.Conv2d(3, DIM, PATCH, PATCH)
+        self.cls = nn.Parameter(torch.randn(1, 1, DIM))
+        self.lin = nn.Linear(DIM, DIM)
+        self.conv = nn.Conv2d(DIM, 4, 3, padding=1)
+        self.start = start
+
+    def forward(self, x):
+        b = x.shape[0]
+        x = self.patch(x)
+        h, w = x.shape[2:]
+        tokens = x.flatten(2).transpose(1, 2)
+        y = torch.cat([self.cls.expand(b, -1, -1), tokens], 1)
+        z = y.clone()
+        z[:, self.start:] = self.lin(y[:, self.start:]) * 2.0
+        return self.conv(z[:, 1:].transpose(1, 2).reshape(b, DIM, h, w))
+
+
+@pytest.mark.parametrize("start", [1, 2])
+def test_a_write_to_the_grid_beside_a_class_token(start):
+    torch.manual_seed(0)
+    a, checked = check_model(WrittenGrid(start), (SIDE, SIDE), modules=[""],
+                             units_per_axis=UNITS, exact=start == 1)
+    assert checked >= 8
+    if start == 1:
+        assert not a.graph.unknown_ops and a.field().rf == (3 * PATCH, 3 * PATCH)
+    else:  # y[:, 2:] is a cut into the grid too
+        assert dict(a.graph.unknown_ops) == {"__setitem__ into a spatial dim": 1,
+                                             "indexing a spatial dim": 1}

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from ..core import ops as O
 from ..core.graph import INPUT
 from . import kernel_parts as P
+from . import kernel_tokens as K
 from .kernel_state import Layout, State, T, Unknown, has_space
 from .kernel_windows import Parts
 
@@ -87,20 +88,30 @@ class Elementwise:
         self.state.bind(out, self._broadcast(node, x, layout, out, extra), layout)
 
 
-    def write(self, target: T, value: T, out: T, cut: Sequence[int]) -> None:
-        """``target[index] = value`` where ``index`` cuts only the dims ``cut``, none
-        of which holds a position (keypoint channels rescaled in place): each written
-        element reads the value at its own position, so ``out`` reads both. ``target``
-        may be a constant (no entry)."""
+    def write(self, target: T, value: T, out: T,
+              cut: dict[int, tuple[int, int, int]]) -> None:
+        """``target[index] = value`` where ``index`` cuts the dims ``cut`` (per dim its
+        start, stop, step), none of which holds a position (keypoint channels rescaled
+        in place) but for a token dim cut to its grid (MViTv2's relative positions
+        added to the patches' attention, not the class token's): each element written
+        reads the value at its own position, so ``out`` reads both. ``target`` may be
+        a constant (no entry)."""
         held = [self.state.held(t) for t in (target, value) if self.state.has(t)]
-        if any(tokens is not None for _, _, tokens in held) or out.shape is None or \
-                any(len(dims) != len(out.shape) for _, dims, _ in held):
+        tokens = self.state.tokens_of(target) if self.state.has(target) else None
+        if (self.state.has(value) and self.state.tokens_of(value) is not None) or \
+                out.shape is None or any(len(dims) != len(out.shape) for _, dims, _ in held):
             raise Unknown("__setitem__")
+        if tokens is not None and tokens.dim in cut:
+            parts = self.state.held(target)[1][tokens.dim]
+            if K.cut(tokens, parts, *cut[tokens.dim]) != (True, None):
+                raise Unknown("__setitem__ into a spatial dim")  # the grid written whole
         spatial: dict[int, tuple] = {}
         for _, dims, _ in held:
             for d, parts in enumerate(dims):
                 if P.spatial(parts):
-                    if d in cut or spatial.setdefault(d, tuple(parts)) != tuple(parts):
+                    whole = tokens is not None and d == tokens.dim
+                    if (d in cut and not whole) or \
+                            spatial.setdefault(d, tuple(parts)) != tuple(parts):
                         raise Unknown("__setitem__ into a spatial dim")
         nodes = list(dict.fromkeys(node for node, _, _ in held))
         if len({self.state.graph.size_of(n) for n in nodes if n != INPUT}) > 1:
@@ -109,4 +120,4 @@ class Elementwise:
         node = self.state.add("setitem", op, nodes)
         dims = tuple(spatial.get(d, ((None, 0, int(n)),) if n and n > 1 else ())
                      for d, n in enumerate(out.shape))
-        self.state.bind_parts(out, node, P.tidy(dims))
+        self.state.bind_parts(out, node, P.tidy(dims), tokens)

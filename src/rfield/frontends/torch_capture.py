@@ -148,9 +148,10 @@ class Capture:
                 at = index.index(Ellipsis)
                 whole = (slice(None),) * (target.dim() - len(index) + 1)
                 index = index[:at] + whole + index[at + 1:]
-            cut = [d for d, i in enumerate(index)  # a slice of all of a dim cuts nothing
-                   if not (isinstance(i, slice) and i.indices(target.shape[d])
-                           == (0, target.shape[d], 1))]
+            if not all(isinstance(i, slice) for i in index):
+                raise Unknown("__setitem__")  # an int drops a dim the value lacks
+            cut = {d: i.indices(target.shape[d]) for d, i in enumerate(index)
+                   if i.indices(target.shape[d]) != (0, target.shape[d], 1)}
             written = T(("written", id(target)), tuple(target.shape))
             self.kernel.write(self.t(target), self.t(value), written, cut)
             self.kernel.state.copy(written, self.t(target))
