@@ -410,7 +410,8 @@ def _seq_first_attention(c: Capture, qkv: list[T], out) -> None:
         moved.append(m)
     o = c.t(out)
     held = T(("seq-first", o.key), tuple(o.shape[i] for i in swap) if o.shape else None)
-    c.kernel.attention(*moved, held)
+    q, k, v = moved
+    c.kernel.attention(q, k, v, held)
     c.kernel.permute(held, o, swap)
     for t in moved + [held]:
         c.kernel.state.forget(t)
