@@ -110,7 +110,7 @@ class Kernel:
 
         A tensor whose positions were mixed has lost its spatial dims. Reshaped to a
         grid the network has had (ViT tokens to 14 x 14), it is global, broadcast onto
-        that grid; else (a detector's anchors viewed as 4 x 8400) it stays positionless.
+        that grid; else (attention weights as heads x tokens) it stays positionless.
         """
         node, layout = self.state.get(x)
         if has_space(layout) or x.shape is None or len(x.shape) != self.state.nd + 2 \
