@@ -426,3 +426,20 @@ def test_a_write_is_followed_where_it_cuts_no_position(index):
         assert a.graph.unknown_ops == {"__setitem__ into a spatial dim": 1}
     else:  # a, b, then b again on the merge
         assert not a.graph.unknown_ops and a.field().rf == (7, 7)
+
+
+@pytest.mark.parametrize("size,patch,local", [((32, 32), 2, 3), ((48, 40), 2, 3),
+                                              ((32, 32), 4, 1)],
+                         ids=["global-32", "global-48x40", "strided"])
+def test_a_context_summed_over_all_patches_at_one_offset(size, patch, local):
+    """MobileViTv2: the keys summed over every patch at one offset and broadcast back
+    onto the values read every position with that offset; wider than the patch
+    spacing that is everything (global), narrower it is exact strided boxes."""
+    from window_models import MobileViTv2Like
+
+    torch.manual_seed(0)
+    model = MobileViTv2Like(patch, local)
+    a, checked = check_model(model, size, modules=["block", "head"],
+                             units_per_axis=("centre", 0, -1, 1, 2, 3, 5), exact=True)
+    assert checked >= 12 and not a.graph.unknown_ops
+    assert a.fields[a.graph.aliases["block"]].is_global == (local > 1)

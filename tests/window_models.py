@@ -166,3 +166,39 @@ class MobileViTLike(nn.Module):
 
     def forward(self, x):
         return self.head(self.block(self.down(self.stem(x))))
+
+
+class LinearPatchMix(nn.Module):
+    """MobileViTv2's block: positions as (offsets in a p x p patch, patches), a
+    one-channel query's softmax over the patches, the keys summed over them (a
+    context per offset), broadcast back over the patches onto the values."""
+
+    def __init__(self, dim: int = 8, patch: int = 2, local: int = 3) -> None:
+        super().__init__()
+        self.patch = patch
+        self.local = nn.Conv2d(dim, dim, local, padding=local // 2)
+        self.qkv = nn.Conv2d(dim, 1 + 2 * dim, 1)
+        self.out = nn.Conv2d(dim, dim, 1)
+        self.fusion = nn.Conv2d(2 * dim, dim, 3, padding=1)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        p = self.patch
+        y = self.local(x).reshape(b, c, h // p, p, w // p, p).permute(0, 1, 3, 5, 2, 4)
+        y = y.reshape(b, c, p * p, (h // p) * (w // p))
+        q, k, v = self.qkv(y).split([1, c, c], dim=1)
+        context = (k * q.softmax(dim=-1)).sum(dim=-1, keepdim=True)
+        t = self.out(torch.relu(v) * context.expand_as(v))
+        t = t.reshape(b, c, p, p, h // p, w // p).permute(0, 1, 4, 2, 5, 3).reshape(b, c, h, w)
+        return self.fusion(torch.cat([x, t], 1))
+
+
+class MobileViTv2Like(nn.Module):
+    def __init__(self, patch: int = 2, local: int = 3) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.block = LinearPatchMix(8, patch, local)
+        self.head = nn.Conv2d(8, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.head(self.block(self.stem(x)))

@@ -58,6 +58,13 @@ class Parts:
                 self.state.add(kind, O.GlobalPool(), [node])
             self.state.bind(out, node, (None,) * len(dims))
             return
+        high = self._high_digits(held, grid)
+        if high is not None:  # all patches at one offset (MobileViTv2's context)
+            node = self.state.add(kind, O.WindowMix(high), [node])
+            if also or tokens is not None:
+                raise Unknown(f"{kind} over some digits of an axis")
+            self.state.bind_parts(out, node, dims)
+            return
         factors = []
         for ds, n in zip(held, grid):
             low = ds[0][0] if ds else n
@@ -75,6 +82,21 @@ class Parts:
             tokens = replace(tokens, node=node)
         self.state.bind_parts(out, node, dims, tokens)
 
+    @staticmethod
+    def _high_digits(held: Sequence[tuple], grid: Sequence[int]) -> list[tuple] | None:
+        """Where the digits contracted away are the highest of some axes (every patch
+        at one offset: the offset's digits are held, from stride 1 up), per axis the
+        (stride, count) digits contracted; else None. The sum at offset ``o`` reads
+        every position with the same offset: the node mixing those digits, read at
+        ``o``, reads exactly that, as it does at any position with offset ``o``."""
+        out: list[tuple] = []
+        for ds, n in zip(held, grid):
+            top = ds[-1][0] * ds[-1][1] if ds else 1
+            if not ds or not P.tiles(ds, 1, top) or n % top:
+                return None
+            out.append(((top, n // top),) if top < n else ())
+        return out if any(out) else None
+
     def on_grid(self, node: str, grid: tuple[int, ...], positionless: bool) -> str:
         """``node`` on ``grid``: a positionless tensor's is global there; maps of
         another size are not followed."""
@@ -91,21 +113,46 @@ class Parts:
         tokens beside them, the node they read left to the caller) they agree on."""
         found: list = []
         ref: tuple | None = None
+        key = lambda dims, tokens: (  # noqa: E731
+            tuple(parts if P.spatial(parts) else None for parts in P.tidy(dims)),
+            tokens and replace(tokens, node=None))
         for t in ts:
             dims = self.state.dims_of(t, tokens=True)
+            node = self.state.peek(t)[0]
             if dims is not None:
                 extra = rank - len(dims)
                 dims = ((),) * extra + tuple(dims)
                 tokens = K.shifted(self.state.tokens_of(t), extra)
                 # dims holding no position may differ (a size-1 dim broadcast)
-                key = (tuple(parts if P.spatial(parts) else None for parts in P.tidy(dims)),
-                       tokens and replace(tokens, node=None))
-                if ref is not None and key != ref[1]:
-                    raise Unknown(f"{kind} of tensors holding positions differently")
-                ref = (dims, key)
-            found.append((self.state.peek(t)[0], dims))
+                if ref is not None and key(dims, tokens) != ref[1]:
+                    if self._invariant(node, dims, ref[0]):  # read as ref holds them
+                        dims = ref[0]
+                    elif self._invariant(ref[2], ref[0], dims):  # ref read as this
+                        found = [(n, dims if d is not None else None) for n, d in found]
+                    else:
+                        raise Unknown(f"{kind} of tensors holding positions differently")
+                ref = (dims, key(dims, tokens), node) if ref is None or \
+                    key(dims, tokens) != ref[1] else ref
+            found.append((node, dims))
         assert ref is not None
         return found, ref[0], ref[1][1]
+
+    def _invariant(self, node: str, dims: P.Dims, other: P.Dims) -> bool:
+        """Whether a tensor holding ``dims`` of ``node`` may be read as holding
+        ``other``: where they differ, its dim holds no position and ``other``'s holds
+        digits ``node`` mixes (MobileViTv2's context, summed over every patch at one
+        offset, broadcast back over the patches): every unit it would read there
+        reads the same."""
+        op = self.state.graph.nodes[node].op if node != INPUT else None
+        mixed = op.mixed if isinstance(op, O.WindowMix) else None
+        if mixed is None or len(dims) != len(other):
+            return False
+        for mine, theirs in zip(P.tidy(dims), P.tidy(other)):
+            if P.spatial(mine) == P.spatial(theirs):
+                continue
+            if P.spatial(mine) or any((s, c) not in mixed[a] for a, s, c in P.spatial(theirs)):
+                return False
+        return True
 
     # ------------------------------------------------------------------ operators
 
