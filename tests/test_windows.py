@@ -443,3 +443,43 @@ def test_a_context_summed_over_all_patches_at_one_offset(size, patch, local):
                              units_per_axis=("centre", 0, -1, 1, 2, 3, 5), exact=True)
     assert checked >= 12 and not a.graph.unknown_ops
     assert a.fields[a.graph.aliases["block"]].is_global == (local > 1)
+
+
+class Unfolded(TwoConvs):
+    """Windows gathered without overlap (``F.unfold`` with kernel == stride,
+    ``Tensor.unfold`` with size == step), each 4 x 4 patch summed to one unit of a
+    4 x 4 map; ``F.fold`` putting patches gathered by a view back; an overlapping
+    ``F.unfold`` (not followed)."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+
+    def forward(self, x):
+        y = self.a(x)
+        b, c, h, w = y.shape
+        F = torch.nn.functional
+        if self.how == "functional":
+            y = F.unfold(y, 4, stride=4).view(b, c, 16, 16).sum(2).view(b, c, 4, 4)
+        elif self.how == "tensor":
+            y = y.unfold(2, 4, 4).unfold(3, 4, 4).sum((-1, -2))
+        elif self.how == "fold":
+            patches = y.view(b, c, 4, 4, 4, 4).permute(0, 1, 3, 5, 2, 4).reshape(b, 16 * c, 16)
+            y = F.fold(patches, (h, w), 4, stride=4)
+        else:
+            y = F.unfold(y, 3, padding=1).view(b, c, 9, h, w).mean(2)
+        return self.b(y)
+
+
+@pytest.mark.parametrize("how", ["functional", "tensor", "fold", "overlapping"])
+def test_windows_gathered_without_overlap_are_digits(how):
+    a, checked = check_model(Unfolded(how), (16, 16), modules=[""], exact=how != "overlapping",
+                             units_per_axis=("centre", 0, -1, 1, 2, 3))
+    assert checked >= 4
+    if how == "overlapping":
+        assert a.graph.unknown_ops == {"unfold": 1}
+        return
+    assert not a.graph.unknown_ops and not a.field().is_global
+    # by hand: a patch summed is 4 pixels of a's map at jump 1; b's 3 x 3 over patches
+    # reads 12, a's 3 x 3 adds 2; the fold's round trip leaves a then b: 5
+    assert a.field().rf == ((5, 5) if how == "fold" else (14, 14))

@@ -285,6 +285,69 @@ def view(c: Capture, _key, args, kwargs, out) -> None:
     c.kernel.view(c.t(args[0]), c.t(out))
 
 
+def _steps(c: Capture, x: T, out: T, steps: list[tuple[str, tuple]]) -> None:
+    """``out`` made from ``x`` by views (to a shape) and permutes (by an order), each
+    step through a tensor of its own."""
+    at = x
+    for i, (how, arg) in enumerate(steps):
+        last = i == len(steps) - 1
+        shape = tuple(arg) if how == "view" else tuple(at.shape[d] for d in arg)  # type: ignore[index]
+        nxt = out if last else T(("steps", out.key, i), shape)
+        (c.kernel.view(at, nxt) if how == "view" else c.kernel.permute(at, nxt, arg))
+        if at is not x:
+            c.kernel.state.forget(at)
+        at = nxt
+
+
+def unfold(c: Capture, _key, args, kwargs, out) -> None:
+    """Windows that do not overlap, gathered: ``F.unfold`` with kernel == stride (no
+    padding, no dilation; TNT's pixel embedding, MobileViTv2's patches) and
+    ``Tensor.unfold(dim, size, step)`` with size == step are views that split
+    positions into digits. Overlapping windows (VOLO, HaloNet) are not followed."""
+    x = args[0]
+    xt, o = c.t(x), c.t(out)
+    if out.dim() == x.dim() + 1:  # Tensor.unfold(dim, size, step)
+        a = _bind(["self", "dimension", "size", "step"], args, kwargs)
+        d, size, step = a["dimension"] % x.dim(), a["size"], a["step"]
+        n = x.shape[d]
+        if size != step or n % size:
+            raise Unknown("unfold")
+        split = list(x.shape[:d]) + [n // size, size] + list(x.shape[d + 1:])
+        order = [i for i in range(len(split)) if i != d + 1] + [d + 1]
+        return _steps(c, xt, o, [("view", tuple(split)), ("permute", tuple(order))])
+    a = _bind(["input", "kernel_size", "dilation", "padding", "stride"], args, kwargs)
+    k = per_dim(a["kernel_size"], 2)
+    if x.dim() != 4 or per_dim(a.get("stride", 1), 2) != k or any(
+            v != 1 for v in per_dim(a.get("dilation", 1), 2)) or any(
+            v != 0 for v in per_dim(a.get("padding", 0), 2)):
+        raise Unknown("unfold")
+    b, ch, h, w = x.shape
+    if h % k[0] or w % k[1]:
+        raise Unknown("unfold")
+    _steps(c, xt, o, [("view", (b, ch, h // k[0], k[0], w // k[1], k[1])),
+                      ("permute", (0, 1, 3, 5, 2, 4)),
+                      ("view", tuple(out.shape))])
+
+
+def fold(c: Capture, _key, args, kwargs, out) -> None:
+    """``F.fold`` with kernel == stride (no padding, no dilation): the inverse view
+    of :func:`unfold`; overlapping windows summed back (VOLO) are not followed."""
+    a = _bind(["input", "output_size", "kernel_size", "dilation", "padding", "stride"],
+              args, kwargs)
+    x = a["input"]
+    k = per_dim(a["kernel_size"], 2)
+    if out.dim() != 4 or x.dim() != 3 or per_dim(a.get("stride", 1), 2) != k or any(
+            v != 1 for v in per_dim(a.get("dilation", 1), 2)) or any(
+            v != 0 for v in per_dim(a.get("padding", 0), 2)):
+        raise Unknown("fold")
+    b, ch, h, w = out.shape
+    if h % k[0] or w % k[1]:
+        raise Unknown("fold")
+    _steps(c, c.t(x), c.t(out), [("view", (b, ch, k[0], k[1], h // k[0], w // k[1])),
+                                 ("permute", (0, 1, 4, 2, 5, 3)),
+                                 ("view", tuple(out.shape))])
+
+
 def expand(c: Capture, _key, args, kwargs, out) -> None:
     c.kernel.expand(c.t(args[0]), c.t(out))
 
@@ -526,6 +589,7 @@ HANDLERS: dict[str, Handler] = {
     "pad": pad, "cat": cat, "concat": cat, "concatenate": cat, "stack": stack,
     "chunk": split, "split": split, "unbind": unbind, "tensor_split": tensor_split,
     "permute": permute, "transpose": transpose, "swapaxes": transpose, "swapdims": transpose,
+    "unfold": unfold, "fold": fold,
     "movedim": movedim, "view": view, "reshape": view, "flatten": view, "unflatten": view,
     "view_as": view, "reshape_as": view, "squeeze": view, "unsqueeze": view,
     "expand_as": expand, "expand": expand, "getitem": getitem, "narrow": narrow,
