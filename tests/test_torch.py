@@ -567,3 +567,31 @@ def test_norm_is_a_reduction_over_its_dims(over_space):
     assert checked >= 4 and not a.graph.unknown_ops
     f = a.fields[a.graph.aliases["head"]]
     assert f.is_global == over_space and (over_space or f.rf == (5, 5))
+
+
+class RoutedConv(nn.Module):
+    """CondConv as timm writes it (efficientnet_cc): expert kernels mixed by routing
+    weights pooled from the whole map, applied per sample through groups."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 2, 3, padding=1)
+        self.route = nn.Linear(2, 3)
+        self.experts = nn.Parameter(torch.randn(3, 2 * 2 * 3 * 3))
+        self.head = nn.Conv2d(2, 2, 3, padding=1)
+
+    def forward(self, x):
+        y = self.stem(x)
+        b, c, h, w = y.shape
+        r = torch.sigmoid(self.route(y.mean((2, 3))))
+        weight = (r @ self.experts).view(b * 2, 2, 3, 3)
+        z = nn.functional.conv2d(y.reshape(1, b * c, h, w), weight, padding=1, groups=b)
+        return self.head(z.view(b, 2, h, w))
+
+
+def test_a_conv_with_routed_expert_weights_is_global_beside_its_window():
+    a, checked = check_model(RoutedConv(), (16, 16), modules=[""], exact=True,
+                             units_per_axis=("centre", 0, -1, 3))
+    f = a.field()
+    assert checked >= 4 and not a.graph.unknown_ops
+    assert f.is_global and f.local_rf == (7, 7)

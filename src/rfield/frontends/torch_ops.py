@@ -83,12 +83,22 @@ def _conv(nsp: int, transposed: bool = False) -> Handler:
 
     def conv(c: Capture, _key, args, kwargs, out) -> None:
         a = _bind(names, args, kwargs)
-        if c.tracked(a["weight"]):
-            raise Unknown("conv with an input-dependent weight")
         kernel = list(a["weight"].shape[2:])
-        c.kernel.window(kind, c.t(a["input"]), c.t(out), kernel, a.get("stride", 1),
+        window = c.t(out)
+        if c.tracked(a["weight"]):  # CondConv: experts mixed by routing weights
+            weight = c.t(a["weight"])
+            if c.kernel.state.parts_of(weight) is not None or any(
+                    d is not None for d in c.kernel.state.peek(weight)[1]):
+                raise Unknown("conv with an input-dependent weight holding positions")
+            window = T(("conv-window", window.key), window.shape)
+        c.kernel.window(kind, c.t(a["input"]), window, kernel, a.get("stride", 1),
                         a.get("padding", 0), a.get("dilation", 1),
                         output_padding=a.get("output_padding", 0) if transposed else None)
+        if window.key != id(out):
+            # a weight whose positions were mixed (pooled routing): every output reads
+            # its window and everything the weight reads
+            c.kernel.merge(kind, [window, c.t(a["weight"])], c.t(out))
+            c.kernel.state.forget(window)
     return conv
 
 
