@@ -326,15 +326,8 @@ def unfold(c: Capture, _key, args, kwargs, out) -> None:
         order = [i for i in range(len(split)) if i != d + 1] + [d + 1]
         return _steps(c, xt, o, [("view", tuple(split)), ("permute", tuple(order))])
     a = _bind(["input", "kernel_size", "dilation", "padding", "stride"], args, kwargs)
-    k = per_dim(a["kernel_size"], 2)
-    if x.dim() != 4 or per_dim(a.get("stride", 1), 2) != k or any(
-            v != 1 for v in per_dim(a.get("dilation", 1), 2)) or any(
-            v != 0 for v in per_dim(a.get("padding", 0), 2)):
-        raise Unknown("unfold")
-    b, ch, h, w = x.shape
-    if h % k[0] or w % k[1]:
-        raise Unknown("unfold")
-    _steps(c, xt, o, [("view", (b, ch, h // k[0], k[0], w // k[1], k[1])),
+    b, ch, h, w = _patches(a, x.dim(), x.shape, "unfold")
+    _steps(c, xt, o, [("view", (b, ch, h // a["k"][0], a["k"][0], w // a["k"][1], a["k"][1])),
                       ("permute", (0, 1, 3, 5, 2, 4)),
                       ("view", tuple(out.shape))])
 
@@ -344,18 +337,26 @@ def fold(c: Capture, _key, args, kwargs, out) -> None:
     of :func:`unfold`; overlapping windows summed back (VOLO) are not followed."""
     a = _bind(["input", "output_size", "kernel_size", "dilation", "padding", "stride"],
               args, kwargs)
-    x = a["input"]
-    k = per_dim(a["kernel_size"], 2)
-    if out.dim() != 4 or x.dim() != 3 or per_dim(a.get("stride", 1), 2) != k or any(
+    if a["input"].dim() != 3:
+        raise Unknown("fold")
+    b, ch, h, w = _patches(a, out.dim(), out.shape, "fold")
+    k = a["k"]
+    _steps(c, c.t(a["input"]), c.t(out), [("view", (b, ch, k[0], k[1], h // k[0], w // k[1])),
+                                          ("permute", (0, 1, 4, 2, 5, 3)),
+                                          ("view", tuple(out.shape))])
+
+
+def _patches(a: dict, rank: int, shape, kind: str) -> tuple:
+    """The map's (N, C, H, W) where ``a`` (unfold's or fold's arguments) gathers
+    patches without overlap: kernel == stride, no dilation or padding, H and W
+    multiples of the kernel; else not followed. Puts the kernel in ``a["k"]``."""
+    k = a["k"] = per_dim(a["kernel_size"], 2)
+    if rank != 4 or per_dim(a.get("stride", 1), 2) != k or any(
             v != 1 for v in per_dim(a.get("dilation", 1), 2)) or any(
-            v != 0 for v in per_dim(a.get("padding", 0), 2)):
-        raise Unknown("fold")
-    b, ch, h, w = out.shape
-    if h % k[0] or w % k[1]:
-        raise Unknown("fold")
-    _steps(c, c.t(x), c.t(out), [("view", (b, ch, k[0], k[1], h // k[0], w // k[1])),
-                                 ("permute", (0, 1, 4, 2, 5, 3)),
-                                 ("view", tuple(out.shape))])
+            v != 0 for v in per_dim(a.get("padding", 0), 2)) or shape[2] % k[0] or \
+            shape[3] % k[1]:
+        raise Unknown(kind)
+    return tuple(shape)
 
 
 def expand(c: Capture, _key, args, kwargs, out) -> None:
