@@ -18,7 +18,6 @@ dispatch then calls :meth:`Kernel.unknown`.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,7 +25,6 @@ import numpy as np
 
 from ..core import ops as O
 from ..core.graph import INPUT
-from . import kernel_levels as L
 from .kernel_elementwise import Elementwise
 from .kernel_levelwise import Levelwise
 from .kernel_shapes import Shapes
@@ -86,24 +84,14 @@ class Kernel:
         self.attention, self.mix = self.parts.attention, self.state.mix
         self.levelwise = Levelwise(self.state)
         for name in LEVELWISE:  # anchors of several maps: followed level by level
-            setattr(self, name, self._levelwise(getattr(self, name)))
+            setattr(self, name, self.levelwise.wrap(getattr(self, name)))
 
     # ------------------------------------------------------------------ levels
-
-    def _levelwise(self, method: Callable[..., None]) -> Callable[..., None]:
-        @functools.wraps(method)
-        def call(*args: Any, **kwargs: Any) -> None:
-            if self.state.levels and any(
-                    isinstance(v, T) and v.key in self.state.levels
-                    for v in L.flat((args, kwargs))):
-                return self.levelwise.run(method, args, kwargs)
-            return method(*args, **kwargs)
-        return call
 
     def concat(self, kind: str, ins: Sequence[T], out: T, dim: int) -> None:
         """A concat; along the anchors of several maps it adds maps to them."""
         if not self.shapes.join_levels(kind, ins, out, dim):
-            self._levelwise(self.shapes.concat)(kind, ins, out, dim)
+            self.levelwise.wrap(self.shapes.concat)(kind, ins, out, dim)
 
     def spatial(self, x: T) -> tuple[str, Layout]:
         """Node and layout of a tensor used as N, C, *spatial by a window operator.

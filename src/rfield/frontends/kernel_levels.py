@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from math import prod
 from typing import Any
 
+from ..core.graph import Digits
 from . import kernel_parts as P
 
 #: What an operator that cannot be followed level by level is told.
@@ -101,3 +102,11 @@ def substitute(value: Any, swap: dict[int, Any]) -> Any:
     if type(value) is tuple:
         return tuple(substitute(v, swap) for v in value)
     return swap.get(id(value), value)
+
+
+def pieces(levels: Levels) -> list[tuple[str, str, tuple]]:
+    """Per map: its name's suffix (``[start:stop]``), its node, and the layout the
+    measurement finds its units in (its digits after the anchors before it)."""
+    return [(f"[{a}:{b}]", node, tuple(Digits(tuple(parts), a) if d == levels.dim else None
+                                       for d, parts in enumerate(dims)))
+            for (node, dims), (a, b) in zip(levels.members, levels.offsets())]

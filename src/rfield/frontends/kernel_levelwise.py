@@ -4,7 +4,9 @@ anchors to :meth:`Levelwise.run`."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import Any
 
 from ..core.graph import INPUT
 from . import kernel_levels as L
@@ -23,6 +25,16 @@ class Levelwise:
 
     def __init__(self, state: State) -> None:
         self.state = state
+
+    def wrap(self, method: Callable[..., None]) -> Callable[..., None]:
+        """``method``, run by :meth:`run` where a tensor it is handed holds anchors."""
+        @functools.wraps(method)
+        def call(*args: Any, **kwargs: Any) -> None:
+            if self.state.levels and any(isinstance(v, T) and v.key in self.state.levels
+                                         for v in L.flat((args, kwargs))):
+                return self.run(method, args, kwargs)
+            return method(*args, **kwargs)
+        return call
 
     def run(self, method: Callable[..., None], args: tuple, kwargs: dict) -> None:
         """``method`` run once per map of the anchors its tensors hold: where every

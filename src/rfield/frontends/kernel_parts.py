@@ -13,7 +13,10 @@ These are pure functions; :mod:`.kernel_state` keeps the parts of each tensor.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
+
+from ..core.graph import Digits
 
 Part = tuple  # (input axis or None, stride along it, count)
 Dims = tuple  # per tensor dim, a tuple of its parts, major first
@@ -156,3 +159,55 @@ def overlap(parts: Sequence[Part], other: Sequence[Part]) -> bool:
     """Whether two dims hold some digit of an axis in common."""
     return any(a == b and s < t * d and t < s * c
                for a, s, c in spatial(parts) for b, t, d in spatial(other))
+
+
+def units(dims: Dims, grid: Sequence[int], tokens: tuple[int, int] | None) -> tuple | None:
+    """A layout the measurement can find units in for a tensor that is not plain: per
+    dim None or :class:`~rfield.core.graph.Digits` (its parts, after the extra tokens
+    before them: ``tokens`` is (their dim, their count before the grid)); None where
+    a dim mixes positions with batch or heads, or the tensor holds no whole grid."""
+    if not has_space(dims) or not dims or spatial(dims[0]):
+        return None
+    out: list = []
+    for d, parts in enumerate(dims):
+        if not spatial(parts):
+            out.append(None)
+        elif len(spatial(parts)) != len(parts):
+            return None
+        else:
+            out.append(Digits(tuple(parts), tokens[1] if tokens and tokens[0] == d else 0))
+    found = [e for e in out if e is not None]
+    if any(math.prod(e.extent(a) for e in found) != n for a, n in enumerate(grid)):
+        return None
+    return tuple(out)
+
+
+def high_digits(held: Sequence[tuple], grid: Sequence[int]) -> list[tuple] | None:
+    """Where the digits contracted away are the highest of some axes (every patch at
+    one offset: the offset's digits are held, from stride 1 up), per axis the
+    (stride, count) digits contracted; else None. The sum at offset ``o`` reads every
+    position with the same offset: the node mixing those digits, read at ``o``, reads
+    exactly that, as it does at any position with offset ``o``."""
+    out: list[tuple] = []
+    for ds, n in zip(held, grid):
+        top = ds[-1][0] * ds[-1][1] if ds else 1
+        if not ds or not tiles(ds, 1, top) or n % top:
+            return None
+        out.append(((top, n // top),) if top < n else ())
+    return out if any(out) else None
+
+
+def invariant(mixed: Sequence[Sequence[tuple]], dims: Dims, other: Dims) -> bool:
+    """Whether a tensor holding ``dims`` of a node that mixes the digits ``mixed`` (per
+    axis) may be read as holding ``other``: where they differ, its dim holds no
+    position and ``other``'s holds digits the node mixes (MobileViTv2's context,
+    summed over every patch at one offset, broadcast back over the patches): every
+    unit it would read there reads the same."""
+    if len(dims) != len(other):
+        return False
+    for mine, theirs in zip(tidy(dims), tidy(other)):
+        if spatial(mine) == spatial(theirs):
+            continue
+        if spatial(mine) or any((s, c) not in mixed[a] for a, s, c in spatial(theirs)):
+            return False
+    return True

@@ -4,15 +4,15 @@ names, unknown operators, and the layout helpers every operator uses. See
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..core import ops as O
-from ..core.graph import INPUT, Digits, Graph, Provenance
+from ..core.graph import INPUT, Graph, Provenance
 from ..errors import RfieldError, ShapeError, SpecError, UnsupportedError
+from . import kernel_levels as L
 from . import kernel_parts as P
 from .kernel_levels import ON_LEVELS, Levels
 from .kernel_tokens import ON_TOKENS, Tokens
@@ -190,22 +190,11 @@ class State:
         return self.entries[t.key]
 
     def pieces(self, t: T) -> list[tuple[str, str, Layout]]:
-        """What naming reads of a tensor, (suffix, node, layout) per piece: one, or a
-        member of several maps' anchors each (suffix ``[start:stop]``, its layout
-        where the measurement finds its units)."""
+        """What naming reads of a tensor, (suffix, node, layout) per piece: one (as
+        :meth:`peek` reads it), or a member of several maps' anchors each (suffix
+        ``[start:stop]``, its layout where the measurement finds its units)."""
         levels = self.levels.get(t.key)
-        if levels is None:
-            node, layout = self.peek(t)
-            if not any(d is not None for d in layout):  # tokens: where each unit is
-                layout = self.digits_layout(t) or layout
-            return [("", node, layout)]
-        out = []
-        for (node, dims), (a, b) in zip(levels.members, levels.offsets()):
-            grid = self.graph.size_of(node)
-            layout = tuple(Digits(tuple(parts), a) if d == levels.dim else None
-                           for d, parts in enumerate(dims))
-            out.append((f"[{a}:{b}]", node, layout if grid else (None,) * len(dims)))
-        return out
+        return [("", *self.peek(t))] if levels is None else L.pieces(levels)
 
     def _layout(self, node: str, dims: P.Dims) -> Layout | None:
         return P.to_layout(dims, self.graph.size_of(node))
@@ -271,27 +260,10 @@ class State:
         return node, layout or (None,) * len(dims)
 
     def digits_layout(self, t: T) -> tuple | None:
-        """A layout the measurement can find units in for a tensor that is not plain:
-        per dim None or :class:`~rfield.core.graph.Digits` (its parts, after the extra
-        tokens before them); None where a dim mixes positions with batch or heads, or
-        the tensor holds no whole grid."""
+        """A layout the measurement can find units in (:func:`.kernel_parts.units`)."""
         node, dims, _, tokens = self._entry(t)
-        if not P.has_space(dims) or not dims or P.spatial(dims[0]):
-            return None
-        out: list = []
-        for d, parts in enumerate(dims):
-            if not P.spatial(parts):
-                out.append(None)
-            elif len(P.spatial(parts)) != len(parts):
-                return None
-            else:
-                out.append(Digits(tuple(parts), tokens.before
-                                  if tokens is not None and tokens.dim == d else 0))
-        found = [e for e in out if e is not None]
-        grid = self.graph.size_of(node)
-        if any(math.prod(e.extent(a) for e in found) != n for a, n in enumerate(grid)):
-            return None
-        return tuple(out)
+        return P.units(dims, self.graph.size_of(node),
+                       None if tokens is None else (tokens.dim, tokens.before))
 
     def layout(self, t: T) -> Layout:
         return self.get(t)[1]

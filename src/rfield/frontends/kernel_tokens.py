@@ -84,3 +84,27 @@ def cut(tokens: Tokens, parts: Sequence[P.Part], start: int, stop: int,
     if before == after == 0:
         return True, None
     return True, replace(tokens, before=before, after=after)
+
+
+def padded(dims: P.Dims, tokens: Tokens | None, pads: dict[int, tuple[int, int]],
+           mode: str, shape: Sequence[int]) -> tuple[P.Dims, Tokens | None] | None:
+    """The parts and tokens after a pad (per dim (before, after)) of a tensor that is
+    not plain, or None where it is not followed. Padding dims holding no position
+    (EfficientViT's ones appended to its values) changes no field; constants before
+    or after the grid of a token dim (CoaT's empty class-token slot) are extra
+    tokens that read nothing."""
+    new = list(dims)
+    for d, (before, after) in pads.items():
+        if (before, after) == (0, 0):
+            continue
+        if not P.spatial(dims[d]):
+            new[d] = ((None, 0, int(shape[d])),) if shape[d] > 1 else ()
+            continue
+        whole = len(P.spatial(dims[d])) == len(dims[d]) and not any(
+            P.spatial(parts) for i, parts in enumerate(dims) if i != d)
+        if mode != "constant" or before < 0 or after < 0 or not whole or (
+                tokens is not None and tokens.dim != d):
+            return None
+        tokens = Tokens(d, before, after) if tokens is None else replace(
+            tokens, before=tokens.before + before, after=tokens.after + after)
+    return P.tidy(tuple(new)), tokens

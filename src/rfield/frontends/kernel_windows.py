@@ -21,6 +21,13 @@ from . import kernel_tokens as K
 from .kernel_state import ON_PARTS, State, T, Unknown
 
 
+def _key(dims: P.Dims, tokens: K.Tokens | None) -> tuple:
+    """What tensors holding positions alike agree on: their spatial parts (dims holding
+    no position may differ: a size-1 dim broadcast) and their extra tokens."""
+    return (tuple(parts if P.spatial(parts) else None for parts in P.tidy(dims)),
+            tokens and replace(tokens, node=None))
+
+
 class Parts:
     """Operators on tensors that are not plain; the kernel's operator of the same
     kind hands its inputs here when one has split or merged axes."""
@@ -58,7 +65,7 @@ class Parts:
                 self.state.add(kind, O.GlobalPool(), [node])
             self.state.bind(out, node, (None,) * len(dims))
             return
-        high = self._high_digits(held, grid)
+        high = P.high_digits(held, grid)
         if high is not None:  # all patches at one offset (MobileViTv2's context)
             node = self.state.add(kind, O.WindowMix(high), [node])
             if also or tokens is not None:
@@ -82,21 +89,6 @@ class Parts:
             tokens = replace(tokens, node=node)
         self.state.bind_parts(out, node, dims, tokens)
 
-    @staticmethod
-    def _high_digits(held: Sequence[tuple], grid: Sequence[int]) -> list[tuple] | None:
-        """Where the digits contracted away are the highest of some axes (every patch
-        at one offset: the offset's digits are held, from stride 1 up), per axis the
-        (stride, count) digits contracted; else None. The sum at offset ``o`` reads
-        every position with the same offset: the node mixing those digits, read at
-        ``o``, reads exactly that, as it does at any position with offset ``o``."""
-        out: list[tuple] = []
-        for ds, n in zip(held, grid):
-            top = ds[-1][0] * ds[-1][1] if ds else 1
-            if not ds or not P.tiles(ds, 1, top) or n % top:
-                return None
-            out.append(((top, n // top),) if top < n else ())
-        return out if any(out) else None
-
     def on_grid(self, node: str, grid: tuple[int, ...], positionless: bool) -> str:
         """``node`` on ``grid``: a positionless tensor's is global there; maps of
         another size are not followed."""
@@ -112,47 +104,32 @@ class Parts:
         """Each input's node and parts, to ``rank`` dims; the parts (and the extra
         tokens beside them, the node they read left to the caller) they agree on."""
         found: list = []
-        ref: tuple | None = None
-        key = lambda dims, tokens: (  # noqa: E731
-            tuple(parts if P.spatial(parts) else None for parts in P.tidy(dims)),
-            tokens and replace(tokens, node=None))
+        ref: tuple | None = None  # the parts agreed on, their key, the node holding them
         for t in ts:
             dims = self.state.dims_of(t, tokens=True)
             node = self.state.peek(t)[0]
             if dims is not None:
                 extra = rank - len(dims)
                 dims = ((),) * extra + tuple(dims)
-                tokens = K.shifted(self.state.tokens_of(t), extra)
-                # dims holding no position may differ (a size-1 dim broadcast)
-                if ref is not None and key(dims, tokens) != ref[1]:
-                    if self._invariant(node, dims, ref[0]):  # read as ref holds them
-                        dims = ref[0]
-                    elif self._invariant(ref[2], ref[0], dims):  # ref read as this
-                        found = [(n, dims if d is not None else None) for n, d in found]
-                    else:
-                        raise Unknown(f"{kind} of tensors holding positions differently")
-                ref = (dims, key(dims, tokens), node) if ref is None or \
-                    key(dims, tokens) != ref[1] else ref
+                key = _key(dims, K.shifted(self.state.tokens_of(t), extra))
+                if ref is None or key == ref[1]:
+                    ref = ref or (dims, key, node)
+                elif self._invariant(node, dims, ref[0]):  # read as ref holds them
+                    dims = ref[0]
+                elif self._invariant(ref[2], ref[0], dims):  # ref read as this holds
+                    found = [(n, dims if d is not None else None) for n, d in found]
+                    ref = (dims, key, node)
+                else:
+                    raise Unknown(f"{kind} of tensors holding positions differently")
             found.append((node, dims))
         assert ref is not None
         return found, ref[0], ref[1][1]
 
     def _invariant(self, node: str, dims: P.Dims, other: P.Dims) -> bool:
-        """Whether a tensor holding ``dims`` of ``node`` may be read as holding
-        ``other``: where they differ, its dim holds no position and ``other``'s holds
-        digits ``node`` mixes (MobileViTv2's context, summed over every patch at one
-        offset, broadcast back over the patches): every unit it would read there
-        reads the same."""
+        """Whether ``dims`` of ``node`` may be read as ``other`` (:func:`.kernel_parts.
+        invariant`): only a node that mixes digits can be."""
         op = self.state.graph.nodes[node].op if node != INPUT else None
-        mixed = op.mixed if isinstance(op, O.WindowMix) else None
-        if mixed is None or len(dims) != len(other):
-            return False
-        for mine, theirs in zip(P.tidy(dims), P.tidy(other)):
-            if P.spatial(mine) == P.spatial(theirs):
-                continue
-            if P.spatial(mine) or any((s, c) not in mixed[a] for a, s, c in P.spatial(theirs)):
-                return False
-        return True
+        return isinstance(op, O.WindowMix) and P.invariant(op.mixed, dims, other)
 
     # ------------------------------------------------------------------ operators
 
@@ -227,29 +204,14 @@ class Parts:
         self.state.bind_parts(out, node, P.tidy(new), K.shifted(tokens, extra))
 
     def pad(self, x: T, out: T, pads: dict[int, tuple[int, int]], mode: str) -> None:
-        """Padding of dims holding no position (EfficientViT's ones appended to its
-        values) changes no field; constants before or after the grid of a token dim
-        (CoaT's empty class-token slot) are extra tokens that read nothing."""
+        """A pad of a tensor that is not plain (:func:`.kernel_tokens.padded`)."""
         node, dims, tokens = self.state.held(x)
         if out.shape is None:
             raise Unknown(f"pad to an unknown shape {ON_PARTS}")
-        new = list(dims)
-        for d, (before, after) in pads.items():
-            if (before, after) == (0, 0):
-                continue
-            if not P.spatial(dims[d]):
-                n = int(out.shape[d])
-                new[d] = ((None, 0, n),) if n > 1 else ()
-                continue
-            whole = len(P.spatial(dims[d])) == len(dims[d]) and not any(
-                P.spatial(parts) for i, parts in enumerate(dims) if i != d)
-            if mode != "constant" or before < 0 or after < 0 or not whole or (
-                    tokens is not None and tokens.dim != d):
-                raise Unknown(f"pad {ON_PARTS}")
-            tokens = K.Tokens(d, before, after) if tokens is None else replace(
-                tokens, before=tokens.before + before, after=tokens.after + after)
-        self.state.bind_parts(out, self.state.add("pad", O.Pointwise("pad"), [node]),
-                              P.tidy(tuple(new)), tokens)
+        padded = K.padded(dims, tokens, pads, mode, out.shape)
+        if padded is None:
+            raise Unknown(f"pad {ON_PARTS}")
+        self.state.bind_parts(out, self.state.add("pad", O.Pointwise("pad"), [node]), *padded)
 
     def product(self, kind: str, a: T, b: T, out: T) -> None:
         """``a @ b`` of two input-dependent tensors (attention scores, then values)."""

@@ -100,6 +100,8 @@ class Capture:
         if not self.tracked(first):
             return
         for suffix, node, layout in self.kernel.state.pieces(self.t(first)):
+            if not any(d is not None for d in layout):  # tokens: where each unit is
+                layout = self.kernel.state.digits_layout(self.t(first)) or layout
             name = path + suffix  # anchors of several maps: one name per map
             if node != INPUT and name not in self.module_outputs:
                 self.module_outputs[name] = node
