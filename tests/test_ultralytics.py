@@ -92,3 +92,35 @@ def test_an_object_holding_a_network_is_named(capsys):
 
     with pytest.raises(rfield.RfieldError, match=r"pass Holder\(...\).model"):
         rfield.analyze(Holder(), (32, 32))
+
+
+def test_an_onnx_export_reads_its_anchors_as_the_module(yolo, tmp_path):
+    """The head in export mode, exported by torch's TorchScript-based exporter: each
+    C2f slices at a size computed from the last block's shape (shape inference settles
+    one block a pass), and the decoded anchors read map by map, with the fields the
+    module's own reading gives."""
+    pytest.importorskip("onnx")
+    import torch
+
+    head = yolo.model.model[-1]
+    head.export, head.format = True, "onnx"
+    try:
+        path = tmp_path / "yolov8n.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(yolo.model, torch.zeros(1, 3, 320, 320), str(path),
+                              dynamo=False, opset_version=17)
+        module = rfield.analyze(yolo.model, (320, 320))
+    finally:
+        head.export, head.format = False, None
+    a = rfield.analyze(str(path))
+    assert not a.graph.unknown_ops and not module.graph.unknown_ops
+    import onnx
+
+    returned = onnx.load(str(path)).graph.output[0].name
+    pieces = sorted(k for k in a.graph.aliases if k.startswith(returned + "["))
+    assert [k[k.index("["):] for k in pieces] == ["[0:1600]", "[1600:2000]", "[2000:2100]"]
+    for key in pieces:
+        got = a.field(a.graph.aliases[key])
+        want = module.field(module.graph.aliases["model.22" + key[key.index("["):]])
+        assert (got.rf, got.jump, got.start) == (want.rf, want.jump, want.start), key

@@ -38,6 +38,8 @@ from .onnx_model import (
 from .onnx_model import input_size as input_size_of
 
 MAX_NESTING = 16  # If branches inside If branches (protobuf allows about 30)
+#: shape inference re-run with what the last pass folded, until nothing more folds
+MAX_FOLD_PASSES = 64
 
 
 class OnnxReader:
@@ -86,9 +88,10 @@ class OnnxReader:
     def _shapes_with_constants(self, model, order: list, shape: list) -> dict:
         """Shapes from ONNX shape inference, re-run with the input-independent subgraphs
         folded to constants (a Reshape to a shape computed from the input's shape has
-        no inferred shape until its target is a constant)."""
+        no inferred shape until its target is a constant; YOLO's C2f blocks each slice
+        at a size computed from the last one's shape, so each pass settles one more)."""
         shapes = inferred_shapes(model, self.onnx, self.path, shape)
-        for _ in range(4):
+        for _ in range(MAX_FOLD_PASSES):  # a pass settles a block's shapes for the next
             before = len(self.consts)
             for n in order:
                 self.node = n
