@@ -386,3 +386,28 @@ def test_a_write_to_the_grid_beside_a_class_token(start):
     else:  # y[:, 2:] is a cut into the grid too
         assert dict(a.graph.unknown_ops) == {"__setitem__ into a spatial dim": 1,
                                              "indexing a spatial dim": 1}
+
+
+class EmptyPrefix(nn.Module):
+    """timm's rotary embedding with no prefix token (Qwen3, DeepSeek ViTs):
+    ``cat([x[:, :0], rotate(x[:, 0:])])``, an empty slice beside the grid."""
+
+    def __init__(self):
+        super().__init__()
+        self.patch = nn.Conv2d(3, DIM, PATCH, PATCH)
+        self.conv = nn.Conv2d(DIM, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = self.patch(x)
+        b, c, h, w = x.shape
+        t = x.flatten(2).transpose(1, 2)
+        t = torch.cat([t[:, :0], torch.cat([-t[..., c // 2:], t[..., :c // 2]], -1)], dim=1)
+        return self.conv(t.transpose(1, 2).reshape(b, c, h, w))
+
+
+def test_an_empty_slice_beside_the_grid_adds_nothing():
+    torch.manual_seed(0)
+    a, checked = check_model(EmptyPrefix(), (SIDE, SIDE), modules=[""], units_per_axis=UNITS,
+                             exact=True)
+    assert checked >= 8 and not a.graph.unknown_ops
+    assert a.field().rf == (3 * PATCH, 3 * PATCH) and not a.field().is_global

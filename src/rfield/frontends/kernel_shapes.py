@@ -93,6 +93,9 @@ class Shapes:
         new = K.Tokens(dim, before, after)
         if new.size(dims[dim]) != out.shape[dim]:
             raise Unknown(f"{kind} of tokens or windows")
+        if before == after == 0:  # only empty pieces beside the grid (x[:, :0])
+            self.state.bind_parts(out, self.state.add(kind, O.Pointwise(kind), [node]), dims)
+            return
         reads = [tokens.node if tokens else None]
         for t in ins:
             if t is not grids[0] and self.state.has(t):

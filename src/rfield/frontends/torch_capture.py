@@ -122,8 +122,8 @@ class Capture:
         if name == "__setitem__":
             return self._setitem(args)
         outs = [o for o in flat(out) if isinstance(o, self.torch.Tensor)]
-        if not outs:
-            return
+        if not outs or all(o.numel() == 0 for o in outs):
+            return  # nothing made, or only empty tensors (x[:, :0]): no value to follow
         key = name.strip("_")
         handler = HANDLERS.get(key)
         try:
