@@ -86,7 +86,9 @@ class Block(nn.Module):
             return x + self.mlp(self.norm2(x))
         qkv = self.qkv(self.norm1(x)).reshape(b, n, 3, 2, c // 2).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
-        if self.attn == "sdpa":
+        if self.attn == "gqa":  # grouped-query attention: one key/value head for two
+            k, v = k[:, :1].repeat_interleave(2, dim=1), v[:, :1].repeat_interleave(2, dim=1)
+        if self.attn in ("sdpa", "gqa"):
             y = F.scaled_dot_product_attention(q, k, v)
         else:
             y = (q @ k.transpose(-2, -1)).softmax(dim=-1) @ v
@@ -110,9 +112,11 @@ def test_patches_beside_a_class_token_keep_their_field_exactly():
 @pytest.mark.parametrize("options", [
     {}, {"attn": "matmul"}, {"registers": 1}, {"registers": 4},
     {"registers": 4, "order": "between"}, {"blocks": 2, "attn": "matmul", "registers": 1},
-    {"registers": 2, "cut": "tensor_split"}, {"attn": "mha"}, {"attn": "mha-seq-first"}],
+    {"registers": 2, "cut": "tensor_split"}, {"attn": "mha"}, {"attn": "mha-seq-first"},
+    {"attn": "gqa"}],
     ids=["sdpa", "matmul", "deit-distillation-token", "registers", "dinov2", "two-blocks",
-         "tensor-split", "multihead-attention", "multihead-attention-seq-first"])
+         "tensor-split", "multihead-attention", "multihead-attention-seq-first",
+         "grouped-query"])
 def test_after_attention_every_patch_is_global_with_the_patch_as_local_field(options):
     torch.manual_seed(0)
     model = TinyViT(**options)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..core import ops as O
+from . import kernel_parts as P
 from .kernel import T, Unknown, per_dim
 
 if TYPE_CHECKING:
@@ -546,8 +547,15 @@ def repeat_interleave(c: Capture, _key, args, kwargs, out) -> None:
     a = _bind(["input", "repeats", "dim", "output_size"], args, kwargs)
     x, o = c.t(a["input"]), c.t(out)
     r, dim = a.get("repeats"), a.get("dim")
-    if not isinstance(r, int) or dim is None or c.kernel.state.parts_of(x) is not None:
-        raise Unknown("repeat_interleave with per-element repeats, no dim or split positions")
+    if not isinstance(r, int) or dim is None:
+        raise Unknown("repeat_interleave with per-element repeats or no dim")
+    if c.kernel.state.parts_of(x) is not None:  # grouped-query attention's heads repeated
+        node, dims, tokens = c.kernel.state.held(x)
+        d = dim % len(dims)
+        if P.spatial(dims[d]) or (tokens is not None and tokens.dim == d):
+            raise Unknown("repeat_interleave of split positions")
+        new = dims[:d] + (((None, 0, int(out.shape[d])),),) + dims[d + 1:]
+        return c.kernel.state.bind_parts(o, node, new, tokens)
     node, layout = c.kernel.state.get(x)
     axis = layout[dim % len(layout)]
     if axis is None:
