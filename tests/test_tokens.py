@@ -88,7 +88,9 @@ class Block(nn.Module):
         q, k, v = qkv.unbind(0)
         if self.attn == "gqa":  # grouped-query attention: one key/value head for two
             k, v = k[:, :1].repeat_interleave(2, dim=1), v[:, :1].repeat_interleave(2, dim=1)
-        if self.attn in ("sdpa", "gqa"):
+        if self.attn == "gqa-sdpa":  # the same, repeated inside sdpa (Sapiens2)
+            y = F.scaled_dot_product_attention(q, k[:, :1], v[:, :1], enable_gqa=True)
+        elif self.attn in ("sdpa", "gqa"):
             y = F.scaled_dot_product_attention(q, k, v)
         else:
             y = (q @ k.transpose(-2, -1)).softmax(dim=-1) @ v
@@ -113,10 +115,10 @@ def test_patches_beside_a_class_token_keep_their_field_exactly():
     {}, {"attn": "matmul"}, {"registers": 1}, {"registers": 4},
     {"registers": 4, "order": "between"}, {"blocks": 2, "attn": "matmul", "registers": 1},
     {"registers": 2, "cut": "tensor_split"}, {"attn": "mha"}, {"attn": "mha-seq-first"},
-    {"attn": "gqa"}],
+    {"attn": "gqa"}, {"attn": "gqa-sdpa"}],
     ids=["sdpa", "matmul", "deit-distillation-token", "registers", "dinov2", "two-blocks",
          "tensor-split", "multihead-attention", "multihead-attention-seq-first",
-         "grouped-query"])
+         "grouped-query", "grouped-query-in-sdpa"])
 def test_after_attention_every_patch_is_global_with_the_patch_as_local_field(options):
     torch.manual_seed(0)
     model = TinyViT(**options)

@@ -126,8 +126,7 @@ class Parts:
         return found, ref[0], ref[1][1]
 
     def _invariant(self, node: str, dims: P.Dims, other: P.Dims) -> bool:
-        """Whether ``dims`` of ``node`` may be read as ``other`` (:func:`.kernel_parts.
-        invariant`): only a node that mixes digits can be."""
+        """Whether ``dims`` of ``node`` (mixing digits) may be read as ``other``."""
         op = self.state.graph.nodes[node].op if node != INPUT else None
         return isinstance(op, O.WindowMix) and P.invariant(op.mixed, dims, other)
 
@@ -316,7 +315,8 @@ class Parts:
         tq, tk, tv = (K.shifted(self.state.tokens_of(t), rank - len(d))  # type: ignore[arg-type]
                       for t, d in zip(ts, found))
         dq, dk, dv = (((),) * (rank - len(d)) + tuple(d) for d in found)  # type: ignore[arg-type]
-        if not (dq[:-2] == dk[:-2] == dv[:-2]) or dk[-2] != dv[-2]:
+        lead = {_key(d[:-2], None) for d in (dq, dk, dv)}  # heads may differ (GQA)
+        if len(lead) > 1 or dk[-2] != dv[-2]:
             raise Unknown("attention of tensors holding positions differently")
         same = (tk and replace(tk, node=None)) == (tv and replace(tv, node=None))
         if not same or any(t is not None and t.dim != rank - 2 for t in (tq, tk, tv)):
