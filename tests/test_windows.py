@@ -483,3 +483,15 @@ def test_windows_gathered_without_overlap_are_digits(how):
     # by hand: a patch summed is 4 pixels of a's map at jump 1; b's 3 x 3 over patches
     # reads 12, a's 3 x 3 adds 2; the fold's round trip leaves a then b: 5
     assert a.field().rf == ((5, 5) if how == "fold" else (14, 14))
+
+
+def test_attention_of_queries_pooled_inside_each_window():
+    """Hiera: each pooled query reads its 2 x 2 block and every key of its 4 x 4 window."""
+    from window_models import PooledQueries
+
+    torch.manual_seed(0)
+    a, checked = check_model(PooledQueries(), (16, 16), modules=[""], exact=True,
+                             units_per_axis=("centre", 0, -1, 1, 2, 3))
+    assert checked >= 6 and not a.graph.unknown_ops
+    # a window of 4 px, the stem's and the head's margins: 4 + 2 + 2 * 2 (head at jump 2)
+    assert a.field().rf == (10, 10) and not a.field().is_global

@@ -202,3 +202,24 @@ class MobileViTv2Like(nn.Module):
 
     def forward(self, x):
         return self.head(self.block(self.stem(x)))
+
+
+class PooledQueries(nn.Module):
+    """Hiera's mask-unit attention: 4 x 4 windows of tokens ordered so that each 2 x 2
+    block's digits come first; the queries pooled over them (a mean here, Hiera's max
+    measures only its winner), the keys and values whole; the pooled map back."""
+
+    def __init__(self, dim: int = 8) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, dim, 3, padding=1)
+        self.head = nn.Conv2d(dim, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = self.stem(x)
+        b, c, h, w = x.shape
+        t = x.view(b, c, h // 4, 2, 2, w // 4, 2, 2).permute(0, 1, 2, 5, 4, 7, 3, 6)
+        t = t.reshape(b, c, (h // 4) * (w // 4), 16).transpose(1, 3).transpose(1, 2)
+        q = t.view(b, -1, 4, 4, c).mean(2)  # (b, windows, 4, c)
+        y = F.scaled_dot_product_attention(q, t, t)
+        y = y.view(b, h // 4, w // 4, 2, 2, c).permute(0, 5, 1, 3, 2, 4)
+        return self.head(y.reshape(b, c, h // 2, w // 2))

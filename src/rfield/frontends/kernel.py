@@ -25,6 +25,7 @@ import numpy as np
 
 from ..core import ops as O
 from ..core.graph import INPUT
+from .kernel_attention import Attention
 from .kernel_elementwise import Elementwise
 from .kernel_levelwise import Levelwise
 from .kernel_shapes import Shapes
@@ -81,7 +82,7 @@ class Kernel:
         self.stack, self.split = self.shapes.stack, self.shapes.split
         self.permute, self.view = self.shapes.permute, self.shapes.view
         self.select, self.einsum = self.shapes.select, self.parts.einsum
-        self.attention, self.mix = self.parts.attention, self.state.mix
+        self.attention, self.mix = Attention(self.parts).attention, self.state.mix
         self.levelwise = Levelwise(self.state)
         for name in LEVELWISE:  # anchors of several maps: followed level by level
             setattr(self, name, self.levelwise.wrap(getattr(self, name)))

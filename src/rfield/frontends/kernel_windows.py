@@ -300,35 +300,6 @@ class Parts:
             return self.state.add(kind, O.Pointwise(kind), unique)
         return self.state.add(kind, O.Merge(kind, aligned=False), unique)
 
-    def attention(self, q: T, k: T, v: T, out: T) -> None:
-        """softmax(q @ k^T) @ v: each output reads its query and every key and value
-        of its window (the digits the keys' and values' token dim holds). Extra
-        tokens among the keys and values are read by every query; extra tokens
-        among the queries read every key and value."""
-        ts = (q, k, v)
-        found = [self.state.dims_of(t, tokens=True) for t in ts]
-        if found[0] is None and found[1] is not None and found[2] is not None:
-            return self.state.gather("attention", ts, out)  # a class token's query
-        if None in found or out.shape is None:
-            raise Unknown("attention of positionless tensors")
-        rank = len(out.shape)
-        tq, tk, tv = (K.shifted(self.state.tokens_of(t), rank - len(d))  # type: ignore[arg-type]
-                      for t, d in zip(ts, found))
-        dq, dk, dv = (((),) * (rank - len(d)) + tuple(d) for d in found)  # type: ignore[arg-type]
-        lead = {_key(d[:-2], None) for d in (dq, dk, dv)}  # heads may differ (GQA)
-        if len(lead) > 1 or dk[-2] != dv[-2]:
-            raise Unknown("attention of tensors holding positions differently")
-        same = (tk and replace(tk, node=None)) == (tv and replace(tv, node=None))
-        if not same or any(t is not None and t.dim != rank - 2 for t in (tq, tk, tv)):
-            raise Unknown(f"attention {K.ON_TOKENS}")
-        nodes = [(self.state.peek(q)[0], False)] + [
-            (self.mixed("attention", self.state.peek(t)[0], d[-2]), False)
-            for t, d in ((k, dk), (v, dv))]
-        node = self.joined("attention", nodes)
-        dims = dq[:-1] + (((None, 0, int(out.shape[-1])),),)
-        loose = [t.node for t in (tk, tv) if t is not None]
-        self.settle("attention", node, P.tidy(dims), out, tq, loose, read=True)
-
 
 def _valid(digits: Sequence[tuple[int, int]]) -> bool:
     """Digits strictly increasing in stride, none overlapping the next."""
