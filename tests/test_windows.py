@@ -495,3 +495,34 @@ def test_attention_of_queries_pooled_inside_each_window():
     assert checked >= 6 and not a.graph.unknown_ops
     # a window of 4 px, the stem's and the head's margins: 4 + 2 + 2 * 2 (head at jump 2)
     assert a.field().rf == (10, 10) and not a.field().is_global
+
+
+class PooledWindows(TwoConvs):
+    """SAM2's Hiera: positions split into 4 x 4 windows (batch x windows, C, 4, 4),
+    each window max-pooled 2 x 2 (or, not followed, 3 x 3 with stride 2 and padding:
+    clipped at every window's border), the windows put back."""
+
+    def __init__(self, kernel: int):
+        super().__init__()
+        self.kernel = kernel
+
+    def forward(self, x):
+        y = self.a(x)
+        b, c, h, w = y.shape
+        t = y.view(b, c, h // 4, 4, w // 4, 4).permute(0, 2, 4, 1, 3, 5).reshape(-1, c, 4, 4)
+        t = torch.nn.functional.max_pool2d(t, self.kernel, 2, int(self.kernel == 3))
+        t = t.view(b, h // 4, w // 4, c, 2, 2).permute(0, 3, 1, 4, 2, 5)
+        return self.b(t.reshape(b, c, h // 2, w // 2))
+
+
+@pytest.mark.parametrize("kernel", [2, 3])
+def test_a_pool_inside_each_window_is_exact_where_blocks_never_straddle(kernel):
+    if kernel == 3:  # clipped at every window's border: reported, not guessed
+        a = rfield.analyze(PooledWindows(kernel), (16, 16))
+        assert a.graph.unknown_ops == {"max_pool2d on positions split into windows or "
+                                       "merged into tokens": 1}
+        return
+    a, checked = check_model(PooledWindows(kernel), (16, 16), modules=[""], exact=True,
+                             units_per_axis=("centre", 0, -1, 1, 2, 3))
+    # a's 3, the pool's 2 at jump 1, b's 3 at jump 2: 3 + 1 + 4
+    assert checked >= 4 and not a.graph.unknown_ops and a.field().rf == (8, 8)

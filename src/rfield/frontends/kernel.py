@@ -21,8 +21,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-
 from ..core import ops as O
 from ..core.graph import INPUT
 from .kernel_attention import Attention
@@ -49,16 +47,6 @@ LEVELWISE = ("pointwise", "merge", "expand", "write", "stack", "split", "permute
 
 WINDOWS: dict[str, type[O.Conv]] = {
     "conv": O.Conv, "maxpool": O.MaxPool, "avgpool": O.AvgPool, "lppool": O.LpPool}
-
-
-def _one_by_one(kernel: Sequence[int], stride: Any, padding: Any, output_padding: Any) -> bool:
-    """A window of 1 with stride 1 and no padding: each output reads its own position."""
-    n = len(kernel)
-    no_pad = padding in ("valid", "same", "same_lower") or all(
-        v == 0 for v in np.ravel(per_dim(padding, n)))
-    return all(int(k) == 1 for k in kernel) and all(
-        int(v) == 1 for v in per_dim(stride, n)) and no_pad and (
-        output_padding is None or all(int(v) == 0 for v in per_dim(output_padding, n)))
 
 
 class Kernel:
@@ -139,9 +127,9 @@ class Kernel:
         padding may also be a word or [before, after] per dim); the kernel puts
         them in input-axis order. ``output_padding`` makes it a transposed conv.
         """
-        if self.state.parts_of(x) is not None and _one_by_one(kernel, stride, padding,
-                                                              output_padding):
-            return self._pointwise_on_parts(kind, x, out, len(kernel), dims)
+        if self.state.parts_of(x) is not None:
+            return self.parts.window(kind, x, out, kernel, (stride, padding, dilation,
+                                                            ceil_mode, output_padding), dims)
         if len(kernel) > self.state.nd and has_space(self.state.layout(x)):
             # jax2onnx pools a 6-D (1, 1, N, H, W, C) view with windows of 1 on N and C
             dims, kernel, stride, padding, dilation, output_padding = _without_trivial(
@@ -158,26 +146,6 @@ class Kernel:
         else:
             op = WINDOWS[kind](k, s, pad, d, ceil_mode=bool(ceil_mode))
         self.state.emit(kind, op, node, layout, out)
-
-    def _pointwise_on_parts(self, kind: str, x: T, out: T, nsp: int,
-                            dims: Sequence[int] | None) -> None:
-        """A 1 x 1 window with stride 1 and no padding reads each position alone and
-        mixes only the channel dim: on positions split into windows or merged into
-        tokens (MobileViTv2's patches, a window's 1 x 1 projection) it is pointwise,
-        provided the channel dim holds no positions (unfold's C * k * k does)."""
-        node, held, tokens = self.state.held(x)
-        rank = len(held)
-        window_dims = range(rank - nsp, rank) if dims is None else [d % rank for d in dims]
-        channel_dims = [d for d in range(1, rank) if d not in window_dims]
-        if out.rank not in (None, rank) or any(a is not None for d in channel_dims
-                                                for a, _, _ in held[d]):
-            raise Unknown(f"{kind} {ON_PARTS}")
-        if out.shape is not None:  # the channels as many as the output has
-            held = tuple(((None, 0, int(out.shape[d])),) if d in channel_dims and
-                         out.shape[d] > 1 else () if d in channel_dims else parts
-                         for d, parts in enumerate(held))
-        self.state.bind_parts(out, self.state.add(kind, O.Pointwise(kind), [node]), held,
-                              tokens)
 
     def adaptive(self, x: T, out: T, nsp: int) -> None:
         """Adaptive pooling to the output's size (global when that is 1 everywhere)."""

@@ -9,6 +9,8 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ..core import ops as O
 from ..core.graph import INPUT, Graph, Provenance
 from ..errors import RfieldError, ShapeError, SpecError, UnsupportedError
@@ -72,6 +74,26 @@ def _without_trivial(layout: Layout, dims, kernel, stride, padding, dilation,
     pick = lambda v: v if isinstance(v, str) else [per_dim(v, n)[i] for i in keep]
     return ([dims[i] for i in keep], [int(kernel[i]) for i in keep], pick(stride),
             pick(padding), pick(dilation), None if output_padding is None else pick(output_padding))
+
+
+def one_by_one(kernel: Sequence[int], stride: Any, padding: Any, output_padding: Any) -> bool:
+    """A window of 1 with stride 1 and no padding: each output reads its own position."""
+    n = len(kernel)
+    no_pad = padding in ("valid", "same", "same_lower") or all(
+        v == 0 for v in np.ravel(per_dim(padding, n)))
+    return all(int(k) == 1 for k in kernel) and all(
+        int(v) == 1 for v in per_dim(stride, n)) and no_pad and (
+        output_padding is None or all(int(v) == 0 for v in per_dim(output_padding, n)))
+
+
+def tiled(kernel: Sequence[int], params: tuple) -> bool:
+    """Whether a window (stride, padding, dilation, ceil_mode, output_padding) is as
+    wide as its stride, unpadded and undilated: blocks side by side."""
+    stride, padding, dilation, ceil_mode, output_padding = params
+    n = len(kernel)
+    return [int(k) for k in kernel] == [int(v) for v in per_dim(stride, n)] and \
+        one_by_one([1] * n, 1, padding, output_padding) and not ceil_mode and \
+        all(int(v) == 1 for v in per_dim(dilation, n))
 
 
 def has_space(layout: Layout) -> bool:

@@ -18,7 +18,7 @@ from ..core import ops as O
 from ..core.graph import INPUT
 from . import kernel_parts as P
 from . import kernel_tokens as K
-from .kernel_state import ON_PARTS, State, T, Unknown
+from .kernel_state import ON_PARTS, State, T, Unknown, one_by_one, tiled
 
 
 def _key(dims: P.Dims, tokens: K.Tokens | None) -> tuple:
@@ -131,6 +131,34 @@ class Parts:
         return isinstance(op, O.WindowMix) and P.invariant(op.mixed, dims, other)
 
     # ------------------------------------------------------------------ operators
+
+    def window(self, kind: str, x: T, out: T, kernel: Sequence[int], params: tuple,
+               dims: Sequence[int] | None) -> None:
+        """A window over ``dims`` (default the trailing ones) on split positions, the
+        channel dims holding none: 1 x 1 with stride 1 reads each position alone (a
+        window's projection); as wide as its stride over the lowest digits of axes in
+        whole blocks (SAM2's Hiera pooling queries per window), the same blocks."""
+        node, held, tokens = self.state.held(x)
+        rank = len(held)
+        window_dims = range(rank - len(kernel), rank) if dims is None else [d % rank for d in dims]
+        channel_dims = [d for d in range(1, rank) if d not in window_dims]
+        if out.rank not in (None, rank) or any(P.spatial(held[d]) for d in channel_dims):
+            raise Unknown(f"{kind} {ON_PARTS}")
+        if one_by_one(kernel, params[0], params[1], params[4]):
+            node = self.state.add(kind, O.Pointwise(kind), [node])
+        else:
+            factors = P.blocks(held, window_dims, kernel, self.state.nd) \
+                if tiled(kernel, params) else None
+            if factors is None:
+                raise Unknown(ON_PARTS)  # named by the adapter's operator
+            op = {"maxpool": O.MaxPool, "avgpool": O.AvgPool}.get(kind, O.Conv)
+            node = self.state.add(kind, op(factors, factors, 0, 1), [node])
+            held = P.decimated(held, window_dims, factors)
+        if out.shape is not None:  # the channels as many as the output has
+            held = tuple(((None, 0, int(out.shape[d])),) if d in channel_dims and
+                         out.shape[d] > 1 else () if d in channel_dims else parts
+                         for d, parts in enumerate(held))
+        self.state.bind_parts(out, node, held, tokens)
 
     def merge(self, kind: str, ins: Sequence[T], out: T) -> None:
         rank = out.rank if out.rank is not None else max(self.state.rank(t) for t in ins)
