@@ -90,6 +90,9 @@ class Block(nn.Module):
             k, v = k[:, :1].repeat_interleave(2, dim=1), v[:, :1].repeat_interleave(2, dim=1)
         if self.attn == "gqa-sdpa":  # the same, repeated inside sdpa (Sapiens2)
             y = F.scaled_dot_product_attention(q, k[:, :1], v[:, :1], enable_gqa=True)
+        elif self.attn == "mask":  # a bias computed from each query (SAM's positions)
+            bias = (q @ torch.ones(c // 2, n, dtype=q.dtype)) * 0.01
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         elif self.attn in ("sdpa", "gqa"):
             y = F.scaled_dot_product_attention(q, k, v)
         else:
@@ -115,10 +118,10 @@ def test_patches_beside_a_class_token_keep_their_field_exactly():
     {}, {"attn": "matmul"}, {"registers": 1}, {"registers": 4},
     {"registers": 4, "order": "between"}, {"blocks": 2, "attn": "matmul", "registers": 1},
     {"registers": 2, "cut": "tensor_split"}, {"attn": "mha"}, {"attn": "mha-seq-first"},
-    {"attn": "gqa"}, {"attn": "gqa-sdpa"}],
+    {"attn": "gqa"}, {"attn": "gqa-sdpa"}, {"attn": "mask"}],
     ids=["sdpa", "matmul", "deit-distillation-token", "registers", "dinov2", "two-blocks",
          "tensor-split", "multihead-attention", "multihead-attention-seq-first",
-         "grouped-query", "grouped-query-in-sdpa"])
+         "grouped-query", "grouped-query-in-sdpa", "mask-from-queries"])
 def test_after_attention_every_patch_is_global_with_the_patch_as_local_field(options):
     torch.manual_seed(0)
     model = TinyViT(**options)

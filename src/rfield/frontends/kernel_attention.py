@@ -18,11 +18,12 @@ class Attention:
     def __init__(self, parts: Parts) -> None:
         self.parts, self.state = parts, parts.state
 
-    def attention(self, q: T, k: T, v: T, out: T) -> None:
-        """softmax(q @ k^T) @ v: each output reads its query and every key and value
-        of its window (the digits the keys' and values' token dim holds). Extra
+    def attention(self, q: T, k: T, v: T, out: T, mask: T | None = None) -> None:
+        """softmax(q @ k^T + mask) @ v: each output reads its query and every key and
+        value of its window (the digits the keys' and values' token dim holds). Extra
         tokens among the keys and values are read by every query; extra tokens
-        among the queries read every key and value."""
+        among the queries read every key and value. A mask computed per query (SAM's
+        relative positions, from the queries) is read with its query's row."""
         ts = (q, k, v)
         found = [self.state.dims_of(t, tokens=True) for t in ts]
         if found[0] is None and found[1] is not None and found[2] is not None:
@@ -44,6 +45,8 @@ class Attention:
             (self._on_queries(self.parts.mixed("attention", self.state.peek(t)[0], d[-2]),
                               pool), False)
             for t, d in ((k, dk), (v, dv))]
+        if mask is not None:
+            nodes.append((self._mask_row(mask, dq, tq, rank), False))
         node = self.parts.joined("attention", nodes)
         dims = dq[:-1] + (((None, 0, int(out.shape[-1])),),)
         loose = [t.node for t in (tk, tv) if t is not None]
@@ -70,3 +73,13 @@ class Attention:
         if pool is None:
             return mixed
         return self.state.add("attention", O.Conv(pool, pool, 0, 1), [mixed])
+
+    def _mask_row(self, mask: T, dq: P.Dims, tq: K.Tokens | None, rank: int) -> str:
+        """The node of a mask whose rows hold the queries' positions (and tokens) as
+        the queries do and whose columns hold none; else not followed."""
+        dm = self.state.dims_of(mask, tokens=True)
+        dm = None if dm is None else ((),) * (rank - len(dm)) + tuple(dm)
+        tm = K.shifted(self.state.tokens_of(mask), rank - len(dm or ()))
+        if dm is None or _key(dm[:-1], tm) != _key(dq[:-1], tq) or P.spatial(dm[-1]):
+            raise Unknown("attention with a mask holding positions differently")
+        return self.state.peek(mask)[0]

@@ -501,11 +501,11 @@ def attention(c: Capture, kind, args, kwargs, out) -> None:
                 any(c.kernel.state.parts_of(t) is not None for t in qkv):
             return _seq_first_attention(c, qkv, _first(out))
     mask = kwargs.get("attn_mask", args[3] if len(args) > 3 else None)
-    if kind == "scaled_dot_product_attention" and len(qkv) == 3 and not c.tracked(mask) \
+    if kind == "scaled_dot_product_attention" and len(qkv) == 3 \
             and not kwargs.get("is_causal") \
             and any(c.kernel.state.parts_of(t) is not None for t in qkv):
-        q, k, v = qkv
-        c.kernel.attention(q, k, v, c.t(_first(out)))  # tokens or windows of a map
+        q, k, v = qkv  # tokens or windows of a map; a mask computed from the queries
+        c.kernel.attention(q, k, v, c.t(_first(out)), c.t(mask) if c.tracked(mask) else None)
         return
     if len(qkv) == 2 and not c.tracked(args[0]) and not c.tracked(mask):
         # a constant query (CaiT's class token before it has read anything): every
