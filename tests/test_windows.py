@@ -526,3 +526,34 @@ def test_a_pool_inside_each_window_is_exact_where_blocks_never_straddle(kernel):
                              units_per_axis=("centre", 0, -1, 1, 2, 3))
     # a's 3, the pool's 2 at jump 1, b's 3 at jump 2: 3 + 1 + 4
     assert checked >= 4 and not a.graph.unknown_ops and a.field().rf == (8, 8)
+
+
+class PooledRows(TwoConvs):
+    """Tokens pooled along their flattened rows (NextViT's keys: avg_pool1d over the
+    token dim), ``kernel`` tokens at a time: inside each row of 8 where it divides it,
+    across rows (not followed) where it does not."""
+
+    def __init__(self, kernel: int):
+        super().__init__()
+        self.kernel = kernel
+
+    def forward(self, x):
+        y = self.a(x)
+        b, c, h, w = y.shape
+        t = torch.nn.functional.avg_pool1d(y.flatten(2), self.kernel, self.kernel)
+        if self.kernel != 4:
+            return t
+        return self.b(t.view(b, c, h, w // 4))
+
+
+@pytest.mark.parametrize("kernel", [4, 3])
+def test_tokens_pooled_along_their_rows(kernel):
+    if kernel == 3:
+        a = rfield.analyze(PooledRows(kernel), (8, 8))
+        assert a.graph.unknown_ops == {"avg_pool1d on positions split into windows or "
+                                       "merged into tokens": 1}
+        return
+    a, checked = check_model(PooledRows(kernel), (8, 8), modules=[""], exact=True,
+                             units_per_axis=("centre", 0, -1, 1))
+    # rows: a's 3, b's 3; columns: a's 3, the pool's 4, b's 3 at jump 4
+    assert checked >= 3 and not a.graph.unknown_ops and a.field().rf == (5, 14)

@@ -216,30 +216,36 @@ def invariant(mixed: Sequence[Sequence[tuple]], dims: Dims, other: Dims) -> bool
 def blocks(dims: Dims, window_dims: Sequence[int], kernel: Sequence[int],
            nd: int) -> list[int] | None:
     """Per axis the factor a window as wide as its stride decimates it by, where each
-    windowed dim holds one part, the lowest digits of an axis (stride 1) in whole
-    windows, and every other digit of that axis steps by a multiple of them (blocks
+    windowed dim's minor part is the lowest digits of an axis (stride 1) in whole
+    windows (a 4 x 4 window's rows, or NextViT's tokens pooled along a flattened
+    row), and every other digit of that axis steps by a multiple of them (blocks
     never straddle a split); else None."""
     factors = [1] * nd
     for d, k in zip(window_dims, kernel):
-        parts = dims[d]
-        if len(parts) != 1 and int(k) > 1 or not parts:
+        if int(k) == 1:
+            continue
+        if not dims[d]:
             return None
-        a, s, c = parts[0]
-        if a is None or s != 1 or c % int(k):
-            if int(k) == 1:
-                continue
+        a, s, c = dims[d][-1]
+        if a is None or s != 1 or c % int(k) or factors[a] != 1:
             return None
         factors[a] = int(k)
-    if any(p[0] is not None and p[1] % factors[p[0]] for d, parts in enumerate(dims)
-           if d not in window_dims for p in parts):
+    others = [p for d, parts in enumerate(dims) for i, p in enumerate(parts)
+              if not (d in window_dims and i == len(parts) - 1)]
+    if any(p[0] is not None and p[1] % factors[p[0]] for p in others):
         return None
     return factors
 
 
 def decimated(dims: Dims, window_dims: Sequence[int], factors: Sequence[int]) -> Dims:
-    """The parts after :func:`blocks`: the windowed digits fewer, the others' strides
-    divided (positions of the decimated grid)."""
-    return tuple(tuple((a, 1, c // factors[a]) for a, s, c in parts) if d in window_dims
-                 else tuple((a, s // factors[a], c) if a is not None else (a, s, c)
-                            for a, s, c in parts)
+    """The parts after :func:`blocks`: the windowed minor digits fewer, the others'
+    strides divided (positions of the decimated grid)."""
+    def one(d: int, i: int, part: Part) -> Part:
+        a, s, c = part
+        if a is None:
+            return part
+        if d in window_dims and i == len(dims[d]) - 1:
+            return (a, 1, c // factors[a])
+        return (a, s // factors[a], c)
+    return tuple(tuple(one(d, i, p) for i, p in enumerate(parts))
                  for d, parts in enumerate(dims))
