@@ -557,3 +557,26 @@ def test_tokens_pooled_along_their_rows(kernel):
                              units_per_axis=("centre", 0, -1, 1))
     # rows: a's 3, b's 3; columns: a's 3, the pool's 4, b's 3 at jump 4
     assert checked >= 3 and not a.graph.unknown_ops and a.field().rf == (5, 14)
+
+
+class PositionAttention(TwoConvs):
+    """MAnet's position attention: every position against every other, a softmax over
+    the whole map of them, the values weighted and put back with a reshape that does
+    not undo the transpose (positions scrambled into channels: each reads everything
+    anyway), added to the map."""
+
+    def forward(self, x):
+        y = self.a(x)
+        b, c, h, w = y.shape
+        pairs = torch.matmul(y.flatten(2).transpose(1, 2), y.flatten(2))
+        m = torch.softmax(pairs.view(b, -1), -1).view(b, h * w, h * w)
+        z = torch.matmul(m, y.flatten(2).transpose(1, 2)).reshape(b, c, h, w)
+        return self.b(y + z)
+
+
+def test_a_map_read_whole_then_scrambled_is_global_beside_the_local_path():
+    a, checked = check_model(PositionAttention(), (8, 8), modules=[""], exact=True,
+                             units_per_axis=("centre", 0, -1))
+    f = a.field()
+    assert checked >= 3 and not a.graph.unknown_ops
+    assert f.is_global and f.local_rf == (5, 5)

@@ -23,9 +23,9 @@ from typing import Any
 
 from ..core import ops as O
 from ..core.graph import INPUT
-from .kernel_attention import Attention
 from .kernel_elementwise import Elementwise
 from .kernel_levelwise import Levelwise
+from .kernel_products import Products
 from .kernel_shapes import Shapes
 from .kernel_state import (  # noqa: F401  (the names the adapters import from here)
     ON_PARTS,
@@ -69,8 +69,9 @@ class Kernel:
         self.expand, self.write = self.elementwise.expand, self.elementwise.write
         self.stack, self.split = self.shapes.stack, self.shapes.split
         self.permute, self.view = self.shapes.permute, self.shapes.view
-        self.select, self.einsum = self.shapes.select, self.parts.einsum
-        self.attention, self.mix = Attention(self.parts).attention, self.state.mix
+        self.products = Products(self.parts)
+        self.select, self.einsum = self.shapes.select, self.products.einsum
+        self.attention, self.mix = self.products.attention, self.state.mix
         self.levelwise = Levelwise(self.state)
         for name in LEVELWISE:  # anchors of several maps: followed level by level
             setattr(self, name, self.levelwise.wrap(getattr(self, name)))
@@ -305,7 +306,7 @@ class Kernel:
         that dim is spatial; two input-dependent sides (attention) are global."""
         if a is not None and b is not None:
             if self.state.parts_of(a) is not None or self.state.parts_of(b) is not None:
-                return self.parts.product(kind, a, b, out)
+                return self.products.product(kind, a, b, out)
             self.state.mix(kind, [a, b], out)
             return
         src = a if a is not None else b

@@ -65,6 +65,10 @@ class Parts:
                 self.state.add(kind, O.GlobalPool(), [node])
             self.state.bind(out, node, (None,) * len(dims))
             return
+        if self.state.reads_everything(node) and not also and tokens is None:
+            # every unit reads everything already (MAnet's map after a global softmax):
+            # whichever digits are left, each output reads everything
+            return self.state.bind_parts(out, node, dims)
         high = P.high_digits(held, grid)
         if high is not None:  # all patches at one offset (MobileViTv2's context)
             node = self.state.add(kind, O.WindowMix(high), [node])
@@ -118,6 +122,11 @@ class Parts:
                     dims = ref[0]
                 elif self._invariant(ref[2], ref[0], dims):  # ref read as this holds
                     found = [(n, dims if d is not None else None) for n, d in found]
+                    ref = (dims, key, node)
+                elif self.state.reads_everything(node):  # where it holds them: moot
+                    dims = None
+                elif all(self.state.reads_everything(n) for n, d in found if d is not None):
+                    found = [(n, None) for n, _ in found]  # so do those before: this leads
                     ref = (dims, key, node)
                 else:
                     raise Unknown(f"{kind} of tensors holding positions differently")
@@ -239,78 +248,6 @@ class Parts:
         if padded is None:
             raise Unknown(f"pad {ON_PARTS}")
         self.state.bind_parts(out, self.state.add("pad", O.Pointwise("pad"), [node]), *padded)
-
-    def product(self, kind: str, a: T, b: T, out: T) -> None:
-        """``a @ b`` of two input-dependent tensors (attention scores, then values)."""
-        rank = out.rank if out.rank is not None else max(self.state.rank(a), self.state.rank(b))
-        if rank < 2:
-            raise Unknown(f"{kind} of vectors")
-        batch = "abcdefgh"[:rank - 2]
-        ra, rb = self.state.rank(a), self.state.rank(b)
-        self.contract(kind, [(a, (batch + "ij")[-ra:]), (b, (batch + "jk")[-rb:])],
-                      out, batch + "ik")
-
-    def einsum(self, kind: str, equation: str, operands: Sequence[T | None], out: T) -> None:
-        """An einsum read by its letters (``operands``: None for a constant one); an
-        equation with an ellipsis or no output letters reads every position."""
-        eq = equation.replace(" ", "")
-        ins = eq.split("->")[0].split(",")
-        tracked = [t for t in operands if t is not None]
-        if "->" not in eq or "." in eq or len(ins) != len(operands):
-            return self.state.mix(kind, tracked, out)
-        self.contract(kind, [(t, lets) for t, lets in zip(operands, ins) if t is not None],
-                      out, eq.split("->")[1])
-
-    def contract(self, kind: str, operands: Sequence[tuple[T, str]], out: T,
-                 letters: str) -> None:
-        """A product of input-dependent tensors written as einsum letters: each output
-        reads, in every operand, every digit held along a summed letter; a free letter
-        holding positions in two operands (scores q @ k^T) is read whole in the later.
-        Extra tokens along a letter read so are joined in; along a free letter they
-        stay beside the output's grid."""
-        found: list[tuple[str, P.Dims | None, str, K.Tokens | None]] = []
-        for t, lets in operands:
-            dims = self.state.dims_of(t, tokens=True)
-            if dims is not None and len(dims) != len(lets):
-                raise Unknown(f"{kind} with broadcast dims")
-            found.append((self.state.peek(t)[0], dims, lets, self.state.tokens_of(t)))
-        if all(d is None for _, d, _, _ in found):
-            raise Unknown(f"{kind} of positionless tensors")
-        held: dict[str, tuple] = {}  # output letter -> the parts it holds
-        nodes: list[tuple[str, bool]] = []
-        loose: list[str | None] = []  # what extra tokens read along letters read whole
-        kept: tuple[str, K.Tokens] | None = None  # the letter the output's tokens are on
-        for node, dims, lets, tokens in found:
-            if dims is None:
-                nodes.append((node, True))
-                continue
-            read: list = []
-            for at, (letter, parts) in enumerate(zip(lets, dims)):
-                here = tokens is not None and tokens.dim == at
-                if not P.spatial(parts):
-                    continue
-                if letter not in letters:
-                    read += parts  # summed over
-                elif letter in held:
-                    if held[letter] != parts or here != (kept is not None and kept[0] == letter):
-                        raise Unknown(f"{kind} of tensors holding positions differently")
-                    continue
-                elif any(P.overlap(parts, other) for other in held.values()):
-                    read += parts  # positions a first operand holds already (k of q @ k^T)
-                else:
-                    held[letter] = parts
-                    if here:
-                        kept = (letter, tokens)  # type: ignore[assignment]
-                    continue
-                if here:
-                    loose.append(tokens.node)  # type: ignore[union-attr]
-            nodes.append((self.mixed(kind, node, read), False))
-        shape = out.shape or (1,) * len(letters)
-        dims = tuple(held.get(x) or ((None, 0, int(n)),) for x, n in zip(letters, shape))
-        tokens = None if kept is None else kept[1].moved(letters.index(kept[0]))
-        read_any = any(free or n != m for (n, free), (m, _, _, _) in zip(nodes, found))
-        self.settle(kind, self.joined(kind, nodes), P.tidy(dims), out, tokens, loose,
-                    read=read_any)
 
     def joined(self, kind: str, nodes: Sequence[tuple[str, bool]]) -> str:
         """One node reading what each of ``nodes`` reads, on the grid of the ones with
