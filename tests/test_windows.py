@@ -563,7 +563,11 @@ class PositionAttention(TwoConvs):
     """MAnet's position attention: every position against every other, a softmax over
     the whole map of them, the values weighted and put back with a reshape that does
     not undo the transpose (positions scrambled into channels: each reads everything
-    anyway), added to the map."""
+    anyway; with 3 channels the 64 positions split unevenly), added to the map."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(1, channels, 3, padding=1), nn.Conv2d(channels, 2, 3, padding=1)
 
     def forward(self, x):
         y = self.a(x)
@@ -574,8 +578,9 @@ class PositionAttention(TwoConvs):
         return self.b(y + z)
 
 
-def test_a_map_read_whole_then_scrambled_is_global_beside_the_local_path():
-    a, checked = check_model(PositionAttention(), (8, 8), modules=[""], exact=True,
+@pytest.mark.parametrize("channels", [2, 3])
+def test_a_map_read_whole_then_scrambled_is_global_beside_the_local_path(channels):
+    a, checked = check_model(PositionAttention(channels), (8, 8), modules=[""], exact=True,
                              units_per_axis=("centre", 0, -1))
     f = a.field()
     assert checked >= 3 and not a.graph.unknown_ops

@@ -195,6 +195,8 @@ class Parts:
                 raise Unknown(f"view that cuts the token dim {K.ON_TOKENS}")
             return self.state.bind_parts(out, node, *kept)
         new = P.reshape(dims, out.shape)
+        if new is None and self.state.reads_everything(node):  # where they go is moot
+            return self.state.bind(out, node, (None,) * len(out.shape))
         if new is None:
             raise Unknown("view that splits positions unevenly")
         self.state.bind_parts(out, node, new)
