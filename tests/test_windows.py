@@ -56,11 +56,13 @@ def test_a_linear_over_all_tokens_is_global_and_exact():
 
 
 class TwoConvs(nn.Module):
-    """Two 3 x 3 convolutions, ``a`` before and ``b`` after what a test puts between."""
+    """Two 3 x 3 convolutions, ``a`` before and ``b`` after what a test puts between;
+    ``option``: which variant of it."""
 
-    def __init__(self):
+    def __init__(self, option=None):
         super().__init__()
         self.a, self.b = nn.Conv2d(1, 2, 3, padding=1), nn.Conv2d(2, 2, 3, padding=1)
+        self.option = option
 
 
 class Rolled(TwoConvs):
@@ -402,14 +404,10 @@ class Written(TwoConvs):
     all of a spatial dim (MViTv2's relative positions added with ``[:, :, 0:]``), or
     into a part of one (not followed)."""
 
-    def __init__(self, index):
-        super().__init__()
-        self.index = index
-
     def forward(self, x):
         y = self.a(x)
         z = y.clone()  # as YOLO's keypoint decoding writes into a copy
-        z[self.index] = self.b(y)[self.index] * 2.0
+        z[self.option] = self.b(y)[self.option] * 2.0
         return self.b(z)
 
 
@@ -451,19 +449,15 @@ class Unfolded(TwoConvs):
     4 x 4 map; ``F.fold`` putting patches gathered by a view back; an overlapping
     ``F.unfold`` (not followed)."""
 
-    def __init__(self, how: str):
-        super().__init__()
-        self.how = how
-
     def forward(self, x):
         y = self.a(x)
         b, c, h, w = y.shape
         F = torch.nn.functional
-        if self.how == "functional":
+        if self.option == "functional":
             y = F.unfold(y, 4, stride=4).view(b, c, 16, 16).sum(2).view(b, c, 4, 4)
-        elif self.how == "tensor":
+        elif self.option == "tensor":
             y = y.unfold(2, 4, 4).unfold(3, 4, 4).sum((-1, -2))
-        elif self.how == "fold":
+        elif self.option == "fold":
             patches = y.view(b, c, 4, 4, 4, 4).permute(0, 1, 3, 5, 2, 4).reshape(b, 16 * c, 16)
             y = F.fold(patches, (h, w), 4, stride=4)
         else:
@@ -502,15 +496,11 @@ class PooledWindows(TwoConvs):
     each window max-pooled 2 x 2 (or, not followed, 3 x 3 with stride 2 and padding:
     clipped at every window's border), the windows put back."""
 
-    def __init__(self, kernel: int):
-        super().__init__()
-        self.kernel = kernel
-
     def forward(self, x):
         y = self.a(x)
         b, c, h, w = y.shape
         t = y.view(b, c, h // 4, 4, w // 4, 4).permute(0, 2, 4, 1, 3, 5).reshape(-1, c, 4, 4)
-        t = torch.nn.functional.max_pool2d(t, self.kernel, 2, int(self.kernel == 3))
+        t = torch.nn.functional.max_pool2d(t, self.option, 2, int(self.option == 3))
         t = t.view(b, h // 4, w // 4, c, 2, 2).permute(0, 3, 1, 4, 2, 5)
         return self.b(t.reshape(b, c, h // 2, w // 2))
 
@@ -533,15 +523,11 @@ class PooledRows(TwoConvs):
     token dim), ``kernel`` tokens at a time: inside each row of 8 where it divides it,
     across rows (not followed) where it does not."""
 
-    def __init__(self, kernel: int):
-        super().__init__()
-        self.kernel = kernel
-
     def forward(self, x):
         y = self.a(x)
         b, c, h, w = y.shape
-        t = torch.nn.functional.avg_pool1d(y.flatten(2), self.kernel, self.kernel)
-        if self.kernel != 4:
+        t = torch.nn.functional.avg_pool1d(y.flatten(2), self.option, self.option)
+        if self.option != 4:
             return t
         return self.b(t.view(b, c, h, w // 4))
 
