@@ -30,7 +30,7 @@ from ..core.graph import INPUT, Graph
 from ..errors import RfieldError, TargetError, require
 from ..models.torch_models import input_tensor_shape
 from .kernel import Kernel, T, Unknown
-from .torch_ops import HANDLERS, IGNORE, MODULE_HANDLERS, flat
+from .torch_ops import HANDLERS, IGNORE, MODULE_HANDLERS, flat, without_ellipsis
 
 
 class Capture:
@@ -146,10 +146,7 @@ class Capture:
             if any(i is None or isinstance(i, self.torch.Tensor) for i in index) or \
                     value.dim() != target.dim() or index.count(Ellipsis) > 1:
                 raise Unknown("__setitem__")
-            if Ellipsis in index:
-                at = index.index(Ellipsis)
-                whole = (slice(None),) * (target.dim() - len(index) + 1)
-                index = index[:at] + whole + index[at + 1:]
+            index = without_ellipsis(index, target.dim())
             if not all(isinstance(i, slice) for i in index):
                 raise Unknown("__setitem__")  # an int drops a dim the value lacks
             cut = {d: i.indices(target.shape[d]) for d, i in enumerate(index)

@@ -364,16 +364,23 @@ def expand(c: Capture, _key, args, kwargs, out) -> None:
     c.kernel.expand(c.t(args[0]), c.t(out))
 
 
+def without_ellipsis(index: tuple, rank: int) -> tuple:
+    """``index`` with its Ellipsis (one at most) written as the whole slices it
+    stands for in a tensor of ``rank`` dims (None items add dims, not read ones)."""
+    if Ellipsis not in index:
+        return index
+    pos = index.index(Ellipsis)
+    fill = rank - (len([i for i in index if i is not None]) - 1)
+    return index[:pos] + (slice(None),) * fill + index[pos + 1:]
+
+
 def getitem(c: Capture, _key, args, kwargs, out) -> None:
     x, index = args[0], args[1]
     if not isinstance(index, tuple):
         index = (index,)
     if any(isinstance(i, c.torch.Tensor) for i in index):
         raise Unknown("indexing with a tensor")
-    if Ellipsis in index:
-        pos = index.index(Ellipsis)
-        fill = x.dim() - (len([i for i in index if i is not None]) - 1)
-        index = index[:pos] + (slice(None),) * fill + index[pos + 1:]
+    index = without_ellipsis(index, x.dim())
     if c.kernel.state.parts_of(c.t(x)) is not None:
         return _select_parts(c, x, index, out)
     _, layout = c.lookup(x)
