@@ -352,14 +352,6 @@ class PaddedTokens(nn.Module):
         return self.conv(y[:, 1:].transpose(1, 2).reshape(b, DIM + 2, h, w))
 
 
-def test_pads_on_tokens_add_tokens_or_values_and_keep_the_grid():
-    torch.manual_seed(0)
-    a, checked = check_model(PaddedTokens(), (SIDE, SIDE), modules=[""], units_per_axis=UNITS,
-                             exact=True)
-    assert checked >= 8 and not a.graph.unknown_ops
-    assert a.field().rf == (3 * PATCH, 3 * PATCH) and not a.field().is_global
-
-
 class WrittenGrid(nn.Module):
     """``z[:, start:] = ...`` on tokens, as MViTv2 adds relative positions to the
     patches' attention and not the class token's: ``start`` 1 writes the grid whole,
@@ -414,9 +406,13 @@ class EmptyPrefix(nn.Module):
         return self.conv(t.transpose(1, 2).reshape(b, c, h, w))
 
 
-def test_an_empty_slice_beside_the_grid_adds_nothing():
+@pytest.mark.parametrize("model", [PaddedTokens, EmptyPrefix],
+                         ids=["pads-on-tokens", "empty-slice-beside-the-grid"])
+def test_tokens_grown_or_kept_beside_the_grid_keep_its_field(model):
+    """Pads on tokens add tokens or values, an empty slice adds nothing: the grid
+    back to a map has the patch and the 3 x 3 conv as its field, unit by unit."""
     torch.manual_seed(0)
-    a, checked = check_model(EmptyPrefix(), (SIDE, SIDE), modules=[""], units_per_axis=UNITS,
+    a, checked = check_model(model(), (SIDE, SIDE), modules=[""], units_per_axis=UNITS,
                              exact=True)
     assert checked >= 8 and not a.graph.unknown_ops
     assert a.field().rf == (3 * PATCH, 3 * PATCH) and not a.field().is_global
